@@ -1,0 +1,22 @@
+# ynagw: the two commands a newcomer needs are `make demo` and `make test`.
+GO ?= go
+
+.PHONY: demo test test-deps vet unit bench fuzz
+
+demo:
+	$(GO) run ./cmd/ynasim
+
+test-deps:
+	./scripts/install-test-deps.sh
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+# The test command (what CI runs): install missing peers, vet, race tests.
+test: test-deps vet unit
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
