@@ -1,0 +1,56 @@
+package rtpmedia
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Errors returned by this package wrap one of these, so callers
+// classify them with errors.Is.
+var (
+	// ErrMalformedSDP: the SDP could not be parsed (SIP 400).
+	ErrMalformedSDP = errors.New("rtpmedia: malformed SDP")
+	// ErrNoAudio: the SDP has no audio m-line (SIP 488).
+	ErrNoAudio = errors.New("rtpmedia: no audio stream in SDP")
+	// ErrNoCommonCodec: the offer has no codec we support (SIP 488).
+	ErrNoCommonCodec = errors.New("rtpmedia: no common codec")
+	// ErrUnsupportedTransport: the audio stream is not plain RTP/AVP (e.g. SRTP) (SIP 488).
+	ErrUnsupportedTransport = errors.New("rtpmedia: unsupported media transport")
+	// ErrNoPorts: the port allocator has no free RTP port (SIP 503).
+	ErrNoPorts = errors.New("rtpmedia: no free RTP ports")
+	// ErrMediaTimeout: no media was received for the configured timeout.
+	ErrMediaTimeout = errors.New("rtpmedia: media timeout")
+	// ErrInvalidConfig: a configuration value is out of range.
+	ErrInvalidConfig = errors.New("rtpmedia: invalid configuration")
+	// ErrShortPacket: an RTP/RTCP/telephone-event payload is too short.
+	ErrShortPacket = errors.New("rtpmedia: short packet")
+)
+
+// Error is an error that knows the SIP status a UA should answer with.
+// It wraps one of the sentinel errors above.
+type Error struct {
+	Kind   error  // one of the sentinel errors
+	Detail string // human-readable detail
+	Status int    // SIP status code
+}
+
+func (e *Error) Error() string {
+	if e.Detail == "" {
+		return e.Kind.Error()
+	}
+	return e.Kind.Error() + ": " + e.Detail
+}
+
+// Unwrap returns the sentinel error.
+func (e *Error) Unwrap() error { return e.Kind }
+
+// SIPStatus returns the SIP response status the failed operation maps to.
+func (e *Error) SIPStatus() int { return e.Status }
+
+func newError(kind error, status int, format string, args ...any) *Error {
+	return &Error{Kind: kind, Status: status, Detail: fmt.Sprintf(format, args...)}
+}
+
+func malformed(format string, args ...any) error {
+	return newError(ErrMalformedSDP, 400, format, args...)
+}
