@@ -1,0 +1,111 @@
+package farend
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Direction values as they appear in SDP.
+const (
+	DirSendRecv = "sendrecv"
+	DirSendOnly = "sendonly"
+	DirRecvOnly = "recvonly"
+	DirInactive = "inactive"
+)
+
+func validDirection(d string) bool {
+	switch d {
+	case DirSendRecv, DirSendOnly, DirRecvOnly, DirInactive:
+		return true
+	}
+	return false
+}
+
+func canSend(d string) bool { return d == DirSendRecv || d == DirSendOnly }
+func canRecv(d string) bool { return d == DirSendRecv || d == DirRecvOnly }
+
+func makeDirection(send, recv bool) string {
+	switch {
+	case send && recv:
+		return DirSendRecv
+	case send:
+		return DirSendOnly
+	case recv:
+		return DirRecvOnly
+	}
+	return DirInactive
+}
+
+// reverseDirection is the RFC 3264 §6.1 answer to an offered direction when
+// the answerer wants everything: sendonly→recvonly, recvonly→sendonly.
+func reverseDirection(d string) string {
+	return makeDirection(canRecv(d), canSend(d))
+}
+
+// intersectDirection limits our wanted direction by the peer's direction
+// (peer's direction as written in its SDP, i.e. from its point of view).
+func intersectDirection(ours, peers string) string {
+	return makeDirection(canSend(ours) && canRecv(peers), canRecv(ours) && canSend(peers))
+}
+
+// rewriteSDP returns raw with the audio section's direction set to dir, every
+// a=setup line set to setup (when non-empty) and the o= session version
+// incremented by one. Everything else is kept byte for byte.
+func rewriteSDP(raw, dir, setup string) string {
+	eol := "\r\n"
+	if !strings.Contains(raw, "\r\n") {
+		eol = "\n"
+	}
+	lines := strings.Split(strings.TrimRight(raw, "\r\n"), eol)
+	out := make([]string, 0, len(lines)+1)
+	inAudio, audioHasDir := false, false
+	flushAudio := func() {
+		if inAudio && !audioHasDir {
+			out = append(out, "a="+dir)
+		}
+	}
+	for _, l := range lines {
+		l = strings.TrimRight(l, "\r")
+		switch {
+		case strings.HasPrefix(l, "o="):
+			l = bumpOrigin(l)
+		case strings.HasPrefix(l, "m="):
+			flushAudio()
+			inAudio, audioHasDir = strings.HasPrefix(l, "m=audio "), false
+		case l == "a=sendrecv" || l == "a=sendonly" || l == "a=recvonly" || l == "a=inactive":
+			if inAudio {
+				l, audioHasDir = "a="+dir, true
+			}
+		case strings.HasPrefix(l, "a=setup:") && setup != "":
+			l = "a=setup:" + setup
+		}
+		out = append(out, l)
+	}
+	flushAudio()
+	return strings.Join(out, eol) + eol
+}
+
+// bumpOrigin increments the sess-version field of an o= line.
+func bumpOrigin(l string) string {
+	f := strings.Fields(l)
+	if len(f) != 6 {
+		return l
+	}
+	v, err := strconv.ParseUint(f[2], 10, 64)
+	if err != nil {
+		return l
+	}
+	f[2] = strconv.FormatUint(v+1, 10)
+	return strings.Join(f, " ")
+}
+
+// setupOf returns the first a=setup value of raw ("" if none).
+func setupOf(raw string) string {
+	for _, l := range strings.Split(raw, "\n") {
+		l = strings.TrimRight(l, "\r")
+		if v, ok := strings.CutPrefix(l, "a=setup:"); ok {
+			return v
+		}
+	}
+	return ""
+}
