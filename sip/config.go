@@ -68,6 +68,7 @@ type Config struct {
 	MaxConcurrentCalls int           // >0: further INVITEs get 503 with Retry-After
 	UserAgent          string        // User-Agent / Server header; default "ynagw"
 	NonceTTL           time.Duration // digest nonce lifetime; default 5m (older nonces get stale=true)
+	DigestAlgorithms   []string      // challenge algorithms in order; default ["MD5", "SHA-256"]
 	Logger             *zap.Logger
 }
 

@@ -1,0 +1,203 @@
+package sip
+
+import (
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+)
+
+// knownExtensions are the option tags we support in Require.
+var knownExtensions = map[string]bool{"timer": true}
+
+func (s *Server) routes() {
+	s.sipSrv.OnInvite(s.wrap(s.onInvite))
+	s.sipSrv.OnAck(s.wrap(s.onAck))
+	s.sipSrv.OnCancel(s.wrap(s.onCancel))
+	s.sipSrv.OnBye(s.wrap(s.onBye))
+	s.sipSrv.OnRegister(s.wrap(s.reg.onRegister))
+	s.sipSrv.OnOptions(s.wrap(s.onOptions))
+	s.sipSrv.OnUpdate(s.wrap(s.onUpdate))
+	s.sipSrv.OnInfo(s.wrap(s.onInfo))
+	s.sipSrv.OnNoRoute(s.wrap(s.onNoRoute))
+}
+
+// wrap adds the checks common to every request: shutdown, recover, blocked
+// sources, Max-Forwards and Require.
+func (s *Server) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		isAck := req.IsAck()
+		if !s.enter() {
+			if !isAck {
+				s.respond(req, tx, 503, "Shutting Down", nil, retryAfter(30))
+			}
+			return
+		}
+		defer s.wg.Done()
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("panic handling SIP request", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+				if !isAck {
+					s.respond(req, tx, 500, "Internal Error", nil)
+				}
+			}
+		}()
+		if req.CallID() == nil || req.From() == nil || req.To() == nil || req.CSeq() == nil {
+			if !isAck {
+				s.respond(req, tx, 400, "Missing Mandatory Header", nil)
+			}
+			return
+		}
+		if s.guard.blocked(sourceAddr(req).Addr(), time.Now()) {
+			if !isAck {
+				s.respond(req, tx, 403, "Blocked", nil)
+			}
+			return
+		}
+		if isAck || req.IsCancel() {
+			h(req, tx)
+			return
+		}
+		if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && req.Method != sip.OPTIONS {
+			s.respond(req, tx, 483, "", nil)
+			return
+		}
+		if unsup := unsupportedRequire(req); len(unsup) > 0 {
+			s.respond(req, tx, 420, "", nil, sip.NewHeader("Unsupported", strings.Join(unsup, ", ")))
+			return
+		}
+		h(req, tx)
+	}
+}
+
+// unsupportedRequire lists the option tags of Require we do not support.
+func unsupportedRequire(req *sip.Request) []string {
+	var out []string
+	for _, h := range req.GetHeaders("Require") {
+		for _, t := range strings.Split(h.Value(), ",") {
+			t = strings.ToLower(strings.TrimSpace(t))
+			if t != "" && !knownExtensions[t] {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+func (s *Server) capabilityHeaders() []sip.Header {
+	return []sip.Header{
+		sip.NewHeader("Allow", allowMethods),
+		sip.NewHeader("Accept", acceptTypes),
+		sip.NewHeader("Supported", supportedOpts),
+	}
+}
+
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if d := s.findDialog(req); d != nil {
+		d.touch()
+	}
+	s.respond(req, tx, 200, "OK", nil, s.capabilityHeaders()...)
+}
+
+func (s *Server) onNoRoute(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(req, tx, 405, "", nil, sip.NewHeader("Allow", allowMethods))
+}
+
+// onCancel sees only CANCELs that matched no INVITE transaction.
+func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(req, tx, 481, "", nil)
+}
+
+func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	if d := s.findDialog(req); d != nil {
+		d.onAck(req)
+	}
+}
+
+func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	d := s.findDialog(req)
+	if d == nil {
+		s.respond(req, tx, 481, "", nil)
+		return
+	}
+	d.onBye(req, tx)
+}
+
+func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	d := s.findDialog(req)
+	if d == nil {
+		s.respond(req, tx, 481, "", nil)
+		return
+	}
+	d.onUpdate(req, tx)
+}
+
+func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	d := s.findDialog(req)
+	if d == nil {
+		s.respond(req, tx, 481, "", nil)
+		return
+	}
+	d.onInfo(req, tx)
+}
+
+func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if tag, _ := req.To().Params.Get("tag"); tag != "" {
+		d := s.findDialog(req)
+		if d == nil {
+			s.respond(req, tx, 481, "", nil)
+			return
+		}
+		d.onReInvite(req, tx)
+		return
+	}
+	s.onNewInvite(req, tx)
+}
+
+// onUnhandledResponse re-ACKs retransmitted 2xx responses to our re-INVITEs.
+func (s *Server) onUnhandledResponse(res *sip.Response) {
+	cseq := res.CSeq()
+	if cseq == nil || cseq.MethodName != sip.INVITE || !res.IsSuccess() {
+		return
+	}
+	cid, from, to := res.CallID(), res.From(), res.To()
+	if cid == nil || from == nil || to == nil {
+		return
+	}
+	lt, _ := from.Params.Get("tag")
+	rt, _ := to.Params.Get("tag")
+	s.mu.Lock()
+	d := s.dialogs[dialogKey(cid.Value(), lt, rt)]
+	s.mu.Unlock()
+	if d != nil {
+		d.reAck(cseq.SeqNo)
+	}
+}
+
+func contentType(req sip.Message) string {
+	hs := req.GetHeaders("Content-Type")
+	if len(hs) == 0 {
+		return ""
+	}
+	v := strings.ToLower(strings.TrimSpace(hs[0].Value()))
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = strings.TrimSpace(v[:i])
+	}
+	return v
+}
+
+// sdpBody returns the SDP body of msg or nil.
+func sdpBody(msg sip.Message) ([]byte, error) {
+	b := msg.Body()
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if ct := contentType(msg); ct != "application/sdp" {
+		return nil, fmt.Errorf("unsupported content type %q", ct)
+	}
+	return b, nil
+}
