@@ -162,7 +162,15 @@ func (f *FarEnd) newPCLocked(me *webrtc.MediaEngine) error {
 	return nil
 }
 
+// onConnectionState runs in a goroutine pion starts and does not wait for;
+// it works under f.mu and does nothing once Close has begun, so nothing
+// (e.g. a test logger) is touched after Close returns.
 func (f *FarEnd) onConnectionState(s webrtc.PeerConnectionState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
 	f.log.Debug("far end connection state", zap.String("state", s.String()))
 	switch s {
 	case webrtc.PeerConnectionStateConnected:
