@@ -187,18 +187,7 @@ func (l *Leg) bind(ip netip.Addr) error {
 		return net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip.Unmap(), uint16(port))))
 	}
 	if l.cfg.Ports == nil {
-		c, err := listen(0)
-		if err != nil {
-			return fmt.Errorf("rtpmedia: bind RTP: %w", err)
-		}
-		l.rtpConn = c
-		if !l.cfg.RTCPMux {
-			if l.rtcpConn, err = listen(0); err != nil {
-				_ = c.Close()
-				return fmt.Errorf("rtpmedia: bind RTCP: %w", err)
-			}
-		}
-		return nil
+		return l.bindEphemeral(listen)
 	}
 	var lastErr error
 	for i := 0; i < bindAttempts; i++ {
@@ -226,6 +215,44 @@ func (l *Leg) bind(ip netip.Addr) error {
 		return nil
 	}
 	return newError(ErrNoPorts, 503, "no bindable port after %d attempts: %v", bindAttempts, lastErr)
+}
+
+// bindEphemeral binds kernel-chosen ports, preferring an even RTP port with
+// RTCP on port+1 (what peers assume without a=rtcp).
+func (l *Leg) bindEphemeral(listen func(int) (*net.UDPConn, error)) error {
+	if l.cfg.RTCPMux {
+		c, err := listen(0)
+		if err != nil {
+			return fmt.Errorf("rtpmedia: bind RTP: %w", err)
+		}
+		l.rtpConn = c
+		return nil
+	}
+	for i := 0; i < 4*bindAttempts; i++ {
+		c, err := listen(0)
+		if err != nil {
+			return fmt.Errorf("rtpmedia: bind RTP: %w", err)
+		}
+		p := int(c.LocalAddr().(*net.UDPAddr).Port)
+		if p%2 == 0 && p < 65535 {
+			if rc, err := listen(p + 1); err == nil {
+				l.rtpConn, l.rtcpConn = c, rc
+				return nil
+			}
+		}
+		_ = c.Close()
+	}
+	c, err := listen(0)
+	if err != nil {
+		return fmt.Errorf("rtpmedia: bind RTP: %w", err)
+	}
+	rc, err := listen(0)
+	if err != nil {
+		_ = c.Close()
+		return fmt.Errorf("rtpmedia: bind RTCP: %w", err)
+	}
+	l.rtpConn, l.rtcpConn = c, rc
+	return nil
 }
 
 // LocalAddr returns the bound RTP address.
