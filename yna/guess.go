@@ -39,10 +39,6 @@ const (
 	// "receiverSessionStatus". guess: fact sheet §9.4, §14 item 9, §16, §17 q1, §18.7.
 	HoldResponseStatus   = "Hold"
 	ResumeResponseStatus = "Connected"
-
-	// DefaultLinkState is the state parameter sent on the link-account navigation when the
-	// caller gives none (the SDK uses this constant and never checks it). sdk: fact sheet §5.1.
-	DefaultLinkState = "CpaasDemoClient"
 )
 
 // StrictPoPRequire lists the ehts members a strict verifier insists on ("body" is added
