@@ -147,7 +147,10 @@ func (f *FarEnd) newPCLocked(me *webrtc.MediaEngine) error {
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se),
 		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{
+		// Neither the browser SDK nor the real network use RFC 9335 cryptex.
+		RTPHeaderEncryptionPolicy: webrtc.RTPHeaderEncryptionPolicyDisable,
+	})
 	if err != nil {
 		return fmt.Errorf("farend: new peer connection: %w", err)
 	}
@@ -281,7 +284,7 @@ func (f *FarEnd) setLocalAndGatherLocked(ctx context.Context, desc webrtc.Sessio
 	case <-ctx.Done():
 		return "", fmt.Errorf("farend: waiting for ICE gathering: %w", ctx.Err())
 	}
-	return f.pc.LocalDescription().SDP, nil
+	return withDefaultCandidate(f.pc.LocalDescription().SDP), nil
 }
 
 // SetAnswer applies the client's answer to our Offer or Reoffer.

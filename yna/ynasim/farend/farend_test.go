@@ -182,7 +182,9 @@ func TestInboundOfferSetAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(offer, "m=audio 9 UDP/TLS/RTP/SAVPF 111 9 0 8 110 126") {
+	t.Logf("network offer:\n%s", offer)
+	if !strings.Contains(offer, " UDP/TLS/RTP/SAVPF 111 9 0 8 110 126\r\n") || strings.Contains(offer, "m=audio 9 ") ||
+		!strings.Contains(offer, "c=IN IP4 127.0.0.1\r\n") || strings.Contains(offer, "cryptex") {
 		t.Errorf("offer m-line not as the real network:\n%s", offer)
 	}
 	for _, want := range []string{"a=rtpmap:111 opus/48000/2", "a=rtpmap:9 G722/8000", "a=rtpmap:0 PCMU/8000",

@@ -2,29 +2,33 @@ package farend
 
 // Pure-Go G.711 (ITU-T G.711) µ-law and A-law codecs.
 
-const (
-	ulawBias = 0x84
-	ulawClip = 32635
-)
+const ulawBias = 0x84
 
-// LinearToUlaw encodes one 16-bit linear PCM sample as G.711 µ-law.
+// segUEnd are the µ-law segment end points in the 14-bit domain.
+var segUEnd = [8]int{0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF}
+
+// LinearToUlaw encodes one 16-bit linear PCM sample as G.711 µ-law. It is
+// bit-exact with the Sun/CCITT reference implementation (as used by sox and
+// Python's audioop).
 func LinearToUlaw(sample int16) byte {
-	s := int(sample)
-	sign := 0
-	if s < 0 {
-		s = -s
-		sign = 0x80
+	pcm := int(sample) >> 2
+	mask := 0xFF
+	if pcm < 0 {
+		pcm = -pcm
+		mask = 0x7F
 	}
-	if s > ulawClip {
-		s = ulawClip
+	if pcm > 8159 {
+		pcm = 8159
 	}
-	s += ulawBias
-	exp := 7
-	for mask := 0x4000; s&mask == 0 && exp > 0; mask >>= 1 {
-		exp--
+	pcm += ulawBias >> 2
+	seg := 0
+	for seg < 8 && pcm > segUEnd[seg] {
+		seg++
 	}
-	mant := (s >> (exp + 3)) & 0x0F
-	return ^byte(sign | exp<<4 | mant)
+	if seg >= 8 {
+		return byte(0x7F ^ mask)
+	}
+	return byte((seg<<4 | (pcm>>(seg+1))&0x0F) ^ mask)
 }
 
 // UlawToLinear decodes one G.711 µ-law byte to 16-bit linear PCM.

@@ -109,3 +109,46 @@ func setupOf(raw string) string {
 	}
 	return ""
 }
+
+// withDefaultCandidate sets the audio port and the c=/o= addresses of a
+// gathered SDP to its first UDP IPv4 component-1 candidate, as a complete
+// non-trickle SDP normally shows (RFC 8839 §4.2.1.2; the browser SDP of fact
+// sheet §18.2 has real addresses, pion writes 0.0.0.0 and port 9).
+func withDefaultCandidate(raw string) string {
+	ip, port := "", ""
+	for _, l := range strings.Split(raw, "\n") {
+		v, ok := strings.CutPrefix(strings.TrimRight(l, "\r"), "a=candidate:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) < 8 || f[1] != "1" || !strings.EqualFold(f[2], "udp") || strings.Contains(f[4], ":") {
+			continue
+		}
+		ip, port = f[4], f[5]
+		break
+	}
+	if ip == "" {
+		return raw
+	}
+	eol := "\r\n"
+	if !strings.Contains(raw, "\r\n") {
+		eol = "\n"
+	}
+	lines := strings.Split(strings.TrimRight(raw, "\r\n"), eol)
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "c=IN IP4 "):
+			lines[i] = "c=IN IP4 " + ip
+		case strings.HasPrefix(l, "o=") && strings.HasSuffix(l, " IN IP4 0.0.0.0"):
+			lines[i] = strings.TrimSuffix(l, "0.0.0.0") + ip
+		case strings.HasPrefix(l, "m=audio "):
+			f := strings.Fields(l)
+			if len(f) > 1 {
+				f[1] = port
+				lines[i] = strings.Join(f, " ")
+			}
+		}
+	}
+	return strings.Join(lines, eol) + eol
+}

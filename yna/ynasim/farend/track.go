@@ -20,7 +20,6 @@ type rawTrack struct {
 	ssrc   uint32
 	audio  webrtc.RTPCodecParameters
 	te     *webrtc.RTPCodecParameters
-	onBind func()
 }
 
 var errNotBound = errors.New("farend: track not bound")
@@ -58,11 +57,7 @@ func (t *rawTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters
 	}
 	t.mu.Lock()
 	t.bound, t.writer, t.ssrc, t.audio, t.te = true, ctx.WriteStream(), uint32(ctx.SSRC()), *audio, te
-	cb := t.onBind
 	t.mu.Unlock()
-	if cb != nil {
-		cb()
-	}
 	return *audio, nil
 }
 
