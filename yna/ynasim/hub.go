@@ -51,6 +51,7 @@ type channel struct {
 	sockets       []*socket   // open sockets, oldest first; the newest receives notifications
 	msgs          []*message  // notifications not acknowledged yet, in msgId order
 	acked         int
+	ackedIDs      map[string]bool
 	badAcks       int
 	pings, pongs  int
 	opened        int
@@ -309,6 +310,10 @@ func (h *hub) onAck(sk *socket, raw json.RawMessage) {
 			if m.id == id {
 				ch.msgs = append(ch.msgs[:i:i], ch.msgs[i+1:]...)
 				ch.acked++
+				if ch.ackedIDs == nil {
+					ch.ackedIDs = map[string]bool{}
+				}
+				ch.ackedIDs[id] = true
 				found = true
 				break
 			}
@@ -551,6 +556,36 @@ func (s *Sim) Notify(accountID, typ string, v any) (string, error) {
 		return "", fmt.Errorf("%w: notification type required", ErrInvalid)
 	}
 	return s.notify(acct, typ, v), nil
+}
+
+// Ack states returned by ackState.
+const (
+	AckQueued  = "queued"  // not yet delivered to any socket
+	AckSent    = "sent"    // written to a socket, not acknowledged
+	AckAcked   = "acked"   // acknowledged by the client
+	AckUnknown = "unknown" // not a msgId of this account
+)
+
+// ackState reports the delivery state of a notification sent to acct with notify.
+func (s *Sim) ackState(acct *Account, msgID string) string {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	ch := s.hub.chans[acct]
+	if ch == nil {
+		return AckUnknown
+	}
+	if ch.ackedIDs[msgID] {
+		return AckAcked
+	}
+	for _, m := range ch.msgs {
+		if m.id == msgID {
+			if m.sent {
+				return AckSent
+			}
+			return AckQueued
+		}
+	}
+	return AckUnknown
 }
 
 // grantRevoked reports whether g was unlinked.
