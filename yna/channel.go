@@ -384,6 +384,10 @@ func (c *Channel) dial(ctx context.Context, u string) (*websocket.Conn, error) {
 	}
 	if err != nil {
 		c.dialFailures.Add(1)
+		var ue *url.Error
+		if errors.As(err, &ue) { // its text would carry the full URL, a credential
+			err = fmt.Errorf("%s: %w", ue.Op, ue.Err)
+		}
 		de := &ChannelDialError{URL: RedactChannelURL(u), Err: err}
 		if resp != nil {
 			de.StatusCode = resp.StatusCode

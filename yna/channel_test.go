@@ -736,6 +736,20 @@ func TestNewChannelConfig(t *testing.T) {
 	}
 }
 
+func TestChannelDialErrorRedacted(t *testing.T) {
+	ch, err := NewChannel(ChannelConfig{URL: "ws://127.0.0.1:1/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"ws://127.0.0.1:1/secret0123", "ws://127.0.0.1:1/%zzsecret0123", "ftp://127.0.0.1/secret0123"} {
+		_, err := ch.dial(context.Background(), u)
+		var de *ChannelDialError
+		if !errors.As(err, &de) || de.StatusCode != 0 || strings.Contains(err.Error(), "secret") {
+			t.Errorf("dial %q: %v", u, err)
+		}
+	}
+}
+
 func TestChannelStateString(t *testing.T) {
 	for s, want := range map[ChannelState]string{ChannelConnecting: "connecting", ChannelConnected: "connected",
 		ChannelRecovering: "recovering", ChannelFailed: "failed", ChannelClosed: "closed", ChannelState(9): "ChannelState(9)"} {

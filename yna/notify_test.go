@@ -458,3 +458,38 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkDecodeFrame(b *testing.B) {
+	frame, err := os.ReadFile(filepath.Join("testdata", "notify", "invitation.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	crlf, err := os.ReadFile(filepath.Join("testdata", "notify", "status_connected_crlf.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		data []byte
+	}{{"invitation", frame}, {"raw-crlf-retry", crlf}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := DecodeFrame(bc.data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkEncodeFrame(b *testing.B) {
+	st := &SessionStatus{Status: StatusRinging, ResponseCode: 180, CallObjectRef: "https://h/cpaas/v1/call/u/sessions/AB12"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := EncodeFrame("id", TypeSessionStatus, st); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
