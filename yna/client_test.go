@@ -734,3 +734,35 @@ func BenchmarkClientRinging(b *testing.B) {
 		}
 	}
 }
+
+func TestWireJSON(t *testing.T) {
+	empty := ""
+	tests := []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"start member order", StartRequest{From: "1", To: "2", SDP: "v=0\r\n<&>", ClientCorrelator: "c"}, `{"from":"1","to":"2","sdp":"v=0\r\n<&>","clientCorrelator":"c"}`},
+		{"status nil sdp", CallStatusRequest{}, `{}`},
+		{"status empty sdp", CallStatusRequest{SDP: &empty}, `{"sdp":""}`},
+		{"sdp result flat", SDPResult{Status: "Hold", SDP: "a"}, `{"status":"Hold","sdp":"a"}`},
+		{"sdp result nested", SDPResult{Status: "Hold", SDP: "a", ReceiverSessionStatus: &ReceiverSessionStatus{Status: "Hold", SDP: "a"}}, `{"status":"Hold","sdp":"a","receiverSessionStatus":{"status":"Hold","sdp":"a"}}`},
+		{"account status", AccountStatus{ReturnCode: 200, ChannelURL: "wss://x", Lines: []Line{{"14251234567", true}}}, `{"returnCode":200,"channelUrl":"wss://x","lines":[{"msisdn":"14251234567","regStatus":true}]}`},
+		{"token", TokenResponse{"a", "r", "Bearer", 86400}, `{"access_token":"a","refresh_token":"r","token_type":"Bearer","expires_in":86400}`},
+		{"start response", StartResponse{To: "2", From: "1", CallID: "ID", ClientCorrelator: "c"}, `{"to":"2","from":"1","callId":"ID","clientCorrelator":"c"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := marshalJSON(tc.v)
+			if err != nil || string(b) != tc.want {
+				t.Fatalf("got %s (%v)\nwant %s", b, err, tc.want)
+			}
+		})
+	}
+	if p := CallPath(OpStart, "ignored"); p != "/cpaas/v1/call/start" {
+		t.Errorf("CallPath start = %s", p)
+	}
+	if p := CallPath(OpEnd, "AB"); p != "/cpaas/v1/call/end/AB" {
+		t.Errorf("CallPath end = %s", p)
+	}
+}

@@ -454,3 +454,25 @@ func pemEncode(typ string, der []byte) []byte {
 }
 
 func x509MarshalPKCS1(k *rsa.PrivateKey) []byte { return x509.MarshalPKCS1PrivateKey(k) }
+
+func FuzzVerifyPoP(f *testing.F) {
+	key, _ := testKeys(f)
+	tok, err := NewPoPSigner(key).Sign("POST", "/cpaas/v1/call/hold/ABC123?x=%41", holdHeaders, []byte(vec2Body))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(tok, vec2Body)
+	f.Add("a.b.c", "")
+	f.Add(popJOSEHeader+".e30.", "{}")
+	f.Fuzz(func(t *testing.T, token, body string) {
+		r := holdRequest(body)
+		c, err := VerifyPoP(token, &key.PublicKey, r, []byte(body), VerifyOptions{Require: StrictPoPRequire()})
+		if err == nil && c == nil {
+			t.Fatal("nil claims without error")
+		}
+		var pe *PoPError
+		if err != nil && !errors.As(err, &pe) {
+			t.Fatalf("error %T is not *PoPError", err)
+		}
+	})
+}
