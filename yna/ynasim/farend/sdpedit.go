@@ -52,11 +52,7 @@ func intersectDirection(ours, peers string) string {
 // a=setup line set to setup (when non-empty) and the o= session version
 // incremented by one. Everything else is kept byte for byte.
 func rewriteSDP(raw, dir, setup string) string {
-	eol := "\r\n"
-	if !strings.Contains(raw, "\r\n") {
-		eol = "\n"
-	}
-	lines := strings.Split(strings.TrimRight(raw, "\r\n"), eol)
+	lines, eol := splitLines(raw)
 	out := make([]string, 0, len(lines)+1)
 	inAudio, audioHasDir := false, false
 	flushAudio := func() {
@@ -65,7 +61,6 @@ func rewriteSDP(raw, dir, setup string) string {
 		}
 	}
 	for _, l := range lines {
-		l = strings.TrimRight(l, "\r")
 		switch {
 		case strings.HasPrefix(l, "o="):
 			l = bumpOrigin(l)
@@ -131,11 +126,7 @@ func withDefaultCandidate(raw string) string {
 	if ip == "" {
 		return raw
 	}
-	eol := "\r\n"
-	if !strings.Contains(raw, "\r\n") {
-		eol = "\n"
-	}
-	lines := strings.Split(strings.TrimRight(raw, "\r\n"), eol)
+	lines, eol := splitLines(raw)
 	for i, l := range lines {
 		switch {
 		case strings.HasPrefix(l, "c=IN IP4 "):
@@ -151,4 +142,18 @@ func withDefaultCandidate(raw string) string {
 		}
 	}
 	return strings.Join(lines, eol) + eol
+}
+
+// splitLines splits SDP into lines without their CR/LF and returns the line
+// ending to write back (CRLF unless the text has no CRLF at all).
+func splitLines(raw string) ([]string, string) {
+	eol := "\r\n"
+	if !strings.Contains(raw, "\r\n") {
+		eol = "\n"
+	}
+	lines := strings.Split(strings.TrimRight(raw, "\r\n"), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, "\r")
+	}
+	return lines, eol
 }
