@@ -276,11 +276,18 @@ func (c *Channel) Run(ctx context.Context) error {
 	if err != nil {
 		c.log.Warn("notification channel: initial open failed", zap.Error(err))
 	}
+	flaps := 0 // consecutive sessions that ended within stableSession of opening
 	for {
 		if conn != nil {
 			c.setState(ChannelConnected)
+			opened := time.Now()
 			reason = c.serve(ctx, conn)
 			conn = nil
+			if time.Since(opened) < c.stableSession() {
+				flaps++
+			} else {
+				flaps = 0
+			}
 		}
 		if ctx.Err() != nil {
 			c.setState(ChannelClosed)
@@ -291,6 +298,10 @@ func (c *Channel) Run(ctx context.Context) error {
 		}
 		c.log.Info("notification channel lost, recovering", zap.Stringer("reason", reason))
 		c.setState(ChannelRecovering)
+		if flaps > 0 && !c.flapPause(ctx, flaps) {
+			c.setState(ChannelClosed)
+			return nil
+		}
 		conn, err = c.recover(ctx, reason)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -302,6 +313,32 @@ func (c *Channel) Run(ctx context.Context) error {
 			return err
 		}
 		c.reconnects.Add(1)
+	}
+}
+
+// stableSession is how long a socket must have stayed open for its loss not to count as
+// flapping: the fast-restore window, or its default when the window is disabled.
+func (c *Channel) stableSession() time.Duration {
+	if w := c.cfg.FastRestoreWindow; w > 0 {
+		return w
+	}
+	return DefaultFastRestoreWindow
+}
+
+// flapPause waits before recovering from the flaps-th consecutive short-lived session, so that a
+// server that accepts and at once drops the socket (or orders a rebuild) is not hammered: every
+// open of such a loop succeeds, so recover's own backoff never engages. It reports false if ctx
+// ended while waiting.
+func (c *Channel) flapPause(ctx context.Context, flaps int) bool {
+	d := Backoff{Min: c.cfg.BackoffMin, Max: c.cfg.BackoffMax}.Delay(flaps - 1)
+	c.log.Info("notification channel flapping, backing off", zap.Int("flaps", flaps), zap.Duration("delay", d))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // testWait is the failure deadline of every wait in these tests (never a sleep).
@@ -747,6 +749,35 @@ func TestChannelDialErrorRedacted(t *testing.T) {
 		if !errors.As(err, &de) || de.StatusCode != 0 || strings.Contains(err.Error(), "secret") {
 			t.Errorf("dial %q: %v", u, err)
 		}
+	}
+}
+
+func TestChannelFlappingBacksOff(t *testing.T) {
+	f := newFakeWS(t, "/a")
+	core, logs := observer.New(zap.InfoLevel)
+	h := startChannel(t, ChannelConfig{URL: f.url("/a"), Logger: zap.New(core),
+		BackoffMin: time.Millisecond, BackoffMax: 4 * time.Millisecond, FastRestoreWindow: time.Hour}, f.url("/a"))
+	for i := 0; i < 4; i++ {
+		f.accept(t).drop() // every socket dies at once, yet every open succeeds
+	}
+	h.waitState(t, ChannelRecovering)
+	var flaps []int64
+	deadline := time.After(testWait)
+	for len(flaps) < 3 {
+		flaps = flaps[:0]
+		for _, e := range logs.FilterMessage("notification channel flapping, backing off").All() {
+			flaps = append(flaps, e.ContextMap()["flaps"].(int64))
+		}
+		if len(flaps) < 3 {
+			select {
+			case <-h.states: // progress; look again
+			case <-deadline:
+				t.Fatalf("flapping not backed off: %v", flaps)
+			}
+		}
+	}
+	if flaps[0] != 1 || flaps[1] != 2 || flaps[2] != 3 {
+		t.Fatalf("flap counts %v, want 1,2,3", flaps[:3])
 	}
 }
 
