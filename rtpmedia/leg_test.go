@@ -433,3 +433,91 @@ func TestLegBindSkipsBusyPort(t *testing.T) {
 		t.Fatalf("exhausted: %v", err)
 	}
 }
+
+func TestLegHeldTimeoutFires(t *testing.T) {
+	l := newTestLeg(t, func(c *LegConfig) { c.ActiveTimeout = time.Hour; c.HeldTimeout = 80 * time.Millisecond })
+	l.SetDirection(Inactive)
+	start := time.Now()
+	if r := waitRead(t, readAsync(l)); !errors.Is(r.err, ErrMediaTimeout) {
+		t.Fatalf("held leg: %+v, want ErrMediaTimeout after HeldTimeout", r)
+	}
+	if el := time.Since(start); el < 80*time.Millisecond {
+		t.Fatalf("fired after %v", el)
+	}
+}
+
+func TestLegTimeoutRestartsOnMedia(t *testing.T) {
+	peer := udpPeer(t)
+	l := newTestLeg(t, func(c *LegConfig) { c.ActiveTimeout = 300 * time.Millisecond })
+	// Packets keep arriving for twice the timeout: each read returns a packet, never a timeout.
+	pace := time.NewTicker(60 * time.Millisecond)
+	defer pace.Stop()
+	for i := 0; i < 10; i++ {
+		ch := readAsync(l)
+		<-pace.C
+		_, _ = peer.WriteToUDPAddrPort(rtpBytes(t, uint16(i), uint32(i)*160, 1, 0), l.LocalAddr())
+		if r := waitRead(t, ch); r.err != nil || r.p.SequenceNumber != uint16(i) {
+			t.Fatalf("read %d: %+v", i, r)
+		}
+	}
+	// Then media stops and the timeout fires.
+	if r := waitRead(t, readAsync(l)); !errors.Is(r.err, ErrMediaTimeout) {
+		t.Fatalf("after media stopped: %+v", r)
+	}
+}
+
+func TestLegSetRemoteDropsLatch(t *testing.T) {
+	first, second := udpPeer(t), udpPeer(t)
+	l := newTestLeg(t, func(c *LegConfig) { c.LatchGuard = time.Hour })
+	ch := readAsync(l)
+	_, _ = first.WriteToUDPAddrPort(rtpBytes(t, 1, 0, 1, 0), l.LocalAddr())
+	if r := waitRead(t, ch); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if l.Stats().Latched != addrOf(first) {
+		t.Fatal("not latched to first")
+	}
+	// A re-INVITE moves the media: the latch is dropped and media goes to the new SDP address.
+	l.SetRemote(addrOf(second))
+	if l.Stats().Latched.IsValid() {
+		t.Fatal("latch kept after SetRemote with a new address")
+	}
+	if err := l.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	_ = second.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := second.Read(buf); err != nil {
+		t.Fatalf("new remote got nothing: %v", err)
+	}
+	ch = readAsync(l)
+	_, _ = second.WriteToUDPAddrPort(rtpBytes(t, 2, 160, 1, 0), l.LocalAddr())
+	if r := waitRead(t, ch); r.err != nil || l.Stats().Latched != addrOf(second) {
+		t.Fatalf("re-latch to the new remote: %+v latched %v", r, l.Stats().Latched)
+	}
+}
+
+func TestLegDropsMalformed(t *testing.T) {
+	peer := udpPeer(t)
+	l := newTestLeg(t, nil)
+	ch := readAsync(l)
+	for _, junk := range [][]byte{{0x00}, {0x40, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}, {0x80, 0, 0}, {0x8f, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}} {
+		_, _ = peer.WriteToUDPAddrPort(junk, l.LocalAddr())
+	}
+	_, _ = peer.WriteToUDPAddrPort(rtpBytes(t, 7, 0, 1, 0), l.LocalAddr())
+	if r := waitRead(t, ch); r.err != nil || r.p.SequenceNumber != 7 {
+		t.Fatalf("%+v", r)
+	}
+	if s := l.Stats(); s.Dropped != 4 || s.PacketsIn != 1 {
+		t.Fatalf("dropped %d in %d", s.Dropped, s.PacketsIn)
+	}
+}
+
+func TestNewLegConfigErrors(t *testing.T) {
+	if _, err := NewLeg(LegConfig{BindIP: loopback, ActiveTimeout: -1}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("negative timeout: %v", err)
+	}
+	if _, err := NewLeg(LegConfig{BindIP: loopback, LatchGuard: -time.Second}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("negative guard: %v", err)
+	}
+}
