@@ -1,0 +1,495 @@
+package sip
+
+// Outbound calls with parallel forking: Dial sends an INVITE to every target at
+// once; the first 2xx wins and the other branches are cancelled with
+// `Reason: SIP;cause=200;text="Call completed elsewhere"`.
+//
+// Concurrency: one owner goroutine (OutboundCall.run) owns all fork state.
+// Every branch runs in its own goroutine (branch.run, uac.go) and reports to
+// the owner on one channel; the owner answers a branch's 2xx on that branch's
+// decide channel. Done is closed only after every branch goroutine has
+// finished (including ACK+BYE of late 2xx responses).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+)
+
+// DefaultRingTimeout is the overall ring timeout of a fork when
+// DialRequest.RingTimeout is zero.
+const DefaultRingTimeout = 60 * time.Second
+
+// Target is one destination of an outbound call.
+type Target struct {
+	URI      string // Request-URI, e.g. "sip:alice@127.0.0.1:5080;transport=udp"
+	Username string // digest credentials for a trunk: a 401/407 is answered once
+	Password string
+	Label    string // names the branch in events and metrics; default URI
+}
+
+func (t Target) name() string {
+	if t.Label != "" {
+		return t.Label
+	}
+	return t.URI
+}
+
+// DialRequest describes an outbound call.
+type DialRequest struct {
+	From          string            // From URI (name-addr allowed); its user is what the callee sees
+	To            string            // To URI; empty means each target's URI
+	Targets       []Target          // all are called at once
+	Offer         []byte            // SDP offer sent to every target
+	Headers       map[string]string // extra headers for every INVITE
+	RingTimeout   time.Duration     // overall; 0 means DefaultRingTimeout
+	BranchTimeout time.Duration     // per branch; 0 means none
+}
+
+// ForkEvent is what an OutboundCall reports: *ProgressEvent, *AnsweredEvent or
+// *FailedEvent. Exactly one AnsweredEvent or FailedEvent is sent, last.
+type ForkEvent interface{ isForkEvent() }
+
+// ProgressEvent is an aggregated provisional response: the first 180 and the
+// first 18x with SDP (early media) of the whole fork; duplicates are dropped.
+type ProgressEvent struct {
+	Code   int
+	SDP    []byte
+	Branch string // Target.Label (or URI) of the branch that sent it
+}
+
+// AnsweredEvent: a branch answered; its 2xx has been ACKed.
+type AnsweredEvent struct {
+	Dialog *Dialog
+	SDP    []byte // the answer
+	Branch string
+}
+
+// FailedEvent: no branch answered. Code/Reason are the best final response
+// (RFC 3261 §16.7, see selectresp.go), 408 on ring timeout, 487 after Cancel.
+// Err is a *StatusError with the same code (errors.Is(err, ErrBusyHere) etc.).
+type FailedEvent struct {
+	Code   int
+	Reason string
+	Err    error
+}
+
+func (*ProgressEvent) isForkEvent() {}
+func (*AnsweredEvent) isForkEvent() {}
+func (*FailedEvent) isForkEvent()   {}
+
+// Branch outcomes reported by OutboundCall.Branches.
+const (
+	ResultAnswered  = "answered"
+	ResultCancelled = "cancelled"
+	ResultRejected  = "rejected"
+	ResultTimeout   = "timeout"
+	ResultLate2xx   = "late_2xx"
+)
+
+// BranchResult is the outcome of one branch (for metrics). Code is the final
+// status the branch really received (487 for a cancelled branch, 0 if none).
+// Result is "" while the branch is still pending.
+type BranchResult struct {
+	Target Target
+	Code   int
+	Result string
+}
+
+// OutboundCall is a running fork created by Dial.
+type OutboundCall struct {
+	events chan ForkEvent
+	done   chan struct{}
+
+	cancelOnce sync.Once
+	cancelCh   chan struct{}
+	cancelWhy  string // Reason header value; written before cancelCh is closed
+
+	mu      sync.Mutex
+	results []BranchResult
+}
+
+// Events delivers ProgressEvents and then exactly one AnsweredEvent or
+// FailedEvent. The channel is closed when Done is. It is buffered: nothing is
+// lost if the caller reads late.
+func (o *OutboundCall) Events() <-chan ForkEvent { return o.events }
+
+// Done is closed when every branch has finished (after late 2xx responses
+// have been ACKed and BYEd), not merely when the call was decided.
+func (o *OutboundCall) Done() <-chan struct{} { return o.done }
+
+// Cancel gives up the whole fork: every pending branch gets a CANCEL with a
+// Reason header. reason is either a full Reason value, e.g. ReasonCompletedElsewhere
+// or `SIP;cause=487;text="Caller hung up"`, or plain text (sent as
+// SIP;cause=487;text="<reason>"). If no branch has answered yet the fork ends with
+// a FailedEvent (487); a 2xx that arrives afterwards is ACKed and BYEd.
+// Cancel after an AnsweredEvent does nothing: hang up the Dialog instead.
+func (o *OutboundCall) Cancel(reason string) {
+	o.cancelOnce.Do(func() {
+		o.cancelWhy = reasonHeaderValue(reason)
+		close(o.cancelCh)
+	})
+}
+
+// Branches returns the per-branch outcomes so far (final after Done).
+func (o *OutboundCall) Branches() []BranchResult {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]BranchResult(nil), o.results...)
+}
+
+// forkEnv is what a fork needs from its Server.
+type forkEnv struct {
+	ua  *sipgo.DialogUA
+	log *zap.Logger
+	// newDialog turns the ACKed winning session into a Dialog.
+	newDialog func(sess *sipgo.DialogClientSession, localSDP, remoteSDP []byte) (*Dialog, error)
+	// closing is closed when the server shuts down (nil: never).
+	closing <-chan struct{}
+}
+
+// Dial starts an outbound call to all req.Targets at once. It returns when the
+// INVITEs are on their way; follow the call with Events and Done. Cancelling
+// ctx before an answer is the same as Cancel.
+func (s *Server) Dial(ctx context.Context, req DialRequest) (*OutboundCall, error) {
+	env, err := s.forkEnv()
+	if err != nil {
+		return nil, err
+	}
+	return startFork(ctx, env, req)
+}
+
+// startFork validates req and launches the owner and branch goroutines.
+func startFork(ctx context.Context, env forkEnv, req DialRequest) (*OutboundCall, error) {
+	if env.ua == nil || env.ua.Client == nil {
+		return nil, &StatusError{Code: 503, Err: errors.New("dial: no UAC available")}
+	}
+	if len(req.Targets) == 0 {
+		return nil, &StatusError{Code: 400, Reason: "No Targets", Err: errors.New("dial: no targets")}
+	}
+	if req.RingTimeout <= 0 {
+		req.RingTimeout = DefaultRingTimeout
+	}
+	if env.log == nil {
+		env.log = zap.NewNop()
+	}
+	ruris := make([]sipmsg.Uri, len(req.Targets))
+	for i, t := range req.Targets {
+		if err := sipmsg.ParseUri(t.URI, &ruris[i]); err != nil {
+			return nil, &StatusError{Code: 416, Err: fmt.Errorf("dial: target %q: %w", t.URI, err)}
+		}
+		if sch := strings.ToLower(ruris[i].Scheme); (sch != "sip" && sch != "sips") || ruris[i].Host == "" {
+			return nil, &StatusError{Code: 416, Err: fmt.Errorf("dial: target %q: not a sip: URI with a host", t.URI)}
+		}
+		if _, err := buildInvite(&req, t, ruris[i]); err != nil {
+			return nil, &StatusError{Code: 400, Err: fmt.Errorf("dial: %w", err)}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, &StatusError{Code: 487, Err: err}
+	}
+
+	o := &OutboundCall{
+		events:   make(chan ForkEvent, 4), // ≤1 ringing + ≤1 early media + 1 final
+		done:     make(chan struct{}),
+		cancelCh: make(chan struct{}),
+		results:  make([]BranchResult, len(req.Targets)),
+	}
+	f := &fork{
+		o:        o,
+		env:      env,
+		req:      req,
+		report:   make(chan branchMsg),
+		branches: make([]*branch, len(req.Targets)),
+		state:    make([]branchState, len(req.Targets)),
+	}
+	now := time.Now()
+	f.deadline = now.Add(req.RingTimeout)
+	for i, t := range req.Targets {
+		o.results[i].Target = t
+		f.branches[i] = newBranch(i, t, env.ua, env.log)
+		f.state[i].pending = true
+		if req.BranchTimeout > 0 {
+			f.state[i].deadline = now.Add(req.BranchTimeout)
+		}
+	}
+	for i, b := range f.branches {
+		go b.run(&f.req, ruris[i], f.report)
+	}
+	go f.run(ctx)
+	return o, nil
+}
+
+// cancelCause says why we cancelled a branch.
+type cancelCause int
+
+const (
+	notCancelled cancelCause = iota
+	cancelTimeout
+	cancelOther // answered elsewhere, caller gave up, 6xx elsewhere, shutdown
+)
+
+type branchState struct {
+	pending   bool      // no final response / 2xx yet
+	deadline  time.Time // per-branch ring timeout (zero: none)
+	cancelled cancelCause
+}
+
+// fork is the owner goroutine's state. Only f.run touches it.
+type fork struct {
+	o        *OutboundCall
+	env      forkEnv
+	req      DialRequest
+	report   chan branchMsg
+	branches []*branch
+	state    []branchState
+	deadline time.Time // overall ring timeout
+
+	agg     progressAggregator
+	finals  []finalResponse
+	decided bool // the AnsweredEvent / FailedEvent has been sent
+}
+
+func (f *fork) run(ctx context.Context) {
+	defer close(f.o.done)
+	defer close(f.o.events)
+
+	live := len(f.branches)
+	ctxDone := ctx.Done()
+	cancelCh := (<-chan struct{})(f.o.cancelCh)
+	closing := f.env.closing
+	timer := time.NewTimer(time.Until(f.deadline))
+	defer timer.Stop()
+
+	for live > 0 {
+		if next, ok := f.nextDeadline(); ok {
+			timer.Reset(time.Until(next))
+		} else {
+			timer.Stop()
+		}
+		select {
+		case m := <-f.report:
+			if m.kind == branchDone {
+				live--
+				continue
+			}
+			f.handle(m)
+		case <-timer.C:
+			f.expire(time.Now())
+		case <-ctxDone:
+			ctxDone = nil
+			f.abort(reasonCallerCancelled, 487, "Request Terminated", context.Cause(ctx))
+		case <-cancelCh:
+			cancelCh = nil
+			f.abort(f.o.cancelWhy, 487, "Request Terminated", ErrCanceled)
+		case <-closing:
+			closing = nil
+			f.abort(`SIP;cause=503;text="Server shutting down"`, 503, "Service Unavailable", ErrClosed)
+		}
+	}
+}
+
+func (f *fork) nextDeadline() (time.Time, bool) {
+	var next time.Time
+	if !f.decided {
+		next = f.deadline
+	}
+	for _, st := range f.state {
+		if st.pending && st.cancelled == notCancelled && !st.deadline.IsZero() &&
+			(next.IsZero() || st.deadline.Before(next)) {
+			next = st.deadline
+		}
+	}
+	return next, !next.IsZero()
+}
+
+func (f *fork) expire(now time.Time) {
+	if !f.decided && !now.Before(f.deadline) {
+		f.cancelPending(reasonRingTimeout, cancelTimeout)
+		f.fail(bestFinal(f.finalsWithPendingAsTimeout()), nil)
+		return
+	}
+	for i := range f.state {
+		st := &f.state[i]
+		if st.pending && st.cancelled == notCancelled && !st.deadline.IsZero() && !now.Before(st.deadline) {
+			st.cancelled = cancelTimeout
+			f.branches[i].requestCancel(reasonBranchTimeout)
+		}
+	}
+}
+
+// finalsWithPendingAsTimeout is the selection input at the overall timeout:
+// what has been received so far plus a 408 for every branch still ringing.
+func (f *fork) finalsWithPendingAsTimeout() []finalResponse {
+	out := append([]finalResponse(nil), f.finals...)
+	for _, st := range f.state {
+		if st.pending {
+			out = append(out, timeoutResponse)
+		}
+	}
+	return out
+}
+
+// abort ends an undecided fork at the owner's request.
+func (f *fork) abort(reason string, code int, phrase string, cause error) {
+	if f.decided {
+		return
+	}
+	f.cancelPending(reason, cancelOther)
+	f.fail(finalResponse{Code: code, Reason: phrase}, cause)
+}
+
+func (f *fork) cancelPending(reason string, why cancelCause) {
+	for i := range f.state {
+		st := &f.state[i]
+		if st.pending && st.cancelled == notCancelled {
+			st.cancelled = why
+			f.branches[i].requestCancel(reason)
+		}
+	}
+}
+
+func (f *fork) handle(m branchMsg) {
+	b, st := f.branches[m.idx], &f.state[m.idx]
+	switch m.kind {
+	case branchProgress:
+		if !f.decided && st.pending && f.agg.forward(m.code, m.sdp) {
+			f.emit(&ProgressEvent{Code: m.code, SDP: m.sdp, Branch: b.target.name()})
+		}
+
+	case branchAnswered:
+		st.pending = false
+		if f.decided {
+			f.setResult(m.idx, m.code, ResultLate2xx)
+			b.decide <- false
+			return
+		}
+		f.decided = true
+		b.decide <- true
+		f.setResult(m.idx, m.code, ResultAnswered)
+		f.cancelPending(ReasonCompletedElsewhere, cancelOther)
+		d, err := f.answer(m.sess, m.sdp)
+		if err != nil {
+			f.env.log.Warn("answered branch could not be set up", zap.String("branch", b.target.name()), zap.Error(err))
+			f.emit(&FailedEvent{Code: 500, Reason: StatusText(500), Err: &StatusError{Code: 500, Err: err}})
+			return
+		}
+		f.emit(&AnsweredEvent{Dialog: d, SDP: m.sdp, Branch: b.target.name()})
+
+	case branchFinal:
+		st.pending = false
+		fr := finalResponse{Code: m.code, Reason: m.reason}
+		// A branch we cancelled may still have rejected on its own before
+		// the CANCEL took effect: only a 487 counts as "cancelled".
+		switch {
+		case st.cancelled == cancelTimeout && m.code == 487:
+			f.setResult(m.idx, m.code, ResultTimeout)
+			fr = timeoutResponse
+		case st.cancelled == cancelOther && m.code == 487:
+			f.setResult(m.idx, m.code, ResultCancelled)
+		default:
+			f.setResult(m.idx, m.code, ResultRejected)
+		}
+		if m.err != nil {
+			f.env.log.Debug("branch failed", zap.String("branch", b.target.name()), zap.Int("code", m.code), zap.Error(m.err))
+		}
+		if f.decided {
+			return
+		}
+		f.finals = append(f.finals, fr)
+		if m.code >= 600 && m.code <= 699 {
+			// A 6xx ends the whole fork at once (RFC 3261 §16.7 step 5).
+			f.cancelPending(fmt.Sprintf(`SIP;cause=%d;text="%s"`, m.code, sanitizeReasonText(m.reason)), cancelOther)
+			f.fail(fr, nil)
+			return
+		}
+		if !f.anyPending() {
+			f.fail(bestFinal(f.finals), nil)
+		}
+	}
+}
+
+// answer ACKs the winning 2xx and builds the Dialog.
+func (f *fork) answer(sess *sipgo.DialogClientSession, sdp []byte) (*Dialog, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), sipmsg.Timer_B)
+	defer cancel()
+	if err := sess.Ack(ctx); err != nil {
+		_ = sess.Close()
+		return nil, fmt.Errorf("ACK: %w", err)
+	}
+	if f.env.newDialog == nil {
+		return nil, errors.New("no dialog constructor")
+	}
+	d, err := f.env.newDialog(sess, f.req.Offer, sdp)
+	if err != nil {
+		byeCtx, byeCancel := context.WithTimeout(context.Background(), sipmsg.Timer_B)
+		defer byeCancel()
+		_ = sess.Bye(byeCtx)
+		return nil, err
+	}
+	return d, nil
+}
+
+func (f *fork) anyPending() bool {
+	for _, st := range f.state {
+		if st.pending {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fork) fail(fr finalResponse, cause error) {
+	f.decided = true
+	fr = normalizeFinal(fr)
+	se := &StatusError{Code: fr.Code, Reason: fr.Reason, Err: cause, Retryable: retryableCode(fr.Code)}
+	f.emit(&FailedEvent{Code: fr.Code, Reason: fr.Reason, Err: se})
+}
+
+func retryableCode(code int) bool {
+	switch code {
+	case 408, 480, 486, 491, 500, 503, 504:
+		return true
+	}
+	return false
+}
+
+func (f *fork) emit(ev ForkEvent) {
+	select {
+	case f.o.events <- ev:
+	default:
+		// Cannot happen: the buffer holds every event a fork can produce.
+		f.env.log.Error("fork event dropped", zap.String("event", fmt.Sprintf("%T", ev)))
+	}
+}
+
+func (f *fork) setResult(i, code int, result string) {
+	f.o.mu.Lock()
+	f.o.results[i].Code = code
+	f.o.results[i].Result = result
+	f.o.mu.Unlock()
+}
+
+func sanitizeReasonText(s string) string {
+	return strings.Map(func(c rune) rune {
+		if c == '"' || c == '\\' || c < 0x20 || c == 0x7f {
+			return -1
+		}
+		return c
+	}, s)
+}
+
+// forkEnv collects what Dial needs from the Server.
+//
+// TODO(D1): wire to the Server's sipgo UA/client and (*Server).newClientDialog
+// once they exist; until then Dial reports 503.
+func (s *Server) forkEnv() (forkEnv, error) {
+	return forkEnv{}, &StatusError{Code: 503, Err: errors.New("dial: server has no UAC yet")}
+}

@@ -1,0 +1,411 @@
+package sip
+
+// One UAC branch of an outbound call: a single INVITE client transaction to one
+// target, driven by sipgo's DialogClientSession. The fork owner (fork.go) runs
+// many of these at once and decides what happens to each.
+//
+// sipgo's WaitAnswer sends CANCEL itself when its context is cancelled, but that
+// CANCEL carries no Reason header (RFC 3326), which we need ("Call completed
+// elsewhere"). So WaitAnswer runs on a context we only cancel as a last resort
+// (sipgo.WaitAnswerForceCancelErr: exit without CANCEL), and the branch sends
+// its own CANCEL, built from a snapshot of the INVITE that was actually on the
+// wire, while WaitAnswer keeps waiting for the 487 (or a racing 2xx).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+)
+
+// Reason header values (RFC 3326) used when cancelling branches.
+const (
+	ReasonCompletedElsewhere = `SIP;cause=200;text="Call completed elsewhere"`
+	reasonRingTimeout        = `SIP;cause=408;text="Ring timeout"`
+	reasonBranchTimeout      = `SIP;cause=408;text="Branch timeout"`
+	reasonCallerCancelled    = `SIP;cause=487;text="Call cancelled"`
+)
+
+// reasonHeaderValue turns Cancel's argument into a Reason header value: a full
+// value ("SIP;cause=..." / "Q.850;cause=...") is used as is, plain text becomes
+// SIP;cause=487;text="...", and empty means "Call cancelled".
+func reasonHeaderValue(r string) string {
+	r = strings.TrimSpace(r)
+	if r == "" {
+		return reasonCallerCancelled
+	}
+	up := strings.ToUpper(r)
+	if strings.HasPrefix(up, "SIP;") || strings.HasPrefix(up, "Q.850;") {
+		return r
+	}
+	return `SIP;cause=487;text="` + sanitizeReasonText(r) + `"`
+}
+
+// branchMsgKind says what a branch reports to the fork owner.
+type branchMsgKind int
+
+const (
+	branchProgress branchMsgKind = iota // a provisional response
+	branchAnswered                      // a 2xx; the branch waits on decide
+	branchFinal                         // a final non-2xx (or local failure); the branch is finishing
+	branchDone                          // the branch goroutine has finished; always the last message
+)
+
+type branchMsg struct {
+	idx    int
+	kind   branchMsgKind
+	code   int
+	reason string
+	sdp    []byte
+	err    error
+	sess   *sipgo.DialogClientSession // branchAnswered only
+}
+
+// branch is one INVITE to one target. Its goroutines: run (owns the INVITE
+// transaction and WaitAnswer) and canceller (sends our CANCEL when asked).
+// Both end when the INVITE transaction has a final outcome.
+type branch struct {
+	idx    int
+	target Target
+	ua     *sipgo.DialogUA
+	log    *zap.Logger
+
+	cancelOnce sync.Once
+	cancelCh   chan struct{} // closed by requestCancel
+	reason     string        // Reason header; written before cancelCh is closed
+
+	decide chan bool // after branchAnswered: true = we won (owner keeps the session), false = ACK+BYE it
+
+	mu          sync.Mutex
+	provisional chan struct{}   // closed on the first 1xx of the current INVITE
+	snapshot    *sipmsg.Request // the INVITE as sent, for building CANCEL
+	waitDone    chan struct{}   // closed when WaitAnswer has returned
+	forceStop   context.CancelCauseFunc
+}
+
+func newBranch(idx int, t Target, ua *sipgo.DialogUA, log *zap.Logger) *branch {
+	return &branch{
+		idx:         idx,
+		target:      t,
+		ua:          ua,
+		log:         log.With(zap.Int("branch", idx), zap.String("target", t.URI)),
+		cancelCh:    make(chan struct{}),
+		decide:      make(chan bool, 1),
+		provisional: make(chan struct{}),
+		waitDone:    make(chan struct{}),
+	}
+}
+
+// requestCancel asks the branch to CANCEL its INVITE with this Reason header
+// value. Safe to call many times and from any goroutine; the first call wins.
+func (b *branch) requestCancel(reason string) {
+	b.cancelOnce.Do(func() {
+		b.reason = reason
+		close(b.cancelCh)
+	})
+}
+
+func (b *branch) cancelRequested() bool {
+	select {
+	case <-b.cancelCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// buildInvite makes the INVITE for this branch. Every branch gets its own
+// Call-ID: to the callee each branch is an independent call from a B2BUA.
+func buildInvite(req *DialRequest, t Target, ruri sipmsg.Uri) (*sipmsg.Request, error) {
+	inv := sipmsg.NewRequest(sipmsg.INVITE, ruri)
+	if tp, ok := ruri.UriParams.Get("transport"); ok && tp != "" {
+		inv.SetTransport(strings.ToUpper(tp))
+	}
+
+	var fromURI sipmsg.Uri
+	fromParams := sipmsg.NewParams()
+	fromName, err := sipmsg.ParseAddressValue(req.From, &fromURI, &fromParams)
+	if err != nil {
+		return nil, fmt.Errorf("from %q: %w", req.From, err)
+	}
+	fromParams.Add("tag", sipmsg.GenerateTagN(16))
+	inv.AppendHeader(&sipmsg.FromHeader{DisplayName: fromName, Address: fromURI, Params: fromParams})
+
+	toStr := req.To
+	if toStr == "" {
+		toStr = t.URI
+	}
+	var toURI sipmsg.Uri
+	toParams := sipmsg.NewParams()
+	toName, err := sipmsg.ParseAddressValue(toStr, &toURI, &toParams)
+	if err != nil {
+		return nil, fmt.Errorf("to %q: %w", toStr, err)
+	}
+	toParams.Remove("tag")
+	inv.AppendHeader(&sipmsg.ToHeader{DisplayName: toName, Address: toURI, Params: toParams})
+
+	callID := sipmsg.CallIDHeader(uuid.NewString())
+	inv.AppendHeader(&callID)
+	inv.AppendHeader(&sipmsg.CSeqHeader{SeqNo: 1, MethodName: sipmsg.INVITE})
+	mf := sipmsg.MaxForwardsHeader(70)
+	inv.AppendHeader(&mf)
+	for k, v := range req.Headers {
+		if k == "" || strings.ContainsAny(k+v, "\r\n") {
+			continue // never let a caller inject header lines
+		}
+		inv.AppendHeader(sipmsg.NewHeader(k, v))
+	}
+	if len(req.Offer) > 0 {
+		inv.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
+		inv.SetBody(req.Offer)
+	} else {
+		inv.SetBody(nil)
+	}
+	return inv, nil
+}
+
+// run sends the INVITE and reports everything that happens to report. It ends
+// with exactly one branchDone message. ruri has been validated by Dial.
+func (b *branch) run(dreq *DialRequest, ruri sipmsg.Uri, report chan<- branchMsg) {
+	defer func() { report <- branchMsg{idx: b.idx, kind: branchDone} }()
+
+	inv, err := buildInvite(dreq, b.target, ruri)
+	if err != nil {
+		report <- branchMsg{idx: b.idx, kind: branchFinal, code: 400, reason: "Bad Request", err: err}
+		return
+	}
+
+	// WaitAnswer's context: cancelled only to force it out (no CANCEL sent).
+	waitCtx, forceStop := context.WithCancelCause(context.Background())
+	defer forceStop(nil)
+	b.mu.Lock()
+	b.forceStop = forceStop
+	b.mu.Unlock()
+
+	sendCtx, cancelSend := context.WithTimeout(context.Background(), 10*time.Second)
+	sess, err := b.ua.WriteInvite(sendCtx, inv)
+	cancelSend()
+	if err != nil {
+		close(b.waitDone)
+		b.log.Debug("INVITE not sent", zap.Error(err))
+		report <- branchMsg{idx: b.idx, kind: branchFinal, code: 503, reason: "Service Unavailable",
+			err: fmt.Errorf("send INVITE to %s: %w", b.target.URI, err)}
+		return
+	}
+
+	go b.canceller(sess)
+
+	challenges := 0
+	err = sess.WaitAnswer(waitCtx, sipgo.AnswerOptions{
+		Username: b.target.Username,
+		Password: b.target.Password,
+		OnResponse: func(r *sipmsg.Response) error {
+			// Runs on this goroutine, inside WaitAnswer: sess.InviteRequest is
+			// the INVITE this response answers.
+			switch {
+			case r.IsProvisional():
+				b.markProvisional(sess.InviteRequest)
+				if r.StatusCode > 100 {
+					report <- branchMsg{idx: b.idx, kind: branchProgress, code: r.StatusCode,
+						reason: r.Reason, sdp: respSDP(r)}
+				}
+			case r.StatusCode == 401 || r.StatusCode == 407:
+				challenges++
+				if challenges > 1 || b.target.Password == "" || b.cancelRequested() {
+					return &StatusError{Code: r.StatusCode, Reason: r.Reason,
+						Err: errors.New("digest challenge not answered (again)")}
+				}
+				b.resetProvisional()
+			}
+			return nil
+		},
+	})
+	close(b.waitDone)
+
+	resp := sess.InviteResponse
+	switch {
+	case err == nil || (resp != nil && resp.IsSuccess()):
+		// A 2xx: it won, or it is late (after a winner, or it raced our CANCEL).
+		report <- branchMsg{idx: b.idx, kind: branchAnswered, code: resp.StatusCode,
+			reason: resp.Reason, sdp: respSDP(resp), sess: sess}
+		if won := <-b.decide; !won {
+			b.ackAndBye(sess)
+		}
+		return
+	}
+	sess.Close()
+	code, reason := classifyWaitErr(err, resp)
+	report <- branchMsg{idx: b.idx, kind: branchFinal, code: code, reason: reason, err: err}
+}
+
+// classifyWaitErr maps the way WaitAnswer failed to a SIP status.
+func classifyWaitErr(err error, last *sipmsg.Response) (int, string) {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code, se.Reason
+	}
+	var dr *sipgo.ErrDialogResponse
+	if errors.As(err, &dr) && dr.Res != nil {
+		return dr.Res.StatusCode, dr.Res.Reason
+	}
+	var dv sipgo.ErrDialogResponse
+	if errors.As(err, &dv) && dv.Res != nil {
+		return dv.Res.StatusCode, dv.Res.Reason
+	}
+	if last != nil && last.StatusCode >= 300 {
+		return last.StatusCode, last.Reason
+	}
+	if errors.Is(err, context.Canceled) {
+		// Forced out after CANCEL got no final response within 64*T1.
+		return 487, StatusText(487)
+	}
+	if errors.Is(err, sipmsg.ErrTransactionTimeout) {
+		return 408, StatusText(408)
+	}
+	return 503, StatusText(503) // transport error: RFC 3261 §16.7 treats it as 503
+}
+
+func respSDP(r *sipmsg.Response) []byte {
+	b := r.Body()
+	if len(b) == 0 {
+		return nil
+	}
+	if ct := r.ContentType(); ct != nil && !strings.Contains(strings.ToLower(ct.Value()), "application/sdp") {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// markProvisional records that the current INVITE got a 1xx (CANCEL is now
+// allowed, RFC 3261 §9.1) and snapshots it for building the CANCEL.
+func (b *branch) markProvisional(inv *sipmsg.Request) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	select {
+	case <-b.provisional:
+		return
+	default:
+	}
+	b.snapshot = inv.Clone()
+	close(b.provisional)
+}
+
+// resetProvisional is called when a challenged INVITE is about to be resent
+// with credentials: the new transaction must get its own 1xx before CANCEL.
+func (b *branch) resetProvisional() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	select {
+	case <-b.provisional:
+		b.provisional = make(chan struct{})
+		b.snapshot = nil
+	default:
+	}
+}
+
+// canceller waits for requestCancel, then for a provisional response, and sends
+// CANCEL with the Reason header. If no final response follows within 64*T1
+// (RFC 3261 §9.1) it forces WaitAnswer out.
+func (b *branch) canceller(sess *sipgo.DialogClientSession) {
+	select {
+	case <-b.cancelCh:
+	case <-b.waitDone:
+		return
+	}
+	var inv *sipmsg.Request
+	for inv == nil {
+		b.mu.Lock()
+		prov := b.provisional
+		b.mu.Unlock()
+		select {
+		case <-prov:
+		case <-b.waitDone:
+			return // final (or 2xx) before any 1xx: nothing to cancel
+		}
+		b.mu.Lock()
+		if b.provisional == prov {
+			inv = b.snapshot
+		}
+		b.mu.Unlock()
+	}
+
+	cancel := buildCancel(inv, b.reason)
+	ctx, stop := context.WithTimeout(context.Background(), sipmsg.Timer_B)
+	res, err := b.ua.Client.Do(ctx, cancel, sipgo.ClientRequestBuild)
+	stop()
+	switch {
+	case err != nil:
+		b.log.Debug("CANCEL failed", zap.Error(err))
+	case res.StatusCode != 200:
+		b.log.Debug("CANCEL rejected", zap.Int("code", res.StatusCode))
+	}
+
+	t := time.NewTimer(64 * sipmsg.T1)
+	defer t.Stop()
+	select {
+	case <-b.waitDone:
+	case <-t.C:
+		b.mu.Lock()
+		fs := b.forceStop
+		b.mu.Unlock()
+		fs(sipgo.WaitAnswerForceCancelErr)
+	}
+}
+
+// buildCancel builds a CANCEL for inv (RFC 3261 §9.1): same Request-URI, top
+// Via, From, To, Call-ID and CSeq number, plus a Reason header (RFC 3326).
+func buildCancel(inv *sipmsg.Request, reason string) *sipmsg.Request {
+	c := sipmsg.NewRequest(sipmsg.CANCEL, *inv.Recipient.Clone())
+	c.SipVersion = inv.SipVersion
+	if v := inv.Via(); v != nil {
+		c.AppendHeader(v.Clone())
+	}
+	for _, h := range inv.GetHeaders("Route") {
+		c.AppendHeader(sipmsg.HeaderClone(h))
+	}
+	mf := sipmsg.MaxForwardsHeader(70)
+	c.AppendHeader(&mf)
+	if h := inv.From(); h != nil {
+		c.AppendHeader(sipmsg.HeaderClone(h))
+	}
+	if h := inv.To(); h != nil {
+		c.AppendHeader(sipmsg.HeaderClone(h))
+	}
+	if h := inv.CallID(); h != nil {
+		c.AppendHeader(sipmsg.HeaderClone(h))
+	}
+	if h := inv.CSeq(); h != nil {
+		c.AppendHeader(&sipmsg.CSeqHeader{SeqNo: h.SeqNo, MethodName: sipmsg.CANCEL})
+	}
+	if reason != "" {
+		c.AppendHeader(sipmsg.NewHeader("Reason", reason))
+	}
+	c.SetBody(nil)
+	c.SetTransport(inv.Transport())
+	c.SetSource(inv.Source())
+	c.SetDestination(inv.Destination())
+	c.Laddr = inv.Laddr
+	return c
+}
+
+// ackAndBye ends a 2xx we do not want (late or raced with CANCEL): ACK it,
+// then BYE it (RFC 3261 §13.2.2.4 / §15).
+func (b *branch) ackAndBye(sess *sipgo.DialogClientSession) {
+	defer sess.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), sipmsg.Timer_B)
+	defer cancel()
+	if err := sess.Ack(ctx); err != nil {
+		b.log.Debug("ACK of unwanted 2xx failed", zap.Error(err))
+		return
+	}
+	if err := sess.Bye(ctx); err != nil {
+		b.log.Debug("BYE of unwanted 2xx failed", zap.Error(err))
+	}
+}
