@@ -152,7 +152,7 @@ func (c *Client) ExchangeCode(ctx context.Context, code, redirectURI string) (*T
 // RefreshToken asks for new tokens with a refresh token. guess: no refresh grant is
 // documented (§5.3); see RefreshGrantType.
 func (c *Client) RefreshToken(ctx context.Context, refreshToken string) (*TokenResponse, error) {
-	q := "grant_type=" + url.QueryEscape(RefreshGrantType) + "&refresh_token=" + url.QueryEscape(refreshToken)
+	q := "grant_type=" + url.QueryEscape(RefreshGrantType) + "&" + RefreshTokenParam + "=" + url.QueryEscape(refreshToken)
 	return c.token(ctx, OpNameRefresh, q)
 }
 
@@ -213,12 +213,15 @@ func (c *Client) accountStatusOnce(ctx context.Context, accessToken string) (*Ac
 		return nil, err
 	}
 	var st AccountStatus
-	_ = decodeData(res.body, &st) // an empty or odd body is judged by the channelUrl check
+	derr := decodeData(res.body, &st) // an empty body is normal for 202; judged by channelUrl
 	if st.ChannelURL == "" {
 		e := res.bad(OpNameAccountStatus, "")
 		e.Err = ErrNoChannelURL
+		if derr != nil && len(bytes.TrimSpace(res.body)) > 0 {
+			e.Err = fmt.Errorf("%w: %v", ErrNoChannelURL, derr)
+		}
 		if res.status == http.StatusAccepted {
-			e.Err = fmt.Errorf("%w (%w)", ErrNotReady, ErrNoChannelURL)
+			e.Err = fmt.Errorf("%w (%w)", ErrNotReady, e.Err)
 		}
 		return nil, e
 	}
@@ -451,7 +454,7 @@ func (c *Client) do(ctx context.Context, rq request) (res *response, err error) 
 	status = resp.StatusCode
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 	c.log.Debug("yna: response", zap.String("op", rq.op), zap.String("method", rq.method),
-		zap.String("uri", req.URL.RequestURI()), zap.Int("status", status), zap.String("txn", txn),
+		zap.String("path", req.URL.Path), zap.Int("status", status), zap.String("txn", txn),
 		zap.Duration("took", time.Since(start)))
 	if status < 200 || status > 299 {
 		return nil, newAPIError(rq.op, status, txn, body)

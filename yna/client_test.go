@@ -288,6 +288,8 @@ func TestAccountStatus(t *testing.T) {
 	}{
 		{name: "200", statuses: []int{200}, bodies: []string{statusOK}, wantN: 1, wantOK: true},
 		{name: "data-wrapped", statuses: []int{200}, bodies: []string{`{"data":` + statusOK + `}`}, wantN: 1, wantOK: true},
+		{name: "loose types", statuses: []int{200}, bodies: []string{`{"returnCode":"200","channelUrl":"wss://127.0.0.1:3030/wss/x/notifications","lines":[{"msisdn":14251234567,"regStatus":"true"},{"msisdn":"14257654321","regStatus":false}]}`}, wantN: 1, wantOK: true},
+		{name: "garbage 200", statuses: []int{200}, bodies: []string{`[1,2]`}, wantN: 5, wantErr: ErrNoChannelURL},
 		{name: "202 twice then 200", statuses: []int{202, 202, 200}, bodies: []string{"", "", statusOK}, wantN: 3, wantOK: true},
 		{name: "500 then 200", statuses: []int{500, 200}, bodies: []string{"oops", statusOK}, wantN: 2, wantOK: true},
 		{name: "always 202", statuses: []int{202}, bodies: []string{""}, wantN: 5, wantErr: ErrNotReady},

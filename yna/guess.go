@@ -29,6 +29,9 @@ const (
 	// RefreshGrantType is the grant_type sent to refresh an access token. No refresh grant is
 	// documented and the SDK never sends one. guess: fact sheet §5.3, §17 q5.
 	RefreshGrantType = "refresh_token"
+	// RefreshTokenParam is the query parameter carrying the refresh token (query, like the
+	// authorization code of §5.2). guess: fact sheet §5.3.
+	RefreshTokenParam = "refresh_token"
 
 	// ReasonNormalUserDisconnect is the Reason header of DELETE /end. It is the only value the
 	// SDK sends; other values and their effect are unknown. guess: fact sheet §7, §17 q9.

@@ -1,8 +1,12 @@
 package yna
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 )
 
 // REST paths under the CPaaS root (§2).
@@ -72,6 +76,37 @@ type AccountStatus struct {
 	Lines      []Line `json:"lines"`
 }
 
+// UnmarshalJSON tolerates returnCode sent as a string and null lines.
+func (a *AccountStatus) UnmarshalJSON(data []byte) error {
+	var aux struct {
+		ReturnCode json.RawMessage `json:"returnCode"`
+		ChannelURL string          `json:"channelUrl"`
+		Lines      []Line          `json:"lines"`
+	}
+	if err := json.Unmarshal(data, &aux); err != nil {
+		return err
+	}
+	*a = AccountStatus{ChannelURL: aux.ChannelURL, Lines: aux.Lines}
+	a.ReturnCode, _ = strconv.Atoi(looseScalar(aux.ReturnCode))
+	return nil
+}
+
+// looseScalar returns a JSON string's content or a number/bool literal as text ("" otherwise).
+func looseScalar(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] == '{' || raw[0] == '[' || string(raw) == "null" {
+		return ""
+	}
+	var s string
+	if raw[0] == '"' {
+		if json.Unmarshal(raw, &s) != nil {
+			return ""
+		}
+		return strings.TrimSpace(s)
+	}
+	return string(raw)
+}
+
 // RegisteredLines returns the MSISDNs whose regStatus is true (the usable caller lines, §5.4).
 func (a *AccountStatus) RegisteredLines() []string {
 	var out []string
@@ -87,6 +122,20 @@ func (a *AccountStatus) RegisteredLines() []string {
 type Line struct {
 	MSISDN    string `json:"msisdn"`
 	RegStatus bool   `json:"regStatus"`
+}
+
+// UnmarshalJSON tolerates msisdn sent as a number and regStatus sent as a string.
+func (l *Line) UnmarshalJSON(data []byte) error {
+	var aux struct {
+		MSISDN    json.RawMessage `json:"msisdn"`
+		RegStatus json.RawMessage `json:"regStatus"`
+	}
+	if err := json.Unmarshal(data, &aux); err != nil {
+		return err
+	}
+	l.MSISDN = looseScalar(aux.MSISDN)
+	l.RegStatus, _ = strconv.ParseBool(looseScalar(aux.RegStatus))
+	return nil
 }
 
 // StartRequest is the body of POST /call/start (§7); members marshal in SDK order.
