@@ -131,6 +131,10 @@ const (
 	// tokenScope is the scope claim of the spec's example access token. guess: fact sheet §5.2.
 	tokenScope = "openid vvm chat"
 
+	// errorCodeAccessDenied is the error_code put on the redirect when the user cancels the
+	// link page; the SDK aborts sign-in on any error_code. guess: fact sheet §5.1.
+	errorCodeAccessDenied = "access_denied"
+
 	// socketSendQueue is how many frames may wait for a slow socket before it is dropped. guess.
 	socketSendQueue = 256
 )

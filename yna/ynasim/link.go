@@ -38,10 +38,6 @@ const (
 	linkDeny    = "deny"
 )
 
-// errorCodeAccessDenied is the error_code put on the redirect when the user cancels; the SDK
-// aborts sign-in on any error_code (§5.1). The value is guess: fact sheet §5.1.
-const errorCodeAccessDenied = "access_denied"
-
 // handleLinkPage serves GET /account-mgmt/linkAccount (§5.1): the T-Mobile sign-in, line
 // selection, E911 confirmation and terms page. Login is simulated: the page lists the lines
 // of every account (or only the account named by login_hint, an account id or MSISDN).
