@@ -248,10 +248,10 @@ func (rg *simRig) resign(tok string, f func(*yna.PoPClaims)) string {
 }
 
 var (
-	reFlow  = regexp.MustCompile(`name="flow" value="([^"]+)"`)
-	reLinkLine  = regexp.MustCompile(`name="line" value="([^"]+)"`)
-	reFormA = regexp.MustCompile(`<form method="POST" action="([^"]+)"`)
-	reE911F = regexp.MustCompile(`name="form_id" value="([^"]+)"`)
+	reFlow     = regexp.MustCompile(`name="flow" value="([^"]+)"`)
+	reLinkLine = regexp.MustCompile(`name="line" value="([^"]+)"`)
+	reFormA    = regexp.MustCompile(`<form method="POST" action="([^"]+)"`)
+	reE911F    = regexp.MustCompile(`name="form_id" value="([^"]+)"`)
 )
 
 // linkPage GETs the link page with the given query and returns the response.
