@@ -241,3 +241,20 @@ func (g DTMFGenerator) GenerateEvent(dst []DTMFPacket, event uint8, dur time.Dur
 	}
 	return dst, nil
 }
+
+// Fill sets out to this telephone-event packet with the given payload type,
+// sequence number and SSRC; out.Payload aliases p.Payload. It does not allocate.
+func (p *DTMFPacket) Fill(out *rtp.Packet, pt uint8, seq uint16, ssrc uint32) {
+	out.Header = rtp.Header{
+		Version:        2,
+		Marker:         p.Marker,
+		PayloadType:    pt,
+		SequenceNumber: seq,
+		Timestamp:      p.Timestamp,
+		SSRC:           ssrc,
+		CSRC:           out.CSRC[:0],
+		Extensions:     out.Extensions[:0],
+	}
+	out.Payload = p.Payload[:]
+	out.PaddingSize = 0
+}

@@ -257,3 +257,40 @@ func BenchmarkDTMFDetector(b *testing.B) {
 		b.Fatal("no digits detected")
 	}
 }
+
+// TestDTMFOverLegs sends a generated digit from one Leg to another and detects it.
+func TestDTMFOverLegs(t *testing.T) {
+	a := newTestLeg(t, nil)
+	b := newTestLeg(t, nil)
+	a.SetRemote(b.LocalAddr())
+	pkts, err := DTMFGenerator{}.Generate(nil, '7', 60*time.Millisecond, 4000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out rtp.Packet
+	for i := range pkts {
+		pkts[i].Fill(&out, 101, uint16(100+i), 0x77)
+		if err := a.WriteRTP(&out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var d DTMFDetector
+	var in rtp.Packet
+	buf := make([]byte, 1500)
+	digits := ""
+	for range pkts {
+		if _, err := b.ReadRTP(&in, buf); err != nil {
+			t.Fatal(err)
+		}
+		if in.PayloadType != 101 || in.SSRC != 0x77 || in.Timestamp != 4000 {
+			t.Fatalf("header %+v", in.Header)
+		}
+		o, n := d.Feed(&in.Header, in.Payload, time.Now())
+		for _, dg := range o[:n] {
+			digits += string(dg.Digit)
+		}
+	}
+	if digits != "7" {
+		t.Fatalf("digits %q", digits)
+	}
+}
