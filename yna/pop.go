@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -381,4 +382,51 @@ func VerifyPoP(token string, pub *rsa.PublicKey, r *http.Request, body []byte, o
 		return nil, popErr("jti reused")
 	}
 	return c, nil
+}
+
+// JTICache remembers PoP jti values long enough to reject replays (a token is only valid
+// for PoPValidity plus skew) and forgets them afterwards, so memory stays bounded.
+// Its Seen method fits VerifyOptions.SeenJTI. Safe for concurrent use.
+type JTICache struct {
+	mu        sync.Mutex
+	ttl       time.Duration
+	now       func() time.Time
+	seen      map[string]time.Time
+	lastSweep time.Time
+}
+
+// NewJTICache returns a cache keeping each jti for PoPValidity + 2×DefaultPoPMaxSkew.
+// now may be nil (time.Now).
+func NewJTICache(now func() time.Time) *JTICache {
+	if now == nil {
+		now = time.Now
+	}
+	return &JTICache{ttl: PoPValidity + 2*DefaultPoPMaxSkew, now: now, seen: make(map[string]time.Time)}
+}
+
+// Seen records jti and reports whether it had been recorded before (within the TTL).
+func (c *JTICache) Seen(jti string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if now.Sub(c.lastSweep) > c.ttl {
+		for k, t := range c.seen {
+			if now.Sub(t) > c.ttl {
+				delete(c.seen, k)
+			}
+		}
+		c.lastSweep = now
+	}
+	if t, ok := c.seen[jti]; ok && now.Sub(t) <= c.ttl {
+		return true
+	}
+	c.seen[jti] = now
+	return false
+}
+
+// Len returns the number of remembered jti values.
+func (c *JTICache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.seen)
 }

@@ -476,3 +476,21 @@ func FuzzVerifyPoP(f *testing.F) {
 		}
 	})
 }
+
+func TestJTICache(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	c := NewJTICache(func() time.Time { return now })
+	if c.Seen("a") || !c.Seen("a") || c.Seen("b") {
+		t.Fatal("first use must be unseen, second seen")
+	}
+	now = now.Add(PoPValidity + 2*DefaultPoPMaxSkew + time.Second)
+	if c.Seen("c") {
+		t.Fatal("c unseen")
+	}
+	if c.Len() != 1 {
+		t.Fatalf("expired entries kept: %d", c.Len())
+	}
+	if c.Seen("a") {
+		t.Fatal("a forgotten after TTL, counts as new")
+	}
+}
