@@ -13,6 +13,7 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -30,6 +31,8 @@ type testClient struct {
 
 	connected chan struct{}
 	connOnce  sync.Once
+	gotSR     chan struct{} // closed on the first RTCP sender report from the far end
+	srOnce    sync.Once
 
 	mu       sync.Mutex
 	sending  bool
@@ -69,7 +72,7 @@ func newTestClient(t *testing.T, hz float64, codecs ...string) *testClient {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &testClient{t: t, pc: pc, track: &rawTrack{}, hz: hz, ctx: ctx, cancel: cancel,
-		connected: make(chan struct{}), rx: newRxStats(), sending: true, interval: 10 * time.Millisecond}
+		connected: make(chan struct{}), gotSR: make(chan struct{}), rx: newRxStats(), sending: true, interval: 10 * time.Millisecond}
 	c.tx.init(hz)
 	if _, err := pc.AddTrack(c.track); err != nil {
 		t.Fatal(err)
@@ -242,9 +245,23 @@ func (c *testClient) sendLoop() {
 	}
 }
 
-func (c *testClient) onTrack(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-	c.wg.Add(1)
+func (c *testClient) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	c.wg.Add(2)
 	defer c.wg.Done()
+	go func() {
+		defer c.wg.Done()
+		for {
+			pkts, _, err := recv.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				if _, ok := p.(*rtcp.SenderReport); ok {
+					c.srOnce.Do(func() { close(c.gotSR) })
+				}
+			}
+		}
+	}()
 	for {
 		pkt, _, err := track.ReadRTP()
 		if err != nil {

@@ -56,6 +56,7 @@ const (
 	stOffered              // initial offer out, waiting for SetAnswer
 	stEstablished          // stable
 	stReoffered            // re-offer out, waiting for SetAnswer
+	stFailed               // initial negotiation failed; only Close is useful
 )
 
 // FarEnd is the network side of one simulated call. Its methods are safe for
@@ -140,13 +141,19 @@ func (f *FarEnd) newPCLocked(me *webrtc.MediaEngine) error {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	if f.cfg.AllowLoopback {
 		se.SetIncludeLoopbackCandidate(true)
-		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+		se.SetInterfaceFilter(isLoopbackInterface)
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() && ip.To4() != nil })
 	}
 	if len(f.cfg.IPs) > 0 {
 		se.SetNAT1To1IPs(f.cfg.IPs, webrtc.ICECandidateTypeHost)
 	}
+	// RTCP sender/receiver reports like a real media gateway; no NACK/TWCC.
+	reg := &interceptor.Registry{}
+	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
+		return fmt.Errorf("farend: rtcp reports: %w", err)
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se),
-		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
+		webrtc.WithInterceptorRegistry(reg))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{
 		// Neither the browser SDK nor the real network use RFC 9335 cryptex.
 		RTPHeaderEncryptionPolicy: webrtc.RTPHeaderEncryptionPolicyDisable,
@@ -162,12 +169,31 @@ func (f *FarEnd) newPCLocked(me *webrtc.MediaEngine) error {
 	pc.OnConnectionStateChange(f.onConnectionState)
 	pc.OnTrack(f.onTrack)
 	f.pc, f.sender = pc, sender
+	f.wg.Add(1)
+	go f.drainRTCP(sender)
 	return nil
 }
 
 // onConnectionState runs in a goroutine pion starts and does not wait for;
 // it works under f.mu and does nothing once Close has begun, so nothing
 // (e.g. a test logger) is touched after Close returns.
+// drainRTCP reads the RTCP arriving for our sender (so the report
+// interceptor sees it) until the PeerConnection closes.
+func (f *FarEnd) drainRTCP(sender *webrtc.RTPSender) {
+	defer f.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := sender.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+func isLoopbackInterface(name string) bool {
+	ifc, err := net.InterfaceByName(name)
+	return err == nil && ifc.Flags&net.FlagLoopback != 0
+}
+
 func (f *FarEnd) onConnectionState(s webrtc.PeerConnectionState) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -215,6 +241,7 @@ func (f *FarEnd) Answer(ctx context.Context, offer string) (string, error) {
 	if err := f.newPCLocked(me); err != nil {
 		return "", err
 	}
+	f.state = stFailed // until the answer is complete; Close releases the PC
 	if err := f.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", fmt.Errorf("farend: apply offer: %w", err)
 	}
@@ -255,6 +282,7 @@ func (f *FarEnd) Offer(ctx context.Context) (string, error) {
 	if err := f.newPCLocked(me); err != nil {
 		return "", err
 	}
+	f.state = stFailed // until the offer is complete; Close releases the PC
 	off, err := f.pc.CreateOffer(nil)
 	if err != nil {
 		return "", fmt.Errorf("farend: create offer: %w", err)
@@ -301,6 +329,8 @@ func (f *FarEnd) SetAnswer(answer string) error {
 	switch f.state {
 	case stOffered:
 		if err := f.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+			// pion rejects e.g. an answer without a common codec; the offer
+			// stays outstanding so a corrected answer can be applied.
 			return fmt.Errorf("farend: apply answer: %w", err)
 		}
 		f.remoteUfrag = sec.Ufrag
@@ -436,6 +466,13 @@ func (f *FarEnd) Stats() Stats {
 	if sender != nil {
 		if tr := sender.Transport(); tr != nil {
 			st.DTLSState = tr.State().String()
+		}
+	}
+	if pc != nil {
+		for _, s := range pc.GetStats() {
+			if ts, ok := s.(webrtc.TransportStats); ok && ts.SRTPCipher != "" {
+				st.SRTPProfile = ts.SRTPCipher
+			}
 		}
 	}
 	return st

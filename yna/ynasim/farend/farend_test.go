@@ -136,8 +136,8 @@ func TestOutboundG711(t *testing.T) {
 			if st.Codec != tc.codec+"/8000" || st.PayloadType != tc.pt || st.Direction != DirSendRecv {
 				t.Errorf("stats codec=%q pt=%d dir=%q", st.Codec, st.PayloadType, st.Direction)
 			}
-			if st.ICEState != "connected" || st.DTLSState != "connected" {
-				t.Errorf("ice=%q dtls=%q", st.ICEState, st.DTLSState)
+			if st.ICEState != "connected" || st.DTLSState != "connected" || st.SRTPProfile != "SRTP_AEAD_AES_128_GCM" {
+				t.Errorf("ice=%q dtls=%q srtp=%q", st.ICEState, st.DTLSState, st.SRTPProfile)
 			}
 			checkStream(t, "far end", st, clientHz)
 			checkStream(t, "client", cl.stats(), farHz)
@@ -212,6 +212,11 @@ func TestInboundOfferSetAnswer(t *testing.T) {
 	checkStream(t, "far end", st, clientHz)
 	checkStream(t, "client", cl.stats(), farHz)
 	checkContinuous(t, cl.packets(), 0)
+	select { // the far end sends RTCP sender reports like a media gateway
+	case <-cl.gotSR:
+	case <-ctx.Done():
+		t.Error("no RTCP sender report from the far end")
+	}
 }
 
 func TestClientHoldResume(t *testing.T) {
