@@ -33,6 +33,9 @@ type Target struct {
 	Username string // digest credentials for a trunk: a 401/407 is answered once
 	Password string
 	Label    string // names the branch in events and metrics; default URI
+	// Destination optionally overrides where the INVITE is sent ("host:port"),
+	// e.g. Contact.Source of a phone behind NAT. Empty: resolve URI.
+	Destination string
 }
 
 func (t Target) name() string {
@@ -147,12 +150,29 @@ func (o *OutboundCall) Branches() []BranchResult {
 
 // forkEnv is what a fork needs from its Server.
 type forkEnv struct {
-	ua  *sipgo.DialogUA
-	log *zap.Logger
+	uas map[string]*sipgo.DialogUA // by network: "udp", "tcp", "tls"
+	// udpLocal is the UDP listener's "ip:port": UDP INVITEs leave from it, so
+	// phones behind NAT see the address they registered with. "" = any socket.
+	udpLocal string
+	log      *zap.Logger
 	// newDialog turns the ACKed winning session into a Dialog.
 	newDialog func(sess *sipgo.DialogClientSession, localSDP, remoteSDP []byte) (*Dialog, error)
 	// closing is closed when the server shuts down (nil: never).
 	closing <-chan struct{}
+	// spawn runs f in a goroutine the server waits for on Close; false when
+	// the server is closing. nil: plain go.
+	spawn func(f func()) bool
+}
+
+// targetNetwork is the transport a target URI asks for.
+func targetNetwork(u sipmsg.Uri) string {
+	if tp, ok := u.UriParams.Get("transport"); ok && tp != "" {
+		return strings.ToLower(tp)
+	}
+	if strings.EqualFold(u.Scheme, "sips") {
+		return "tls"
+	}
+	return "udp"
 }
 
 // Dial starts an outbound call to all req.Targets at once. It returns when the
@@ -168,9 +188,6 @@ func (s *Server) Dial(ctx context.Context, req DialRequest) (*OutboundCall, erro
 
 // startFork validates req and launches the owner and branch goroutines.
 func startFork(ctx context.Context, env forkEnv, req DialRequest) (*OutboundCall, error) {
-	if env.ua == nil || env.ua.Client == nil {
-		return nil, &StatusError{Code: 503, Err: errors.New("dial: no UAC available")}
-	}
 	if len(req.Targets) == 0 {
 		return nil, &StatusError{Code: 400, Reason: "No Targets", Err: errors.New("dial: no targets")}
 	}
@@ -190,6 +207,9 @@ func startFork(ctx context.Context, env forkEnv, req DialRequest) (*OutboundCall
 		}
 		if _, err := buildInvite(&req, t, ruris[i]); err != nil {
 			return nil, &StatusError{Code: 400, Err: fmt.Errorf("dial: %w", err)}
+		}
+		if ua := env.uas[targetNetwork(ruris[i])]; ua == nil || ua.Client == nil {
+			return nil, &StatusError{Code: 503, Err: fmt.Errorf("dial: target %q: no %s transport", t.URI, targetNetwork(ruris[i]))}
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -214,16 +234,26 @@ func startFork(ctx context.Context, env forkEnv, req DialRequest) (*OutboundCall
 	f.deadline = now.Add(req.RingTimeout)
 	for i, t := range req.Targets {
 		o.results[i].Target = t
-		f.branches[i] = newBranch(i, t, env.ua, env.log)
+		net := targetNetwork(ruris[i])
+		local := ""
+		if net == "udp" {
+			local = env.udpLocal
+		}
+		f.branches[i] = newBranch(i, t, env.uas[net], local, env.log)
 		f.state[i].pending = true
 		if req.BranchTimeout > 0 {
 			f.state[i].deadline = now.Add(req.BranchTimeout)
 		}
 	}
-	for i, b := range f.branches {
-		go b.run(&f.req, ruris[i], f.report)
+	spawn := env.spawn
+	if spawn == nil {
+		spawn = func(fn func()) bool { go fn(); return true }
 	}
-	go f.run(ctx)
+	// The owner starts the branches and outlives them, so one owned
+	// goroutine covers the whole fork.
+	if !spawn(func() { f.run(ctx, ruris) }) {
+		return nil, &StatusError{Code: 503, Err: fmt.Errorf("dial: %w", ErrClosed)}
+	}
 	return o, nil
 }
 
@@ -257,9 +287,12 @@ type fork struct {
 	decided bool // the AnsweredEvent / FailedEvent has been sent
 }
 
-func (f *fork) run(ctx context.Context) {
+func (f *fork) run(ctx context.Context, ruris []sipmsg.Uri) {
 	defer close(f.o.done)
 	defer close(f.o.events)
+	for i, b := range f.branches {
+		go b.run(&f.req, ruris[i], f.report)
+	}
 
 	live := len(f.branches)
 	ctxDone := ctx.Done()
@@ -487,9 +520,24 @@ func sanitizeReasonText(s string) string {
 }
 
 // forkEnv collects what Dial needs from the Server.
-//
-// TODO(D1): wire to the Server's sipgo UA/client and (*Server).newClientDialog
-// once they exist; until then Dial reports 503.
 func (s *Server) forkEnv() (forkEnv, error) {
-	return forkEnv{}, &StatusError{Code: 503, Err: errors.New("dial: server has no UAC yet")}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started || s.closing || s.client == nil {
+		return forkEnv{}, &StatusError{Code: 503, Err: fmt.Errorf("dial: server not running: %w", ErrClosed)}
+	}
+	env := forkEnv{
+		uas:       make(map[string]*sipgo.DialogUA, len(s.dialogUAs)),
+		log:       s.log.Named("fork"),
+		newDialog: s.newClientDialog,
+		closing:   s.ctx.Done(),
+		spawn:     s.goOwned,
+	}
+	for n, ua := range s.dialogUAs {
+		env.uas[n] = ua
+	}
+	if a, ok := s.addrs["udp"]; ok && a.IsValid() {
+		env.udpLocal = a.String()
+	}
+	return env, nil
 }

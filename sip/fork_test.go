@@ -204,16 +204,16 @@ func newTestUAC(t *testing.T) *testUAC {
 			t.Fatal("sipgo UDP listener not ready")
 		}
 	}
-	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"),
-		sipgo.WithClientConnectionAddr(addr.String()))
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	u := &testUAC{sessions: make(chan *sipgo.DialogClientSession, 4)}
 	u.env = forkEnv{
-		ua: &sipgo.DialogUA{Client: client, ContactHDR: sipmsg.ContactHeader{
-			Address: sipmsg.Uri{Scheme: "sip", User: "ynagw", Host: "127.0.0.1", Port: addr.Port}}},
-		log: zaptest.NewLogger(t),
+		uas: map[string]*sipgo.DialogUA{"udp": {Client: client, ContactHDR: sipmsg.ContactHeader{
+			Address: sipmsg.Uri{Scheme: "sip", User: "ynagw", Host: "127.0.0.1", Port: addr.Port}}}},
+		udpLocal: addr.String(),
+		log:      zaptest.NewLogger(t),
 		newDialog: func(sess *sipgo.DialogClientSession, _, _ []byte) (*Dialog, error) {
 			u.sessions <- sess
 			return &Dialog{}, nil

@@ -15,6 +15,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -75,6 +77,7 @@ type branch struct {
 	idx    int
 	target Target
 	ua     *sipgo.DialogUA
+	local  string // UDP: send from this listener address ("" = any)
 	log    *zap.Logger
 
 	cancelOnce sync.Once
@@ -90,11 +93,12 @@ type branch struct {
 	forceStop   context.CancelCauseFunc
 }
 
-func newBranch(idx int, t Target, ua *sipgo.DialogUA, log *zap.Logger) *branch {
+func newBranch(idx int, t Target, ua *sipgo.DialogUA, local string, log *zap.Logger) *branch {
 	return &branch{
 		idx:         idx,
 		target:      t,
 		ua:          ua,
+		local:       local,
 		log:         log.With(zap.Int("branch", idx), zap.String("target", t.URI)),
 		cancelCh:    make(chan struct{}),
 		decide:      make(chan bool, 1),
@@ -182,6 +186,15 @@ func (b *branch) run(dreq *DialRequest, ruri sipmsg.Uri, report chan<- branchMsg
 		return
 	}
 
+	if b.target.Destination != "" {
+		inv.SetDestination(b.target.Destination)
+	}
+	if b.local != "" {
+		if ap, err := netip.ParseAddrPort(b.local); err == nil {
+			inv.Laddr = sipmsg.Addr{IP: net.IP(ap.Addr().AsSlice()), Port: int(ap.Port())}
+		}
+	}
+
 	// WaitAnswer's context: cancelled only to force it out (no CANCEL sent).
 	waitCtx, forceStop := context.WithCancelCause(context.Background())
 	defer forceStop(nil)
@@ -200,7 +213,13 @@ func (b *branch) run(dreq *DialRequest, ruri sipmsg.Uri, report chan<- branchMsg
 		return
 	}
 
-	go b.canceller(sess)
+	cancellerDone := make(chan struct{})
+	go func() {
+		defer close(cancellerDone)
+		b.canceller(sess)
+	}()
+	// The canceller may still be waiting for its CANCEL's response.
+	defer func() { <-cancellerDone }()
 
 	challenges := 0
 	err = sess.WaitAnswer(waitCtx, sipgo.AnswerOptions{
