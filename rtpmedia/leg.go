@@ -309,8 +309,8 @@ func (l *Leg) Direction() Direction {
 // unmarshals it into p (p.Payload aliases buf) and returns its size. RTCP
 // arriving on the RTP port (rtcp-mux) is handled internally. It returns
 // ErrMediaTimeout when the media timeout fires and an error wrapping
-// net.ErrClosed after Close. buf should hold 1500 bytes (a larger datagram
-// is truncated and dropped as malformed). It does not allocate.
+// net.ErrClosed after Close. buf should hold 1500 bytes (the UDP read
+// truncates larger datagrams). It does not allocate.
 func (l *Leg) ReadRTP(p *rtp.Packet, buf []byte) (int, error) {
 	for {
 		if err := l.armDeadline(); err != nil {
