@@ -23,9 +23,9 @@ import (
 func newTestServer(t *testing.T, mod func(*Config)) *Server {
 	t.Helper()
 	cfg := Config{
-		Listen: []ListenConfig{{Network: "udp", Addr: "127.0.0.1:0"}, {Network: "tcp", Addr: "127.0.0.1:0"}},
-		Domain: "ynagw",
-		Users:  []User{{Username: "alice", Password: "alicepw"}, {Username: "bob", Password: "bobpw"}},
+		Listen:    []ListenConfig{{Network: "udp", Addr: "127.0.0.1:0"}, {Network: "tcp", Addr: "127.0.0.1:0"}},
+		Domain:    "ynagw",
+		Users:     []User{{Username: "alice", Password: "alicepw"}, {Username: "bob", Password: "bobpw"}},
 		Registrar: RegistrarConfig{MinExpires: 30 * time.Second, MaxExpires: 3600 * time.Second, DefaultExpires: 600 * time.Second},
 	}
 	if mod != nil {
@@ -292,7 +292,7 @@ func (a *testApp) next(t *testing.T, timeout time.Duration) callResult {
 func (r callResult) String() string {
 	return fmt.Sprintf("%+v", struct {
 		ID, User, Trunk string
-		AnsErr, CallErr  error
+		AnsErr, CallErr error
 		Offers          []string
 		DTMF            string
 		Bye             string

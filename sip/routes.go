@@ -62,7 +62,15 @@ func (s *Server) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
 			h(req, tx)
 			return
 		}
-		if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && req.Method != sip.OPTIONS {
+		if len(req.GetHeaders("Content-Length")) > 1 {
+			s.respond(req, tx, 400, "Multiple Content-Length", nil)
+			return
+		}
+		if b, _ := req.Via().Params.Get("branch"); b == sip.RFC3261BranchMagicCookie {
+			s.respond(req, tx, 400, "Bad Branch", nil)
+			return
+		}
+		if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
 			s.respond(req, tx, 483, "", nil)
 			return
 		}
