@@ -87,6 +87,7 @@ type FarEnd struct {
 	want        string // direction we want (Reoffer), default sendrecv
 	dir         string // current direction
 	pendingDir  string // direction of an outstanding Reoffer
+	srtpProfile string // read once after connecting
 	tx          txState
 	dtmf        dtmfSender
 }
@@ -456,6 +457,7 @@ func (f *FarEnd) Stats() Stats {
 	}
 	f.mu.Lock()
 	st.Direction = f.dir
+	st.SRTPProfile = f.srtpProfile
 	st.PacketsSent = f.tx.sent
 	st.DTMFPacketsSent = f.tx.dtmfSent
 	pc, sender := f.pc, f.sender
@@ -466,13 +468,6 @@ func (f *FarEnd) Stats() Stats {
 	if sender != nil {
 		if tr := sender.Transport(); tr != nil {
 			st.DTLSState = tr.State().String()
-		}
-	}
-	if pc != nil {
-		for _, s := range pc.GetStats() {
-			if ts, ok := s.(webrtc.TransportStats); ok && ts.SRTPCipher != "" {
-				st.SRTPProfile = ts.SRTPCipher
-			}
 		}
 	}
 	return st

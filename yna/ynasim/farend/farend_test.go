@@ -476,7 +476,7 @@ func TestNewAndClose(t *testing.T) {
 
 func TestCloseDuringCall(t *testing.T) {
 	ctx := testCtx(t)
-	fe, _, _ := outboundCall(t, ctx, Config{}, "PCMU", "telephone-event/8000")
+	fe, cl, _ := outboundCall(t, ctx, Config{}, "PCMU", "telephone-event/8000")
 	if err := fe.SendDTMF("5"); err != nil {
 		t.Fatal(err)
 	}
@@ -490,4 +490,7 @@ func TestCloseDuringCall(t *testing.T) {
 	if err := fe.SendDTMF("1"); !errors.Is(err, ErrClosed) {
 		t.Errorf("SendDTMF after Close: %v", err)
 	}
+	cl.close()
+	// Every goroutine of both PeerConnections (pion's and ours) is gone.
+	goleak.VerifyNone(t)
 }

@@ -44,6 +44,7 @@ func (f *FarEnd) sendLoop() {
 	case <-f.ctx.Done():
 		return
 	}
+	f.readSRTPProfile()
 	ticker := time.NewTicker(packetInterval)
 	defer ticker.Stop()
 	for {
@@ -52,6 +53,25 @@ func (f *FarEnd) sendLoop() {
 			return
 		case <-ticker.C:
 			f.tick()
+		}
+	}
+}
+
+// readSRTPProfile stores the negotiated SRTP profile for Stats. It runs once,
+// right after connecting: pion's GetStats races with pion closing the
+// PeerConnection on its own (remote DTLS close), so it is not called later.
+func (f *FarEnd) readSRTPProfile() {
+	f.mu.Lock()
+	pc := f.pc
+	f.mu.Unlock()
+	if pc == nil {
+		return
+	}
+	for _, s := range pc.GetStats() {
+		if ts, ok := s.(webrtc.TransportStats); ok && ts.SRTPCipher != "" {
+			f.mu.Lock()
+			f.srtpProfile = ts.SRTPCipher
+			f.mu.Unlock()
 		}
 	}
 }

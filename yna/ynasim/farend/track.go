@@ -61,14 +61,15 @@ func (t *rawTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters
 	return *audio, nil
 }
 
+// Unbind stops writing; the negotiated codecs stay readable for Stats.
 func (t *rawTrack) Unbind(webrtc.TrackLocalContext) error {
 	t.mu.Lock()
-	t.bound, t.writer = false, nil
+	t.writer = nil
 	t.mu.Unlock()
 	return nil
 }
 
-// binding returns the negotiated codecs (ok=false before Bind).
+// binding returns the negotiated codecs (ok=false before the first Bind).
 func (t *rawTrack) binding() (audio webrtc.RTPCodecParameters, te *webrtc.RTPCodecParameters, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
