@@ -42,11 +42,29 @@
 // gateway) generate and check the same stream with these helpers. In G.711
 // the marker costs 1 ms of noise per packet; tone estimation skips it.
 //
+// Packets are written through a small webrtc.TrackLocal of this package
+// (rawTrack) instead of TrackLocalStaticRTP, because the latter rewrites every
+// packet's payload type to the bound codec and so cannot carry RFC 4733
+// packets on the audio SSRC. Only pion's RTCP report interceptors are
+// installed (sender/receiver reports like a media gateway; no NACK/TWCC).
+// SRTP profiles offered in DTLS: AEAD_AES_128_GCM first, then
+// AES128_CM_HMAC_SHA1_80; when the peer is the DTLS server it chooses
+// (Chromium picks AES128_CM_HMAC_SHA1_80). Stats.SRTPProfile shows the result.
+//
 // Receiving counts audio packets, detects loss, reordering and duplicates by
 // RTP sequence number and, when a marker is present, by marker counter
 // (Stats.PayloadOK / PayloadBad), estimates the received tone frequency for
 // G.711 by zero-crossing counting, and decodes RFC 4733 digits (a digit is
 // counted once per event timestamp, when its first end packet arrives).
+// WaitConnected, WaitPackets and WaitDigits let tests wait on these events.
+//
+// Sent DTMF: per digit 4 packets with growing duration (marker bit on the
+// first), then 3 end packets with the final 100 ms duration, all with the
+// event's start timestamp, then 120 ms of audio before the next digit
+// (fact sheet §9.9 timing).
+//
+// Tests run real pion peers over 127.0.0.1, and headless Chromium (the
+// browser the YNA SDK runs in) inside a private network namespace.
 package farend
 
 import "encoding/binary"

@@ -312,6 +312,8 @@ func (f *FarEnd) setLocalAndGatherLocked(ctx context.Context, desc webrtc.Sessio
 		f.log.Warn("far end ICE gathering timed out; returning SDP as it stands")
 	case <-ctx.Done():
 		return "", fmt.Errorf("farend: waiting for ICE gathering: %w", ctx.Err())
+	case <-f.ctx.Done():
+		return "", ErrClosed
 	}
 	return withDefaultCandidate(f.pc.LocalDescription().SDP), nil
 }
@@ -358,8 +360,11 @@ func (f *FarEnd) SetAnswer(answer string) error {
 }
 
 // Reoffer makes a network-side hold/resume re-offer with direction dir
-// ("sendrecv", "sendonly", "recvonly", "inactive"). Sending stops at once if
-// dir does not allow it; the final direction is set by SetAnswer.
+// ("sendrecv", "sendonly", "recvonly", "inactive"): the current local SDP with
+// the new direction, a=setup:actpass and the o= version incremented. Sending
+// follows the direction: with sendonly (network hold) the far end keeps
+// sending its tone, like music on hold; with recvonly/inactive it stops at
+// once. The final direction is set by SetAnswer (offered ∩ answered).
 func (f *FarEnd) Reoffer(ctx context.Context, dir string) (string, error) {
 	if !validDirection(dir) {
 		return "", fmt.Errorf("%w: %q", ErrBadDirection, dir)
@@ -476,6 +481,7 @@ func (f *FarEnd) Stats() Stats {
 // Close stops media, closes the PeerConnection and waits for every goroutine
 // (ours and pion's) to finish. It is idempotent.
 func (f *FarEnd) Close() error {
+	f.cancel() // first: interrupts an Answer/Offer waiting for ICE gathering under f.mu
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
@@ -484,7 +490,6 @@ func (f *FarEnd) Close() error {
 	f.closed = true
 	pc := f.pc
 	f.mu.Unlock()
-	f.cancel()
 	var err error
 	if pc != nil {
 		err = pc.GracefulClose()
