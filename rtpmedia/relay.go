@@ -1,0 +1,668 @@
+package rtpmedia
+
+import (
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"go.uber.org/zap"
+)
+
+// Endpoint is one side of a Relay: *Leg (SIP side) and *WebRTCLeg (network
+// side) both satisfy it. ReadRTP is called from one goroutine only; WriteRTP
+// from one goroutine at a time (the relay serialises its writes per side).
+type Endpoint interface {
+	ReadRTP(p *rtp.Packet, buf []byte) (int, error)
+	WriteRTP(p *rtp.Packet) error
+}
+
+// RelayConfig is what the relay needs to know about the negotiated media of
+// both sides. SIPCodec/SIPDTMF carry the payload types of the SIP side,
+// NetCodec/NetDTMF those of the network (WebRTC) side. A nil DTMF codec means
+// that side has no telephone-event: RFC 4733 packets toward it are dropped
+// (they are still reported on Relay.DTMF).
+type RelayConfig struct {
+	SIPCodec, NetCodec Codec
+	SIPDTMF, NetDTMF   *Codec
+	Logger             *zap.Logger
+}
+
+// CheckRelay reports whether a call with these two codecs can be relayed:
+// nil when they match (payload-type mapping only) or are the G.711 µ-law ⇄
+// A-law pair (table transcoding); otherwise an *Error wrapping
+// ErrNoCommonCodec with SIPStatus 488 (e.g. Opus ⇄ G.711, which would need
+// a codec library).
+func CheckRelay(sipCodec, netCodec Codec) error {
+	if _, ok := g711Transcoder(sipCodec, netCodec); ok {
+		return nil
+	}
+	return newError(ErrNoCommonCodec, 488, "cannot relay %s ⇄ %s", sipCodec, netCodec)
+}
+
+// WithG711Fallback returns codecs plus the other G.711 law when only one of
+// PCMU/PCMA is present (inserted right after it, with its static payload
+// type), so a leg toward the network can accept a peer that only has the
+// other law; the relay then transcodes. Other lists are returned unchanged.
+func WithG711Fallback(codecs []Codec) []Codec {
+	hasU, hasA := -1, -1
+	for i, c := range codecs {
+		if isG711(c, "PCMU") && hasU < 0 {
+			hasU = i
+		}
+		if isG711(c, "PCMA") && hasA < 0 {
+			hasA = i
+		}
+	}
+	var add Codec
+	var at int
+	switch {
+	case hasU >= 0 && hasA < 0:
+		add, at = Codec{Name: "PCMA", PayloadType: 8, ClockRate: 8000}, hasU+1
+	case hasA >= 0 && hasU < 0:
+		add, at = Codec{Name: "PCMU", PayloadType: 0, ClockRate: 8000}, hasA+1
+	default:
+		return codecs
+	}
+	out := make([]Codec, 0, len(codecs)+1)
+	out = append(out, codecs[:at]...)
+	out = append(out, add)
+	return append(out, codecs[at:]...)
+}
+
+// RelayDirStats are the counters of one relay direction.
+type RelayDirStats struct {
+	Packets     uint64 // RTP packets forwarded (audio + telephone-event)
+	Bytes       uint64 // payload bytes forwarded
+	Dropped     uint64 // unknown payload type, DTMF without a target PT, untranscodable codec
+	Held        uint64 // packets not forwarded because the direction was on hold or an injected digit was playing
+	Transcoded  uint64 // packets converted µ-law ⇄ A-law
+	DTMF        uint64 // telephone-event packets forwarded
+	Digits      uint64 // digits detected in the forwarded stream
+	DigitsSent  uint64 // digits injected with SendDTMFTo*
+	Resyncs     uint64 // sequence/timestamp re-anchored (source SSRC change, jump, resume)
+	WriteErrors uint64
+}
+
+// RelayStats are per-direction counters.
+type RelayStats struct {
+	SIPToNet, NetToSIP RelayDirStats
+	DigitsDropped      uint64 // digits dropped because DTMF() was not read
+}
+
+// relayBufSize bounds read and transcode buffers (one UDP datagram).
+const relayBufSize = 1500
+
+// Sequence jumps beyond these (in packets) are treated as a source restart.
+const (
+	maxSeqJump     = 3000
+	maxSeqMisorder = 100
+	maxTSJumpSecs  = 30
+)
+
+// dtmfQueueLen bounds queued SendDTMFTo* digits per direction.
+const dtmfQueueLen = 32
+
+// digitChanLen is the buffer of Relay.DTMF.
+const digitChanLen = 32
+
+// Relay errors.
+var (
+	// ErrRelayClosed: the relay was closed.
+	ErrRelayClosed = errors.New("rtpmedia: relay closed")
+	// ErrNoDTMF: the target side negotiated no telephone-event.
+	ErrNoDTMF = errors.New("rtpmedia: no telephone-event negotiated toward that side")
+	// ErrDTMFQueueFull: too many digits are waiting to be sent.
+	ErrDTMFQueueFull = errors.New("rtpmedia: DTMF queue full")
+)
+
+// dirMap is the payload mapping of one direction, derived from RelayConfig.
+type dirMap struct {
+	inPT, outPT     uint8
+	audioOK         bool // the codec pair can be relayed
+	xc              xcode
+	inDTMF, outDTMF int16 // -1 = none
+	outRate         uint32
+	outDTMFRate     uint32
+}
+
+type relayMaps struct {
+	s2n, n2s dirMap
+	cfg      RelayConfig
+}
+
+func buildMaps(cfg RelayConfig) *relayMaps {
+	return &relayMaps{
+		s2n: buildDirMap(cfg.SIPCodec, cfg.NetCodec, cfg.SIPDTMF, cfg.NetDTMF),
+		n2s: buildDirMap(cfg.NetCodec, cfg.SIPCodec, cfg.NetDTMF, cfg.SIPDTMF),
+		cfg: cfg,
+	}
+}
+
+func buildDirMap(in, out Codec, inD, outD *Codec) dirMap {
+	m := dirMap{inPT: in.PayloadType, outPT: out.PayloadType, inDTMF: -1, outDTMF: -1,
+		outRate: out.ClockRate, outDTMFRate: out.ClockRate}
+	m.xc, m.audioOK = g711Transcoder(in, out)
+	if inD != nil {
+		m.inDTMF = int16(inD.PayloadType)
+	}
+	if outD != nil {
+		m.outDTMF = int16(outD.PayloadType)
+		if outD.ClockRate != 0 {
+			m.outDTMFRate = outD.ClockRate
+		}
+	}
+	if m.outRate == 0 {
+		m.outRate = DefaultClockRate
+	}
+	if m.outDTMFRate == 0 {
+		m.outDTMFRate = DefaultClockRate
+	}
+	return m
+}
+
+// Relay forwards RTP between a SIP-side endpoint and a network-side endpoint,
+// one goroutine per direction. Toward each side it sends one continuous RTP
+// stream: a constant SSRC per direction, sequence numbers without jumps and
+// timestamps that keep running, across hold/resume, re-INVITEs and source
+// SSRC changes or restarts. Payload types are mapped per side (audio and
+// telephone-event separately); PCMU ⇄ PCMA is transcoded by table when the
+// sides have no common codec. The per-packet path does not allocate.
+type Relay struct {
+	log   *zap.Logger
+	maps  atomic.Pointer[relayMaps]
+	s2n   *relayDir
+	n2s   *relayDir
+	start time.Time // monotonic origin for timestamp anchoring
+
+	digits        chan DTMFDigit
+	digitsDropped atomic.Uint64
+
+	startOnce sync.Once
+	closeOnce sync.Once
+	done      chan struct{} // closed by Close
+	failed    chan struct{} // closed when a direction stops on a read error
+	failOnce  sync.Once
+	errMu     sync.Mutex
+	err       error
+	wg        sync.WaitGroup
+}
+
+// NewRelay prepares a relay between sipLeg and netLeg; Start starts it.
+func NewRelay(sipLeg, netLeg Endpoint, cfg RelayConfig) *Relay {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	r := &Relay{
+		log:    cfg.Logger,
+		start:  time.Now(),
+		digits: make(chan DTMFDigit, digitChanLen),
+		done:   make(chan struct{}),
+		failed: make(chan struct{}),
+	}
+	r.maps.Store(buildMaps(cfg))
+	r.s2n = newRelayDir(r, "sip→net", sipLeg, netLeg, true)
+	r.n2s = newRelayDir(r, "net→sip", netLeg, sipLeg, false)
+	if err := CheckRelay(cfg.SIPCodec, cfg.NetCodec); err != nil {
+		r.log.Warn("relay codecs cannot be relayed; audio will be dropped", zap.Error(err))
+	}
+	return r
+}
+
+// Start starts the two forwarding goroutines and the two DTMF senders.
+// Calling it again does nothing.
+func (r *Relay) Start() {
+	r.startOnce.Do(func() {
+		select {
+		case <-r.done:
+			return
+		default:
+		}
+		for _, d := range []*relayDir{r.s2n, r.n2s} {
+			r.wg.Add(2)
+			go d.readLoop()
+			go d.dtmfLoop()
+		}
+	})
+}
+
+// Update swaps the payload mapping after a re-INVITE or re-offer changed
+// payload types or codecs. Streams toward both sides continue (same SSRC,
+// sequence and timestamps).
+func (r *Relay) Update(cfg RelayConfig) {
+	if cfg.Logger == nil {
+		cfg.Logger = r.log
+	}
+	if err := CheckRelay(cfg.SIPCodec, cfg.NetCodec); err != nil {
+		r.log.Warn("relay update: codecs cannot be relayed; audio will be dropped", zap.Error(err))
+	}
+	r.maps.Store(buildMaps(cfg))
+}
+
+// SetHold pauses (true) or resumes (false) forwarding per direction. While
+// paused, packets are read and dropped; on resume the outgoing stream
+// continues with the next sequence number and a timestamp advanced by the
+// time spent on hold.
+func (r *Relay) SetHold(sipToNet, netToSIP bool) {
+	r.s2n.setHold(sipToNet)
+	r.n2s.setHold(netToSIP)
+}
+
+// SendDTMFToNet queues digit (0-9 * # A-D) as RFC 4733 events toward the
+// network side (e.g. from a SIP INFO), in the network stream's SSRC, sequence
+// and timestamp space. It returns at once; digits are sent in order.
+func (r *Relay) SendDTMFToNet(digit rune, dur time.Duration) error {
+	return r.s2n.queueDTMF(digit, dur)
+}
+
+// SendDTMFToSIP queues digit toward the SIP side; see SendDTMFToNet.
+func (r *Relay) SendDTMFToSIP(digit rune, dur time.Duration) error {
+	return r.n2s.queueDTMF(digit, dur)
+}
+
+// DTMF returns the digits detected in either forwarded stream, each once.
+// Sending never blocks: when the channel is full the oldest digit is dropped
+// (RelayStats.DigitsDropped).
+func (r *Relay) DTMF() <-chan DTMFDigit { return r.digits }
+
+// Done is closed when a direction stopped because its endpoint failed (e.g.
+// ErrMediaTimeout, the network leg closed); Err tells why. It is not closed
+// by Close.
+func (r *Relay) Done() <-chan struct{} { return r.failed }
+
+// Err returns the first read error that stopped a direction, nil if none.
+func (r *Relay) Err() error {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return r.err
+}
+
+// Stats returns a snapshot of the counters.
+func (r *Relay) Stats() RelayStats {
+	return RelayStats{SIPToNet: r.s2n.stats(), NetToSIP: r.n2s.stats(), DigitsDropped: r.digitsDropped.Load()}
+}
+
+// Close stops the relay and waits for its goroutines. The forwarding
+// goroutines return when their endpoint's ReadRTP returns, so the owner closes
+// both endpoints before or concurrently with Close. Idempotent.
+func (r *Relay) Close() error {
+	r.closeOnce.Do(func() {
+		close(r.done)
+		r.wg.Wait()
+	})
+	return nil
+}
+
+func (r *Relay) fail(err error) {
+	r.errMu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.errMu.Unlock()
+	r.failOnce.Do(func() { close(r.failed) })
+}
+
+func (r *Relay) closed() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// pushDigit reports a digit without blocking, dropping the oldest when full.
+func (r *Relay) pushDigit(d DTMFDigit) {
+	for i := 0; i < 2; i++ {
+		select {
+		case r.digits <- d:
+			return
+		default:
+		}
+		select {
+		case <-r.digits:
+			r.digitsDropped.Add(1)
+		default:
+		}
+	}
+}
+
+// now returns nanoseconds since the relay was created (monotonic).
+func (r *Relay) now() int64 { return int64(time.Since(r.start)) }
+
+type dirCounters struct {
+	packets, bytes, dropped, held, transcoded, dtmf, digits, digitsSent, resyncs, writeErrors atomic.Uint64
+}
+
+type dtmfReq struct {
+	digit rune
+	dur   time.Duration
+}
+
+// outStream is the stream sent toward one side. Guarded by relayDir.mu.
+type outStream struct {
+	ssrc     uint32
+	started  bool
+	lastSeq  uint16 // highest sequence number sent
+	seqOff   uint16 // out = in + off
+	tsOff    uint32
+	anchorTS uint32 // a timestamp sent ...
+	anchorAt int64  // ... and when (relay clock), for re-anchoring
+	anchored bool
+	// input side of the mapping: the last forwarded source packet
+	inSSRC  uint32
+	inSeq   uint16
+	inTS    uint32
+	resync  bool // re-anchor on the next forwarded packet
+	marker  bool // set the marker bit on the next forwarded audio packet
+	playing bool // an injected digit is being sent: forwarded packets are held back
+}
+
+// relayDir is one direction: it reads from src and writes to dst.
+type relayDir struct {
+	r     *Relay
+	name  string
+	src   Endpoint
+	dst   Endpoint
+	toNet bool
+
+	hold       atomic.Bool
+	resumeFlag atomic.Bool // set on resume: forward re-anchors
+	c          dirCounters
+	dtmfQ      chan dtmfReq
+
+	// Reader-owned (readLoop only).
+	rp   rtp.Packet
+	rbuf [relayBufSize]byte
+	det  DTMFDetector
+
+	mu   sync.Mutex // guards out and the write buffers below
+	out  outStream
+	wp   rtp.Packet
+	wbuf [relayBufSize]byte // transcoding output
+}
+
+func newRelayDir(r *Relay, name string, src, dst Endpoint, toNet bool) *relayDir {
+	d := &relayDir{r: r, name: name, src: src, dst: dst, toNet: toNet, dtmfQ: make(chan dtmfReq, dtmfQueueLen)}
+	for d.out.ssrc == 0 {
+		d.out.ssrc = rand.Uint32()
+	}
+	d.out.lastSeq = uint16(rand.Uint32())
+	d.out.anchorTS = rand.Uint32()
+	return d
+}
+
+func (d *relayDir) mapping() *dirMap {
+	m := d.r.maps.Load()
+	if d.toNet {
+		return &m.s2n
+	}
+	return &m.n2s
+}
+
+func (d *relayDir) setHold(h bool) {
+	if d.hold.Swap(h) && !h {
+		d.resumeFlag.Store(true)
+	}
+}
+
+func (d *relayDir) stats() RelayDirStats {
+	c := &d.c
+	return RelayDirStats{
+		Packets: c.packets.Load(), Bytes: c.bytes.Load(), Dropped: c.dropped.Load(), Held: c.held.Load(),
+		Transcoded: c.transcoded.Load(), DTMF: c.dtmf.Load(), Digits: c.digits.Load(),
+		DigitsSent: c.digitsSent.Load(), Resyncs: c.resyncs.Load(), WriteErrors: c.writeErrors.Load(),
+	}
+}
+
+// readLoop reads from src and forwards until src fails or the relay closes.
+func (d *relayDir) readLoop() {
+	defer d.r.wg.Done()
+	for {
+		if _, err := d.src.ReadRTP(&d.rp, d.rbuf[:]); err != nil {
+			if !d.r.closed() {
+				d.r.log.Info("relay direction stopped", zap.String("dir", d.name), zap.Error(err))
+				d.r.fail(err)
+			}
+			return
+		}
+		if d.r.closed() {
+			return
+		}
+		d.forward(&d.rp, d.r.now())
+	}
+}
+
+// forward maps one source packet and writes it to dst. now is the relay
+// clock in nanoseconds. It does not allocate.
+func (d *relayDir) forward(p *rtp.Packet, now int64) {
+	m := d.mapping()
+	var outPT uint8
+	isDTMF := false
+	switch {
+	case m.inDTMF >= 0 && p.PayloadType == uint8(m.inDTMF):
+		isDTMF = true
+		out, n := d.det.Feed(&p.Header, p.Payload, time.Time{}.Add(time.Duration(now)))
+		for i := 0; i < n; i++ {
+			d.c.digits.Add(1)
+			d.r.pushDigit(out[i])
+		}
+		if m.outDTMF < 0 {
+			d.c.dropped.Add(1)
+			return
+		}
+		outPT = uint8(m.outDTMF)
+	case p.PayloadType == m.inPT && m.audioOK:
+		outPT = m.outPT
+		if dg, ok := d.det.Expire(time.Time{}.Add(time.Duration(now))); ok {
+			d.c.digits.Add(1)
+			d.r.pushDigit(dg)
+		}
+	default:
+		d.c.dropped.Add(1)
+		return
+	}
+	if d.hold.Load() {
+		d.c.held.Add(1)
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	o := &d.out
+	if d.resumeFlag.Swap(false) {
+		o.resync = true
+	}
+	if o.playing {
+		d.c.held.Add(1)
+		o.resync = true
+		return
+	}
+	if !o.started || o.resync || p.SSRC != o.inSSRC || d.jumped(p, m.outRate) {
+		d.rebase(p, now, m.outRate)
+	}
+	seq := p.SequenceNumber + o.seqOff
+	ts := p.Timestamp + o.tsOff
+	if int16(p.SequenceNumber-o.inSeq) > 0 || !o.started {
+		o.inSeq, o.inTS = p.SequenceNumber, p.Timestamp
+	}
+	o.started = true
+	if int16(seq-o.lastSeq) > 0 {
+		o.lastSeq = seq
+	}
+	if !o.anchored || int32(ts-o.anchorTS) > 0 {
+		o.anchorTS, o.anchorAt, o.anchored = ts, now, true
+	}
+	marker := p.Marker
+	if o.marker && !isDTMF {
+		marker, o.marker = true, false
+	}
+	d.wp.Header = rtp.Header{
+		Version:        2,
+		Marker:         marker,
+		PayloadType:    outPT,
+		SequenceNumber: seq,
+		Timestamp:      ts,
+		SSRC:           o.ssrc,
+		CSRC:           d.wp.CSRC[:0],
+		Extensions:     d.wp.Extensions[:0],
+	}
+	d.wp.PaddingSize = 0
+	d.wp.Payload = p.Payload
+	if !isDTMF && m.xc != xcodeNone {
+		var n int
+		if m.xc == xcodeU2A {
+			n = TranscodeUlawToAlaw(d.wbuf[:], p.Payload)
+		} else {
+			n = TranscodeAlawToUlaw(d.wbuf[:], p.Payload)
+		}
+		d.wp.Payload = d.wbuf[:n]
+		d.c.transcoded.Add(1)
+	}
+	if err := d.dst.WriteRTP(&d.wp); err != nil {
+		d.c.writeErrors.Add(1)
+		return
+	}
+	d.c.packets.Add(1)
+	d.c.bytes.Add(uint64(len(d.wp.Payload)))
+	if isDTMF {
+		d.c.dtmf.Add(1)
+	}
+}
+
+// jumped reports a sequence or timestamp discontinuity of the source (a
+// restart without an SSRC change). Called with d.mu held.
+func (d *relayDir) jumped(p *rtp.Packet, rate uint32) bool {
+	o := &d.out
+	ds := int16(p.SequenceNumber - o.inSeq)
+	if int(ds) > maxSeqJump || int(ds) < -maxSeqMisorder {
+		return true
+	}
+	dt := int64(int32(p.Timestamp - o.inTS))
+	lim := int64(rate) * maxTSJumpSecs
+	return dt > lim || dt < -lim
+}
+
+// rebase re-anchors the mapping so that p becomes the packet after the last
+// one sent: next sequence number, timestamp advanced by the wall-clock time
+// since the anchor. Called with d.mu held.
+func (d *relayDir) rebase(p *rtp.Packet, now int64, rate uint32) {
+	o := &d.out
+	nextSeq := o.lastSeq + 1
+	nextTS := o.tsAt(now, rate)
+	if o.started {
+		d.c.resyncs.Add(1)
+	}
+	o.seqOff = nextSeq - p.SequenceNumber
+	o.tsOff = nextTS - p.Timestamp
+	o.inSSRC, o.inSeq, o.inTS = p.SSRC, p.SequenceNumber, p.Timestamp
+	o.resync = false
+	o.marker = true
+}
+
+// tsAt is the stream timestamp for relay time now: the anchor advanced by
+// the time elapsed since it was taken (the initial random timestamp before
+// anything was sent).
+func (o *outStream) tsAt(now int64, rate uint32) uint32 {
+	if !o.anchored {
+		return o.anchorTS
+	}
+	return o.anchorTS + elapsedTicks(now-o.anchorAt, rate)
+}
+
+// elapsedTicks converts a duration in ns to RTP clock ticks, at least 1.
+func elapsedTicks(ns int64, rate uint32) uint32 {
+	t := ns * int64(rate) / int64(time.Second)
+	if t < 1 {
+		t = 1
+	}
+	return uint32(t)
+}
+
+// queueDTMF validates and queues an injected digit.
+func (d *relayDir) queueDTMF(digit rune, dur time.Duration) error {
+	if _, ok := DigitToEvent(digit); !ok {
+		return newError(ErrInvalidConfig, 400, "%q is not a DTMF digit", digit)
+	}
+	if d.mapping().outDTMF < 0 {
+		return ErrNoDTMF
+	}
+	if d.r.closed() {
+		return ErrRelayClosed
+	}
+	select {
+	case d.dtmfQ <- dtmfReq{digit, dur}:
+		return nil
+	default:
+		return ErrDTMFQueueFull
+	}
+}
+
+// dtmfLoop sends queued digits, paced in real time, until the relay closes.
+func (d *relayDir) dtmfLoop() {
+	defer d.r.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	pkts := make([]DTMFPacket, 0, 64)
+	var pkt rtp.Packet
+	for {
+		var req dtmfReq
+		select {
+		case <-d.r.done:
+			return
+		case req = <-d.dtmfQ:
+		}
+		m := d.mapping()
+		if m.outDTMF < 0 {
+			continue
+		}
+		start := time.Now()
+		d.mu.Lock()
+		o := &d.out
+		now := d.r.now()
+		ts := o.tsAt(now, m.outDTMFRate)
+		o.anchorTS, o.anchorAt, o.anchored = ts, now, true
+		o.playing = true
+		d.mu.Unlock()
+		gen := DTMFGenerator{ClockRate: m.outDTMFRate}
+		var err error
+		pkts, err = gen.Generate(pkts[:0], req.digit, req.dur, ts)
+		if err == nil {
+			d.c.digitsSent.Add(1)
+		}
+		for i := range pkts {
+			if wait := time.Until(start.Add(pkts[i].At)); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-d.r.done:
+					d.endPlaying()
+					return
+				case <-timer.C:
+				}
+			}
+			d.mu.Lock()
+			o.lastSeq++
+			o.started = true
+			pkts[i].Fill(&pkt, uint8(m.outDTMF), o.lastSeq, o.ssrc)
+			if werr := d.dst.WriteRTP(&pkt); werr != nil {
+				d.c.writeErrors.Add(1)
+			} else {
+				d.c.packets.Add(1)
+				d.c.dtmf.Add(1)
+				d.c.bytes.Add(uint64(len(pkt.Payload)))
+			}
+			d.mu.Unlock()
+		}
+		d.endPlaying()
+	}
+}
+
+// endPlaying ends an injected digit: forwarding resumes re-anchored.
+func (d *relayDir) endPlaying() {
+	d.mu.Lock()
+	d.out.playing = false
+	d.out.resync = true
+	d.mu.Unlock()
+}
