@@ -61,13 +61,11 @@ func (c *call) action(name, digits string) callReply {
 			}
 			c.doStep("ring")
 		case ActionAnswer:
-			if !c.cs.getQuirks().ConnectedFirst {
-				if !c.sdpSent {
-					c.doStep("progress")
-				}
-				if c.info.State == CallInProgress {
-					c.doStep("ring")
-				}
+			if c.info.State == CallInitial && !c.cs.getQuirks().ConnectedFirst {
+				c.doStep("progress")
+			}
+			if c.info.State == CallInProgress {
+				c.doStep("ring")
 			}
 			if c.info.State != CallTerminated {
 				c.doStep(OutcomeAnswered)

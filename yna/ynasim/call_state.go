@@ -124,6 +124,8 @@ type callReply struct {
 	body   any    // 2xx body
 	msg    string // error message (non-2xx)
 	then   func() // run by the call goroutine after the HTTP response is written
+	// written is closed by the HTTP handler once the response is out (set when then != nil).
+	written chan struct{}
 }
 
 func (r callReply) ok() bool { return r.status >= 200 && r.status < 300 }
@@ -317,7 +319,7 @@ func (c *call) handle(ev callEvent) {
 		if c.info.State != CallTerminated {
 			ev.fn()
 		}
-		return
+		r = replyOK(nil)
 	case evInvite:
 		r = c.invite()
 	case evREST:
@@ -331,10 +333,32 @@ func (c *call) handle(ev callEvent) {
 		r = c.action(ev.op, ev.digits)
 		c.logEvent(CallEvent{Kind: "action", Name: ev.op, HTTPStatus: r.status, Detail: r.msg})
 	}
+	if r.then != nil {
+		r.written = make(chan struct{})
+	}
 	if ev.replyCh != nil {
 		ev.replyCh <- r
 	}
+	if r.then == nil {
+		return
+	}
+	// Hold every other event until the HTTP response is out, then send what follows it,
+	// so that the client sees response and notification in this order.
+	t := time.NewTimer(responseWriteTimeout)
+	defer t.Stop()
+	select {
+	case <-r.written:
+	case <-t.C:
+	case <-c.ctx.Done():
+		return
+	}
+	if c.info.State != CallTerminated {
+		r.then()
+	}
 }
+
+// responseWriteTimeout bounds how long a call waits for its HTTP handler to write a response.
+const responseWriteTimeout = 5 * time.Second
 
 // after arms the call's single timer; a previous one is dropped.
 func (c *call) after(d time.Duration, fn func()) {
@@ -355,9 +379,7 @@ func (c *call) finish(outcome string) {
 	c.stopTimer()
 	c.script = nil
 	c.update(func(ci *CallInfo) {
-		if ci.Outcome == "" {
-			ci.Outcome = outcome
-		}
+		ci.Outcome = outcome
 		ci.Pending = ""
 	})
 	c.setState(CallTerminated)

@@ -413,7 +413,9 @@ func (cs *callStore) handleOp(op string) http.HandlerFunc {
 		if f, ok := w.(http.Flusher); ok {
 			f.Flush()
 		}
-		c.runThen(rep.then)
+		if rep.written != nil {
+			close(rep.written)
+		}
 	}
 }
 
