@@ -420,12 +420,14 @@ func (f *fork) handle(m branchMsg) {
 		st.pending = false
 		fr := finalResponse{Code: m.code, Reason: m.reason}
 		// A branch we cancelled may still have rejected on its own before
-		// the CANCEL took effect: only a 487 counts as "cancelled".
+		// the CANCEL took effect: only a 487 (or our own 408 when it never
+		// sent a provisional, so no CANCEL was possible) follows our cause.
+		endedByUs := m.code == 487 || m.code == 408
 		switch {
-		case st.cancelled == cancelTimeout && m.code == 487:
+		case st.cancelled == cancelTimeout && endedByUs:
 			f.setResult(m.idx, m.code, ResultTimeout)
 			fr = timeoutResponse
-		case st.cancelled == cancelOther && m.code == 487:
+		case st.cancelled == cancelOther && endedByUs:
 			f.setResult(m.idx, m.code, ResultCancelled)
 		default:
 			f.setResult(m.idx, m.code, ResultRejected)

@@ -358,6 +358,43 @@ func TestForkFirstAnswerWins(t *testing.T) {
 	}
 }
 
+// Early media and ringing from different branches are both forwarded once;
+// the early-media branch then answers and the ringing one is cancelled.
+func TestForkEarlyMedia(t *testing.T) {
+	early := startSippUAS(t, "fork_uas_early.xml", "-d", "800")
+	ringer := startSippUAS(t, "fork_uas_slow.xml")
+	ringer2 := startSippUAS(t, "fork_uas_slow.xml")
+	u := newTestUAC(t)
+	o := u.dial(t, context.Background(), DialRequest{
+		To: "<sip:gina@ynagw>",
+		Targets: []Target{{URI: early.uri("gina"), Label: "early"}, {URI: ringer.uri("gina"), Label: "ringer"},
+			{URI: ringer2.uri("gina"), Label: "ringer2"}},
+	})
+	progress, final := finalEvent(t, o, 10*time.Second)
+	if ans, ok := final.(*AnsweredEvent); !ok || ans.Branch != "early" {
+		t.Fatalf("final %#v, want answer from early", final)
+	}
+	var rings, media int
+	for _, p := range progress {
+		switch {
+		case p.Code == 183 && bytes.Contains(p.SDP, []byte("o=early")) && p.Branch == "early":
+			media++
+		case p.Code == 180 && p.SDP == nil:
+			rings++
+		default:
+			t.Errorf("unexpected progress %+v", p)
+		}
+	}
+	if rings != 1 || media != 1 {
+		t.Errorf("got %d ringing and %d early-media events, want 1 and 1", rings, media)
+	}
+	ringer.requireOK(t)
+	ringer2.requireOK(t)
+	u.hangup(t)
+	early.requireOK(t)
+	waitDone(t, o, 10*time.Second)
+}
+
 func TestForkAllReject(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -161,8 +161,11 @@ func buildInvite(req *DialRequest, t Target, ruri sipmsg.Uri) (*sipmsg.Request, 
 	mf := sipmsg.MaxForwardsHeader(70)
 	inv.AppendHeader(&mf)
 	for k, v := range req.Headers {
-		if k == "" || strings.ContainsAny(k+v, "\r\n") {
+		if k == "" || strings.ContainsAny(k, "\r\n: \t") || strings.ContainsAny(v, "\r\n") {
 			continue // never let a caller inject header lines
+		}
+		if reservedHeader[strings.ToLower(k)] {
+			continue // the fork builds these itself
 		}
 		inv.AppendHeader(sipmsg.NewHeader(k, v))
 	}
@@ -173,6 +176,14 @@ func buildInvite(req *DialRequest, t Target, ruri sipmsg.Uri) (*sipmsg.Request, 
 		inv.SetBody(nil)
 	}
 	return inv, nil
+}
+
+// reservedHeader lists headers DialRequest.Headers cannot set.
+var reservedHeader = map[string]bool{
+	"via": true, "from": true, "to": true, "call-id": true, "cseq": true, "contact": true,
+	"max-forwards": true, "content-length": true, "content-type": true, "route": true,
+	"record-route": true, "authorization": true, "proxy-authorization": true,
+	"v": true, "f": true, "t": true, "i": true, "m": true, "l": true, "c": true,
 }
 
 // run sends the INVITE and reports everything that happens to report. It ends

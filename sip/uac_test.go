@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/ynagw/ynagw/internal/testpeer"
 )
 
@@ -343,4 +344,55 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+func TestBuildInvite(t *testing.T) {
+	var ruri sipmsg.Uri
+	if err := sipmsg.ParseUri("sip:bob@127.0.0.1:5080;transport=tcp", &ruri); err != nil {
+		t.Fatal(err)
+	}
+	req := &DialRequest{
+		From: `"Caller" <sip:+15551230000@ynagw>`,
+		To:   "sip:bob@ynagw",
+		Headers: map[string]string{
+			"X-Test":     "1",
+			"Call-ID":    "evil",   // reserved: ignored
+			"X-Bad\r\nA": "x",      // injection in name: ignored
+			"X-Inject":   "a\r\nB", // injection in value: ignored
+		},
+		Offer: []byte("v=0\r\n"),
+	}
+	inv, err := buildInvite(req, Target{URI: ruri.String()}, ruri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Transport() != "TCP" {
+		t.Errorf("transport %q", inv.Transport())
+	}
+	if tag, _ := inv.From().Params.Get("tag"); tag == "" || inv.From().DisplayName != "Caller" || inv.From().Address.User != "+15551230000" {
+		t.Errorf("From %q", inv.From().Value())
+	}
+	if _, has := inv.To().Params.Get("tag"); has || inv.To().Address.User != "bob" {
+		t.Errorf("To %q", inv.To().Value())
+	}
+	if inv.CallID().Value() == "evil" || inv.GetHeader("X-Test") == nil || inv.GetHeader("X-Inject") != nil {
+		t.Errorf("headers:\n%s", inv.String())
+	}
+	if strings.Contains(inv.String(), "X-Bad") {
+		t.Errorf("injected header name:\n%s", inv.String())
+	}
+	if ct := inv.ContentType(); ct == nil || ct.Value() != "application/sdp" || string(inv.Body()) != "v=0\r\n" {
+		t.Errorf("body/content-type:\n%s", inv.String())
+	}
+
+	c := buildCancel(inv, ReasonCompletedElsewhere)
+	if c.Method != sipmsg.CANCEL || c.CSeq().MethodName != sipmsg.CANCEL || c.CSeq().SeqNo != inv.CSeq().SeqNo {
+		t.Errorf("CANCEL CSeq %v", c.CSeq())
+	}
+	if c.Recipient.String() != inv.Recipient.String() || c.CallID().Value() != inv.CallID().Value() {
+		t.Errorf("CANCEL R-URI/Call-ID:\n%s", c.String())
+	}
+	if h := c.GetHeader("Reason"); h == nil || h.Value() != ReasonCompletedElsewhere {
+		t.Errorf("CANCEL Reason:\n%s", c.String())
+	}
 }
