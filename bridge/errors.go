@@ -1,0 +1,233 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/ynagw/ynagw/rtpmedia"
+	"github.com/ynagw/ynagw/sip"
+	"github.com/ynagw/ynagw/yna"
+)
+
+// Metric result labels (also CDR.Result).
+const (
+	ResultAnswered     = "answered"
+	ResultBusy         = "busy"
+	ResultDeclined     = "declined"
+	ResultNoAnswer     = "no_answer"
+	ResultUnavailable  = "unavailable"
+	ResultNotFound     = "not_found"
+	ResultCancelled    = "cancelled"
+	ResultForbidden    = "forbidden"
+	ResultEmergency    = "emergency"
+	ResultNoRoute      = "no_route"
+	ResultBadNumber    = "bad_number"
+	ResultCodec        = "codec"
+	ResultNetworkError = "network_error"
+	ResultMediaError   = "media_error"
+	ResultError        = "error"
+)
+
+// CallError is why a call failed, classified: the SIP final response it maps to (with the
+// text of the Reason header), the metric result label and whether retrying may succeed.
+type CallError struct {
+	SIPStatus int
+	Reason    string // Reason header text (sent as SIP;cause=<status>;text="...")
+	Result    string
+	Retryable bool
+	Err       error // cause, may be nil
+}
+
+func (e *CallError) Error() string {
+	s := fmt.Sprintf("bridge: %d %s (%s)", e.SIPStatus, e.Reason, e.Result)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns the cause.
+func (e *CallError) Unwrap() error { return e.Err }
+
+// Sentinel call errors (match with errors.Is on Result).
+var (
+	// ErrEmergency: emergency numbers cannot be called over YNA (§10.4). We answer 403 —
+	// not 488, which phones read as a codec problem, and not 404/484, which hide the cause.
+	ErrEmergency = &CallError{SIPStatus: 403, Reason: "Emergency calls not supported, dial from a mobile/PSTN line", Result: ResultEmergency}
+	// ErrNoRoute: the caller may not use any line.
+	ErrNoRoute = &CallError{SIPStatus: 403, Reason: "No YNA line for this caller", Result: ResultNoRoute}
+)
+
+// Is matches CallErrors by Result.
+func (e *CallError) Is(target error) bool {
+	var t *CallError
+	if errors.As(target, &t) {
+		return t.Result == e.Result
+	}
+	return false
+}
+
+func callErr(status int, result, reason string, retry bool, cause error) *CallError {
+	return &CallError{SIPStatus: status, Reason: reason, Result: result, Retryable: retry, Err: cause}
+}
+
+// resultForSIP is the metric label of a SIP final status.
+func resultForSIP(code int) string {
+	switch code {
+	case 486, 600:
+		return ResultBusy
+	case 603:
+		return ResultDeclined
+	case 408, 480:
+		return ResultNoAnswer
+	case 404, 604, 410:
+		return ResultNotFound
+	case 487:
+		return ResultCancelled
+	case 403:
+		return ResultForbidden
+	case 484, 485:
+		return ResultBadNumber
+	case 488, 606:
+		return ResultCodec
+	case 503, 502, 500, 504:
+		return ResultNetworkError
+	}
+	return ResultUnavailable
+}
+
+// FromStatus is THE table mapping a final YNA session status (with its responseCode) of a
+// call that was not answered to a SIP final response. Terminated/SessionCancelled with
+// a 4xx–6xx responseCode pass the code through (the network's own SIP code, §8.2).
+func FromStatus(status string, code int) *CallError {
+	passThrough := code >= 400 && code <= 699
+	switch status {
+	case yna.StatusBusy:
+		return callErr(486, ResultBusy, "Busy", true, nil)
+	case yna.StatusDeclined:
+		if code == 486 {
+			return callErr(486, ResultBusy, "Busy", true, nil)
+		}
+		return callErr(603, ResultDeclined, "Declined", false, nil)
+	case yna.StatusNoAnswer:
+		return callErr(480, ResultNoAnswer, "No answer", true, nil)
+	case yna.StatusNotReachable:
+		return callErr(480, ResultUnavailable, "Not reachable", true, nil)
+	case yna.StatusFailed:
+		if passThrough {
+			return callErr(code, resultForSIP(code), "Call failed", code >= 500, nil)
+		}
+		return callErr(503, ResultNetworkError, "Call failed in the network", true, nil)
+	case yna.StatusSessionCancelled:
+		if passThrough {
+			return callErr(code, resultForSIP(code), "Cancelled by the network", false, nil)
+		}
+		return callErr(487, ResultCancelled, "Cancelled by the network", false, nil)
+	case yna.StatusTerminated:
+		if passThrough {
+			return callErr(code, resultForSIP(code), terminatedText(code), code == 480 || code == 486 || code >= 500, nil)
+		}
+		return callErr(480, ResultUnavailable, "Ended by the network", true, nil)
+	}
+	return callErr(500, ResultError, "Unexpected status "+status, false, nil)
+}
+
+func terminatedText(code int) string {
+	switch code {
+	case 486:
+		return "Busy"
+	case 603:
+		return "Declined"
+	case 480:
+		return "Temporarily unavailable"
+	case 404:
+		return "Number not found"
+	case 487:
+		return "Cancelled"
+	case 488:
+		return "Media not acceptable to the network"
+	}
+	return "Terminated by the network (" + strconv.Itoa(code) + ")"
+}
+
+// Classify maps any error of a call's set-up to a CallError: CallErrors pass through;
+// YNA APIErrors, media errors, SIP status errors and context errors are mapped.
+func Classify(err error) *CallError {
+	if err == nil {
+		return nil
+	}
+	var ce *CallError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	if errors.Is(err, yna.ErrEmergencyNumber) {
+		e := *ErrEmergency
+		e.Err = err
+		return &e
+	}
+	var ne *yna.NumberError
+	if errors.As(err, &ne) {
+		return callErr(484, ResultBadNumber, "Invalid number", false, err)
+	}
+	var ae *yna.APIError
+	if errors.As(err, &ae) {
+		return fromAPIError(ae)
+	}
+	switch {
+	case errors.Is(err, rtpmedia.ErrNoCommonCodec), errors.Is(err, rtpmedia.ErrUnsupportedTransport), errors.Is(err, rtpmedia.ErrNoAudio):
+		return callErr(488, ResultCodec, "No common codec", false, err)
+	case errors.Is(err, rtpmedia.ErrMalformedSDP):
+		return callErr(400, ResultCodec, "Malformed SDP", false, err)
+	case errors.Is(err, rtpmedia.ErrNoPorts):
+		return callErr(503, ResultMediaError, "No free RTP ports", true, err)
+	case errors.Is(err, context.Canceled):
+		return callErr(487, ResultCancelled, "Cancelled", false, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return callErr(408, ResultNoAnswer, "Timeout", true, err)
+	}
+	var se *sip.StatusError
+	if errors.As(err, &se) {
+		return callErr(se.Code, resultForSIP(se.Code), sip.StatusText(se.Code), se.Retryable, err)
+	}
+	var re *rtpmedia.Error
+	if errors.As(err, &re) {
+		return callErr(re.SIPStatus(), ResultMediaError, "Media error", false, err)
+	}
+	if yna.IsRetryable(err) {
+		return callErr(503, ResultNetworkError, "YNA service unreachable", true, err)
+	}
+	return callErr(500, ResultError, "Gateway error", false, err)
+}
+
+// fromAPIError maps a failed YNA REST request (mostly /start) to SIP.
+func fromAPIError(ae *yna.APIError) *CallError {
+	s := ae.HTTPStatus
+	text := strings.TrimSpace(ae.UserMessage)
+	if text == "" {
+		text = http.StatusText(s)
+	}
+	text = "YNA: " + text
+	switch {
+	case s == http.StatusBadRequest:
+		return callErr(484, ResultBadNumber, text, false, ae)
+	case s == http.StatusUnauthorized:
+		return callErr(503, ResultNetworkError, "YNA line not authorised (relink the account)", false, ae)
+	case s == http.StatusForbidden:
+		return callErr(403, ResultForbidden, text, false, ae)
+	case s == http.StatusNotFound:
+		return callErr(404, ResultNotFound, text, false, ae)
+	case s == http.StatusRequestTimeout:
+		return callErr(408, ResultNoAnswer, text, true, ae)
+	case s == http.StatusConflict:
+		return callErr(486, ResultBusy, text, true, ae)
+	case s == http.StatusTooManyRequests, s >= 500, s == http.StatusAccepted:
+		return callErr(503, ResultNetworkError, text, true, ae)
+	case s >= 200 && s < 300: // 2xx with an unusable body
+		return callErr(502, ResultNetworkError, "YNA: bad response", true, ae)
+	}
+	return callErr(500, ResultError, text, false, ae)
+}

@@ -1,0 +1,343 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ynagw/ynagw/rtpmedia"
+	"github.com/ynagw/ynagw/sip"
+	"github.com/ynagw/ynagw/yna"
+	"go.uber.org/zap"
+)
+
+// Deps are the parts a Gateway is built from. SIP, YNA, Media and Tokens are required.
+type Deps struct {
+	SIP     *sip.Server
+	YNA     *yna.Client
+	Media   MediaFactory
+	Tokens  TokenSource
+	Metrics Metrics     // nil: NopMetrics
+	CDR     CDRSink     // nil: NopCDRSink
+	Logger  *zap.Logger // nil: zap.NewNop()
+}
+
+// Gateway bridges SIP calls and YNA calls. Create it with New, run it with Start, stop it
+// with Close.
+type Gateway struct {
+	cfg     Config
+	sip     *sip.Server
+	yna     *yna.Client
+	media   MediaFactory
+	tokens  TokenSource
+	metrics Metrics
+	cdr     CDRSink
+	log     *zap.Logger
+	ports   *rtpmedia.PortAllocator
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the gateway owns
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	lines   map[string]*lineRunner // by MSISDN
+	confs   map[string]LineConfig  // routing of every known line
+	calls   map[string]*call       // by YNA callId
+	pending map[string][]pendingNote
+	live    map[*call]struct{}
+}
+
+type pendingNote struct {
+	at time.Time
+	st *yna.SessionStatus
+}
+
+// New validates cfg (after Init) and builds a Gateway. It does not touch the network.
+func New(cfg Config, deps Deps) (*Gateway, error) {
+	cfg.Init()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("bridge config: %w", err)
+	}
+	if deps.SIP == nil || deps.YNA == nil || deps.Media == nil || deps.Tokens == nil {
+		return nil, errors.New("bridge: Deps.SIP, YNA, Media and Tokens are required")
+	}
+	g := &Gateway{
+		cfg: cfg, sip: deps.SIP, yna: deps.YNA, media: deps.Media, tokens: deps.Tokens,
+		metrics: deps.Metrics, cdr: deps.CDR, log: deps.Logger,
+		lines: map[string]*lineRunner{}, confs: map[string]LineConfig{},
+		calls: map[string]*call{}, pending: map[string][]pendingNote{}, live: map[*call]struct{}{},
+	}
+	if g.metrics == nil {
+		g.metrics = NopMetrics{}
+	}
+	if g.cdr == nil {
+		g.cdr = NopCDRSink{}
+	}
+	if g.log == nil {
+		g.log = zap.NewNop()
+	}
+	g.log = g.log.Named("bridge")
+	if cfg.Media.PortMin != 0 {
+		pa, err := rtpmedia.NewPortAllocator(cfg.Media.PortMin, cfg.Media.PortMax, 2*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("bridge: %w", err)
+		}
+		g.ports = pa
+	}
+	for _, l := range cfg.Lines {
+		g.confs[l.MSISDN] = l
+	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	return g, nil
+}
+
+// Start registers the gateway as the SIP handler and opens the notification channel of
+// every configured line (a line without a token keeps retrying until it gets one). ctx
+// only bounds start-up.
+func (g *Gateway) Start(ctx context.Context) error {
+	g.mu.Lock()
+	if g.started || g.closed {
+		g.mu.Unlock()
+		return errors.New("bridge: already started or closed")
+	}
+	g.started = true
+	lines := append([]LineConfig(nil), g.cfg.Lines...)
+	g.mu.Unlock()
+	for _, l := range lines {
+		if err := g.startLine(l); err != nil {
+			return err
+		}
+	}
+	g.sip.SetHandler(g)
+	g.log.Info("gateway started", zap.Int("lines", len(lines)))
+	return ctx.Err()
+}
+
+// AddLine links a line at runtime: stores token (if the TokenSource accepts tokens) and
+// opens the line's notification channel. Routing comes from the configured LineConfig of
+// msisdn, if any (otherwise the line only takes inbound calls nobody rings: configure it
+// with AddLineConfig).
+func (g *Gateway) AddLine(ctx context.Context, msisdn, token string) error {
+	n, err := yna.NormalizeLine(msisdn)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	lc, ok := g.confs[n]
+	g.mu.Unlock()
+	if !ok {
+		lc = LineConfig{MSISDN: n}
+	}
+	return g.AddLineConfig(ctx, lc, token)
+}
+
+// AddLineConfig is AddLine with the line's routing.
+func (g *Gateway) AddLineConfig(ctx context.Context, lc LineConfig, token string) error {
+	n, err := yna.NormalizeLine(lc.MSISDN)
+	if err != nil {
+		return err
+	}
+	lc.MSISDN = n
+	if token != "" {
+		ts, ok := g.tokens.(TokenSetter)
+		if !ok {
+			return errors.New("bridge: TokenSource does not accept tokens")
+		}
+		ts.SetToken(n, token)
+	}
+	g.mu.Lock()
+	g.confs[n] = lc
+	r := g.lines[n]
+	g.mu.Unlock()
+	if r != nil {
+		r.kick() // a new token: reconnect at once if it was waiting
+		return ctx.Err()
+	}
+	if err := g.startLine(lc); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// RemoveLine closes the line's notification channel. Established calls continue (they
+// need only REST and media); new calls on the line are refused.
+func (g *Gateway) RemoveLine(msisdn string) {
+	n, err := yna.NormalizeLine(msisdn)
+	if err != nil {
+		return
+	}
+	g.mu.Lock()
+	r := g.lines[n]
+	delete(g.lines, n)
+	delete(g.confs, n)
+	g.mu.Unlock()
+	if r != nil {
+		r.stop()
+	}
+	if ts, ok := g.tokens.(TokenSetter); ok {
+		ts.SetToken(n, "")
+	}
+}
+
+// Lines returns the MSISDNs of the lines with a running notification channel.
+func (g *Gateway) Lines() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]string, 0, len(g.lines))
+	for n := range g.lines {
+		out = append(out, n)
+	}
+	return out
+}
+
+// ActiveCalls returns the number of calls in progress.
+func (g *Gateway) ActiveCalls() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.live)
+}
+
+// Close stops taking calls, ends every call properly (BYE + DELETE /end, each bounded by
+// Timers.DrainTimeout), closes the notification channels and waits for all goroutines
+// (or ctx).
+func (g *Gateway) Close(ctx context.Context) error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil
+	}
+	g.closed = true
+	started := g.started
+	runners := make([]*lineRunner, 0, len(g.lines))
+	for _, r := range g.lines {
+		runners = append(runners, r)
+	}
+	g.mu.Unlock()
+	if started {
+		g.sip.SetHandler(nil)
+	}
+	g.cancel() // every call goroutine ends its call
+	for _, r := range runners {
+		r.stop()
+	}
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		g.log.Info("gateway closed")
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("bridge: close: %w", ctx.Err())
+	}
+}
+
+// goOwned runs f in a goroutine Close waits for; false when closing.
+func (g *Gateway) goOwned(f func()) bool {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return false
+	}
+	g.wg.Add(1)
+	g.mu.Unlock()
+	go func() {
+		defer g.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// lineConf returns the routing of line.
+func (g *Gateway) lineConf(line string) (LineConfig, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	lc, ok := g.confs[line]
+	return lc, ok
+}
+
+// outboundLines returns the lines that can place calls now (running channel not needed:
+// outbound calls need only REST, but the line must be known).
+func (g *Gateway) outboundLines() []LineConfig {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]LineConfig, 0, len(g.confs))
+	for _, l := range g.cfg.Lines { // configured order first
+		if lc, ok := g.confs[l.MSISDN]; ok {
+			out = append(out, lc)
+		}
+	}
+	for n, lc := range g.confs {
+		if _, ok := g.cfg.line(n); !ok {
+			out = append(out, lc)
+		}
+	}
+	return out
+}
+
+// --- call table ---
+
+// addLive registers a running call; false when closing.
+func (g *Gateway) addLive(c *call) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.live[c] = struct{}{}
+	return true
+}
+
+// bind maps callID to c and returns the notifications buffered for it.
+func (g *Gateway) bind(callID string, c *call) []*yna.SessionStatus {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.calls[callID] = c
+	var out []*yna.SessionStatus
+	for _, p := range g.pending[callID] {
+		out = append(out, p.st)
+	}
+	delete(g.pending, callID)
+	return out
+}
+
+func (g *Gateway) unbind(c *call) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.live, c)
+	if c.ynaID != "" && g.calls[c.ynaID] == c {
+		delete(g.calls, c.ynaID)
+	}
+}
+
+// dispatch routes a status notification to its call, or buffers it briefly (it may
+// precede the /start response, §18.1).
+func (g *Gateway) dispatch(st *yna.SessionStatus) {
+	id := yna.CallIDFromRef(st.CallObjectRef)
+	if id == "" {
+		g.log.Info("status notification without callObjectRef", zap.String("status", st.Status))
+		return
+	}
+	now := time.Now()
+	g.mu.Lock()
+	c := g.calls[id]
+	if c == nil {
+		for k, ps := range g.pending {
+			if len(ps) > 0 && now.Sub(ps[len(ps)-1].at) > pendingNotificationTTL {
+				delete(g.pending, k)
+			}
+		}
+		if len(g.pending) < 1024 {
+			g.pending[id] = append(g.pending[id], pendingNote{at: now, st: st})
+		}
+	}
+	g.mu.Unlock()
+	if c != nil {
+		c.notes.put(st)
+		return
+	}
+	g.log.Debug("notification for unknown call buffered", zap.String("yna_call_id", id), zap.String("status", st.Status))
+}

@@ -1,0 +1,147 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ynagw/ynagw/yna"
+	"go.uber.org/zap"
+)
+
+// lineRunner keeps the notification channel of one line open and routes its notifications.
+// Its goroutine is owned by the Gateway; stop ends it.
+type lineRunner struct {
+	g      *Gateway
+	msisdn string
+	log    *zap.Logger
+	cancel context.CancelFunc
+	wake   chan struct{}
+	done   chan struct{}
+
+	mu    sync.Mutex
+	state yna.ChannelState
+}
+
+func (g *Gateway) startLine(lc LineConfig) error {
+	ctx, cancel := context.WithCancel(g.ctx)
+	r := &lineRunner{g: g, msisdn: lc.MSISDN, cancel: cancel, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		log: g.log.With(zap.String("line", lc.MSISDN))}
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		cancel()
+		return fmt.Errorf("bridge: closed")
+	}
+	if g.lines[lc.MSISDN] != nil {
+		g.mu.Unlock()
+		cancel()
+		return nil
+	}
+	g.lines[lc.MSISDN] = r
+	g.mu.Unlock()
+	if !g.goOwned(func() { defer close(r.done); r.run(ctx) }) {
+		cancel()
+		close(r.done)
+	}
+	return nil
+}
+
+func (r *lineRunner) stop() {
+	r.cancel()
+	<-r.done
+}
+
+func (r *lineRunner) kick() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// State returns the line's channel state.
+func (r *lineRunner) State() yna.ChannelState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state
+}
+
+func (r *lineRunner) setState(s yna.ChannelState) {
+	r.mu.Lock()
+	r.state = s
+	r.mu.Unlock()
+	r.g.metrics.ChannelState(r.msisdn, s)
+}
+
+// channelURL fetches a fresh channel URL with the line's current token (§5.4).
+func (r *lineRunner) channelURL(ctx context.Context) (string, error) {
+	tok, err := r.g.tokens.AccessToken(ctx, r.msisdn)
+	if err != nil {
+		return "", err
+	}
+	st, err := r.g.yna.AccountStatus(ctx, tok)
+	if err != nil {
+		return "", err
+	}
+	return st.ChannelURL, nil
+}
+
+func (r *lineRunner) run(ctx context.Context) {
+	bo := yna.Backoff{Min: time.Second, Max: time.Minute}
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		if attempt > 0 {
+			t := time.NewTimer(bo.Delay(attempt - 1))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-r.wake:
+				t.Stop()
+				attempt = 0
+			case <-t.C:
+			}
+		}
+		u, err := r.channelURL(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Warn("line not ready (no token or account status failed)", zap.Error(err))
+			}
+			continue
+		}
+		ch, err := yna.NewChannel(yna.ChannelConfig{
+			URL: u, Refresh: r.channelURL, MaxAttempts: r.g.cfg.ChannelMaxAttempts,
+			Logger: r.log, OnState: r.setState,
+		})
+		if err != nil {
+			r.log.Error("channel config", zap.Error(err))
+			return
+		}
+		routed := make(chan struct{})
+		go func() { defer close(routed); r.route(ch.Notifications()) }()
+		err = ch.Run(ctx)
+		<-routed
+		if err != nil {
+			r.log.Warn("notification channel gave up; starting over", zap.Error(err))
+			attempt = 0
+			continue
+		}
+		return
+	}
+}
+
+// route delivers one channel's notifications until it closes.
+func (r *lineRunner) route(ns <-chan yna.Notification) {
+	for n := range ns {
+		switch {
+		case n.Invitation != nil:
+			r.g.startInbound(r.msisdn, n.Invitation)
+		case n.Status != nil:
+			r.g.dispatch(n.Status)
+		case n.RegInfo != nil && n.RegInfo.Action == yna.RegInfoActionLogout:
+			r.log.Warn("network forced a logout of the line; calls continue, relink the account if the channel fails")
+		case n.Err != nil:
+			r.log.Info("malformed notification", zap.String("type", n.Type), zap.Error(n.Err))
+		}
+	}
+}

@@ -1,0 +1,248 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ynagw/ynagw/rtpmedia"
+	"github.com/ynagw/ynagw/sip"
+	"github.com/ynagw/ynagw/yna"
+	"go.uber.org/zap"
+)
+
+// enter registers a handler goroutine not started by goOwned; false when closing.
+func (g *Gateway) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.wg.Add(1)
+	return true
+}
+
+// HandleInvite implements sip.Handler: an outbound call (SIP → YNA). It runs in its own
+// goroutine, which becomes the call's owner.
+func (g *Gateway) HandleInvite(ctx context.Context, ic *sip.InboundCall) {
+	if !g.enter() {
+		_ = ic.Reject(503, "Gateway shutting down")
+		return
+	}
+	defer g.wg.Done()
+	who := caller{user: ic.AuthUser(), trunk: ic.Trunk(), from: ic.From(), ruri: ic.RequestURI(), to: ic.To()}
+	rt, rerr := route(g.outboundLines(), g.cfg.DialPlan, who)
+	c := g.newCall(DirectionOutbound, rt.line.MSISDN)
+	c.rec.SIPUser, c.rec.Peer = who.name(), rt.dest
+	if rt.dest == "" {
+		c.rec.Peer = uriUser(who.ruri)
+	}
+	c.setIDs(ic.CallID(), "")
+	if !g.addLive(c) {
+		_ = ic.Reject(503, "Gateway shutting down")
+		return
+	}
+	defer g.unbind(c)
+	if rerr != nil {
+		c.reject(ic, Classify(rerr))
+		return
+	}
+	c.runOutbound(ctx, ic, rt)
+}
+
+// reject answers the INVITE with the classified error and finishes the call.
+func (c *call) reject(ic *sip.InboundCall, ce *CallError) {
+	c.log.Info("outbound call rejected", zap.Int("status", ce.SIPStatus), zap.String("reason", ce.Reason), zap.Error(ce.Err))
+	if err := ic.Reject(ce.SIPStatus, ce.Reason); err != nil && !errors.Is(err, sip.ErrAlreadyAnswered) {
+		c.log.Debug("reject failed", zap.Error(err))
+	}
+	c.finish(ce.Result, ce.Reason, ce.SIPStatus)
+}
+
+// outboundSetup is the state of an outbound call before it is answered.
+type outboundSetup struct {
+	ic         *sip.InboundCall
+	phone      *rtpmedia.MediaDescription
+	sipAnswer  []byte // our answer to the phone, once the network answered
+	sent183    bool
+	sent180    bool
+	answerDone bool
+}
+
+func (c *call) runOutbound(inviteCtx context.Context, ic *sip.InboundCall, rt outboundRoute) {
+	g := c.g
+	var err error
+	c.token, err = g.tokens.AccessToken(inviteCtx, rt.line.MSISDN)
+	if err != nil {
+		c.reject(ic, callErr(503, ResultNetworkError, "YNA line not linked", true, err))
+		return
+	}
+	offer := ic.Offer()
+	if len(offer) == 0 {
+		c.reject(ic, callErr(488, ResultCodec, "SDP offer required", false, nil))
+		return
+	}
+	st := &outboundSetup{ic: ic}
+	if st.phone, err = rtpmedia.ParseSDP(offer); err != nil {
+		c.reject(ic, Classify(err))
+		return
+	}
+	codecs := commonCodecs(st.phone.Codecs, g.cfg.Media.Codecs, false)
+	if !hasAudio(codecs) {
+		c.reject(ic, Classify(fmt.Errorf("%w: phone offered %v", rtpmedia.ErrNoCommonCodec, st.phone.Codecs)))
+		return
+	}
+	c.phoneDir, c.netDir = st.phone.EffectiveDirection(), rtpmedia.SendRecv
+	if err := c.newSIPLeg(st.phone); err != nil {
+		c.reject(ic, Classify(err))
+		return
+	}
+	netCodecs := make([]rtpmedia.Codec, len(codecs))
+	for i, cd := range codecs {
+		netCodecs[i] = netFormat(cd)
+	}
+	if c.net, err = g.media.NewNetLeg(netCodecs); err != nil {
+		c.reject(ic, callErr(503, ResultMediaError, "WebRTC unavailable", true, err))
+		return
+	}
+	setupCtx, cancel := context.WithTimeout(inviteCtx, g.cfg.Timers.SetupTimeout)
+	defer cancel()
+	sdpOffer, err := c.net.CreateOffer(setupCtx)
+	if err != nil {
+		c.reject(ic, callErr(503, ResultMediaError, "WebRTC offer failed", true, err))
+		return
+	}
+	if inviteCtx.Err() != nil {
+		c.finish(ResultCancelled, "caller cancelled", 487)
+		return
+	}
+	rctx, rcancel := c.restCtx()
+	res, err := g.yna.Start(rctx, c.token, yna.StartRequest{From: rt.line.MSISDN, To: rt.dest, SDP: sdpOffer})
+	rcancel()
+	if err != nil {
+		c.reject(ic, Classify(err))
+		return
+	}
+	c.setIDs("", res.CallID)
+	c.log.Info("outbound call started", zap.String("to", rt.dest), zap.String("sip_user", c.rec.SIPUser))
+	for _, n := range g.bind(res.CallID, c) {
+		c.notes.put(n)
+	}
+
+	timer := time.NewTimer(time.Until(c.start.Add(g.cfg.Timers.SetupTimeout)))
+	defer timer.Stop()
+	for {
+		select {
+		case <-ic.Done():
+			// CANCEL (487 already sent by the sip package) or transaction end.
+			c.log.Info("caller cancelled", zap.Error(ic.Err()))
+			c.end()
+			c.finish(ResultCancelled, "caller cancelled", 487)
+			return
+		case <-timer.C:
+			c.end()
+			c.reject(ic, callErr(408, ResultNoAnswer, "No answer", true, nil))
+			return
+		case <-c.net.Done():
+			c.end()
+			c.reject(ic, callErr(503, ResultMediaError, "WebRTC media failed", true, c.net.Err()))
+			return
+		case <-g.ctx.Done():
+			c.end()
+			c.reject(ic, callErr(503, ResultNetworkError, "Gateway shutting down", true, nil))
+			return
+		case <-c.notes.C():
+			for _, n := range c.notes.take() {
+				if done := c.outboundStatus(st, n); done {
+					return
+				}
+			}
+		}
+	}
+}
+
+// outboundStatus handles one notification before the answer; true when the setup phase
+// is over (the call either failed or ran to its end).
+func (c *call) outboundStatus(st *outboundSetup, n *yna.SessionStatus) bool {
+	c.log.Debug("status", zap.String("status", n.Status), zap.Int("code", int(n.ResponseCode)), zap.Bool("sdp", n.SDP != ""))
+	if yna.IsFinalStatus(n.Status) {
+		ce := FromStatus(n.Status, int(n.ResponseCode))
+		c.reject(st.ic, ce)
+		return true
+	}
+	if n.SDP != "" && !st.answerDone {
+		if err := c.applyNetAnswer(st, n.SDP); err != nil {
+			c.end()
+			c.reject(st.ic, callErr(488, ResultCodec, "Network answer not usable", false, err))
+			return true
+		}
+	}
+	code := int(n.ResponseCode)
+	switch {
+	case n.Status == yna.StatusConnected || code == 200:
+		if !st.answerDone {
+			c.end()
+			c.reject(st.ic, callErr(502, ResultNetworkError, "Network answered without SDP", false, nil))
+			return true
+		}
+		c.answerPhone(st)
+		return true
+	case st.answerDone && !st.sent183 && (n.Status == yna.StatusInProgress || n.Status == yna.StatusProceeding || code == 183):
+		st.sent183 = true
+		if err := st.ic.Progress(context.Background(), 183, st.sipAnswer); err != nil {
+			c.log.Debug("183 failed", zap.Error(err))
+		}
+	case n.Status == yna.StatusRinging || code == 180:
+		if !st.sent180 && !st.sent183 {
+			st.sent180 = true
+			if err := st.ic.Progress(context.Background(), 180, nil); err != nil {
+				c.log.Debug("180 failed", zap.Error(err))
+			}
+		}
+	}
+	return false
+}
+
+// applyNetAnswer applies the network's answer SDP and builds our answer to the phone with
+// the codec the network chose.
+func (c *call) applyNetAnswer(st *outboundSetup, sdp string) error {
+	if err := c.net.SetAnswer(sdp); err != nil {
+		return err
+	}
+	c.lastNetRemote = sdp
+	st.answerDone = true
+	nc := c.net.Codec()
+	local := commonCodecs(c.g.cfg.Media.Codecs, []rtpmedia.Codec{nc}, true)
+	for _, cd := range c.g.cfg.Media.Codecs {
+		if cd.IsDTMF() {
+			local = append(local, cd)
+		}
+	}
+	if !hasAudio(local) {
+		return fmt.Errorf("%w: network chose %v", rtpmedia.ErrNoCommonCodec, nc)
+	}
+	ans, chosen, dtmf, err := rtpmedia.Answer(st.phone, c.localSDPConfig(local, rtpmedia.SendRecv))
+	if err != nil {
+		return err
+	}
+	st.sipAnswer, c.sipCodec, c.sipDTMF = ans, chosen, dtmf
+	return c.startRelay()
+}
+
+// answerPhone sends 200 OK, waits for the ACK and runs the established call.
+func (c *call) answerPhone(st *outboundSetup) {
+	ctx, cancel := context.WithTimeout(c.g.ctx, 64*500*time.Millisecond)
+	dlg, err := st.ic.Answer(ctx, st.sipAnswer)
+	cancel()
+	if err != nil {
+		c.log.Info("answering the phone failed", zap.Error(err))
+		c.end()
+		c.finish(ResultCancelled, "phone did not take the answer: "+err.Error(), sip.StatusOf(err))
+		return
+	}
+	c.dlg = dlg
+	c.answered()
+	c.log.Info("outbound call answered", zap.Stringer("codec", c.sipCodec))
+	c.runEstablished()
+}
