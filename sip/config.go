@@ -66,6 +66,7 @@ type Config struct {
 	AuthFailLimit      int           // failed digest attempts from one source before it is blocked; default 10
 	AuthBlockFor       time.Duration // how long a source stays blocked; default 5m
 	MaxConcurrentCalls int           // >0: further INVITEs get 503 with Retry-After
+	MaxRingTime        time.Duration // an INVITE neither answered nor rejected by then gets 480; default 3m
 	UserAgent          string        // User-Agent / Server header; default "ynagw"
 	NonceTTL           time.Duration // digest nonce lifetime; default 5m (older nonces get stale=true)
 	DigestAlgorithms   []string      // challenge algorithms in order; default ["MD5", "SHA-256"]
@@ -103,6 +104,9 @@ func (c *Config) Init() {
 	}
 	if c.UserAgent == "" {
 		c.UserAgent = "ynagw"
+	}
+	if c.MaxRingTime == 0 {
+		c.MaxRingTime = 3 * time.Minute
 	}
 	if c.NonceTTL == 0 {
 		c.NonceTTL = 5 * time.Minute

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -182,7 +181,7 @@ func (d *Dialog) hangup(ctx context.Context, reason string, endErr error) error 
 		return nil
 	}
 	d.mu.Unlock()
-	req := sip.NewRequest(sip.BYE, *d.remoteTarget.Clone())
+	req := sip.NewRequest(sip.BYE, d.target())
 	if reason != "" {
 		req.AppendHeader(sip.NewHeader("Reason", fmt.Sprintf("SIP;cause=200;text=%q", sanitizeReason(reason))))
 	}
@@ -259,7 +258,7 @@ func (d *Dialog) sendOffer(ctx context.Context, method sip.RequestMethod, sdp []
 		d.mu.Unlock()
 	}()
 
-	req := sip.NewRequest(method, *d.remoteTarget.Clone())
+	req := sip.NewRequest(method, d.target())
 	req.SetBody(sdp)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("Supported", supportedOpts))
@@ -278,7 +277,8 @@ func (d *Dialog) sendOffer(ctx context.Context, method sip.RequestMethod, sdp []
 	case res.IsSuccess():
 		ans, _ := sdpBody(res)
 		if len(ans) == 0 {
-			return nil, fmt.Errorf("sip: %s 2xx without SDP answer: %w", method, ErrNotAcceptable)
+			d.refreshed() // the session is alive even if the answer is missing
+			return nil, fmt.Errorf("sip: %s 2xx without SDP answer: %w", method, errNoAnswerSDP)
 		}
 		d.mu.Lock()
 		d.localSDP, d.remoteSDP = sdp, ans
@@ -294,7 +294,7 @@ func (d *Dialog) sendOffer(ctx context.Context, method sip.RequestMethod, sdp []
 
 // sendAck acknowledges a 2xx to our re-INVITE and remembers the ACK for retransmitted 2xx.
 func (d *Dialog) sendAck(inv *sip.Request, res *sip.Response) {
-	target := *d.remoteTarget.Clone()
+	target := d.target()
 	if c := res.Contact(); c != nil {
 		target = *c.Address.Clone()
 	}
@@ -307,6 +307,13 @@ func (d *Dialog) sendAck(inv *sip.Request, res *sip.Response) {
 	d.mu.Lock()
 	d.sentAcks = map[uint32]*sip.Request{inv.CSeq().SeqNo: ack}
 	d.mu.Unlock()
+}
+
+// target is the remote target URI (Contact of the peer, refreshed by re-INVITE).
+func (d *Dialog) target() sip.Uri {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return *d.remoteTarget.Clone()
 }
 
 // reAck resends the ACK for a retransmitted 2xx.
@@ -340,7 +347,9 @@ func (d *Dialog) onAck(req *sip.Request) {
 
 // waitAck retransmits res (unreliable transports: T1 doubling up to T2) until the
 // ACK arrives. After 64*T1 without ACK the dialog is ended with BYE (ErrNoAck).
-func (d *Dialog) waitAck(ctx context.Context, res *sip.Response, ackCh chan *sip.Request) (*sip.Request, error) {
+// txAcks catches ACKs that (wrongly) reuse the INVITE's branch and so land in the
+// INVITE server transaction instead of the ACK handler.
+func (d *Dialog) waitAck(ctx context.Context, res *sip.Response, ackCh chan *sip.Request, txAcks <-chan *sip.Request) (*sip.Request, error) {
 	reliable := sip.IsReliable(res.Transport())
 	interval := sip.T1
 	retrans := time.NewTimer(interval)
@@ -350,6 +359,8 @@ func (d *Dialog) waitAck(ctx context.Context, res *sip.Response, ackCh chan *sip
 	for {
 		select {
 		case ack := <-ackCh:
+			return ack, nil
+		case ack := <-txAcks:
 			return ack, nil
 		case <-retrans.C:
 			if !reliable {
@@ -539,7 +550,7 @@ func (d *Dialog) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	d.mu.Unlock()
 	d.refreshed()
 
-	ack, err := d.waitAck(s.ctx, res, ackCh)
+	ack, err := d.waitAck(s.ctx, res, ackCh, tx.Acks())
 	if err != nil {
 		d.mu.Lock()
 		d.oa = oaIdle
@@ -732,7 +743,10 @@ func (d *Dialog) refresh() error {
 		method = sip.UPDATE
 	}
 	_, err := d.sendOffer(ctx, method, sdp)
+	if errors.Is(err, errNoAnswerSDP) {
+		return nil // refresh succeeded; the session keeps its SDP
+	}
 	return err
 }
 
-var _ = strings.TrimSpace
+var errNoAnswerSDP = &StatusError{Code: 488, Reason: "2xx without SDP answer"}

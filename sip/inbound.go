@@ -116,9 +116,14 @@ func (s *Server) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !s.goOwned(func() { h.HandleInvite(c.ctx, c) }) {
 		_ = c.Reject(503, "Shutting Down")
 	}
+	ring := time.NewTimer(s.cfg.MaxRingTime)
+	defer ring.Stop()
 	select {
 	case <-c.settled:
 	case <-s.ctx.Done():
+	case <-ring.C:
+		s.log.Info("call not answered in MaxRingTime", zap.String("call-id", c.CallID()))
+		_ = c.Reject(480, "No Answer")
 	}
 }
 
@@ -245,9 +250,6 @@ func (c *InboundCall) Reject(code int, reason string) error {
 	}
 	res.AppendHeader(sip.NewHeader("Server", c.srv.cfg.UserAgent))
 	err := c.tx.Respond(res)
-	c.mu.Lock()
-	c.state = callPending // allow finish
-	c.mu.Unlock()
 	c.finish(&StatusError{Code: code, Reason: reason}, false)
 	if err != nil {
 		return fmt.Errorf("sip: reject: %w", err)
@@ -329,9 +331,6 @@ func (c *InboundCall) Answer(ctx context.Context, sdp []byte) (*Dialog, error) {
 	ackCh := d.expectAck(inv.CSeq().SeqNo)
 	if err := c.tx.Respond(res); err != nil {
 		s.removeDialog(d)
-		c.mu.Lock()
-		c.state = callPending
-		c.mu.Unlock()
 		c.finish(ErrCanceled, false)
 		d.terminate(ErrCanceled, false)
 		return nil, fmt.Errorf("sip: answer: %w", err)
@@ -347,7 +346,7 @@ func (c *InboundCall) Answer(ctx context.Context, sdp []byte) (*Dialog, error) {
 	close(c.settled)
 	d.startEvents()
 
-	ack, err := d.waitAck(ctx, res, ackCh)
+	ack, err := d.waitAck(ctx, res, ackCh, c.tx.Acks())
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 package sip
 
 import (
+	"context"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -111,4 +113,78 @@ func TestNoAckTimerH(t *testing.T) {
 	if r.answerErr == nil || !strings.Contains(r.answerErr.Error(), "ACK") {
 		t.Fatalf("answer err = %v, want ErrNoAck", r.answerErr)
 	}
+}
+
+func TestRegisterSHA256(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.DigestAlgorithms = []string{"SHA-256", "MD5"} })
+	u := newRawUA(t, s.Addr("udp"))
+	toAlice := func(m string) string { return strings.Replace(m, "To: <sip:2000@", "To: <sip:alice@", 1) }
+	u.send(toAlice(u.req("REGISTER", "sha", "a", "", 1, "")))
+	chs := u.expect(401).GetHeaders("WWW-Authenticate")
+	if len(chs) != 2 || !strings.Contains(chs[0].Value(), "algorithm=SHA-256") || !strings.Contains(chs[1].Value(), "algorithm=MD5") {
+		t.Fatalf("challenges %v", chs)
+	}
+	creds := answerChallenge(t, chs[0].Value(), "alice", "alicepw", "REGISTER", "sip:2000@"+u.srv.String())
+	u.send(toAlice(u.req("REGISTER", "sha", "a", "", 2, "", "Authorization: "+creds)))
+	u.expect(200)
+	if s.Registrations() != 1 {
+		t.Fatal("no binding after SHA-256 REGISTER")
+	}
+}
+
+// TestTrunkDigestAndLateOffer: a trunk that needs digest on top of its IP allow-list
+// (407), sends an INVITE without SDP; our 200 carries the offer, the ACK the answer.
+func TestTrunkDigestAndLateOffer(t *testing.T) {
+	s := newTestServer(t, func(c *Config) {
+		c.Trunks = []Trunk{{Name: "pbx-auth", AllowFrom: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Username: "gw", Password: "gwpw"}}
+	})
+	app := &controlledApp{dialogs: make(chan *Dialog, 1)}
+	trunkName := make(chan string, 1)
+	s.SetHandler(HandlerFunc(func(ctx context.Context, c *InboundCall) {
+		trunkName <- c.Trunk()
+		if c.Offer() != nil {
+			_ = c.Reject(488, "expected late offer")
+			return
+		}
+		app.HandleInvite(ctx, c)
+	}))
+	u := newRawUA(t, s.Addr("udp"))
+	u.send(u.req("INVITE", "late", "ft", "", 1, ""))
+	ch := u.expect(407).GetHeader("Proxy-Authenticate").Value()
+	u.send(u.req("ACK", "late", "ft", "", 1, ""))
+	creds := answerChallenge(t, ch, "gw", "gwpw", "INVITE", "sip:2000@"+u.srv.String())
+	u.send(u.req("INVITE", "late", "ft", "", 2, "", "Proxy-Authorization: "+creds))
+	res := u.expect(200)
+	if !strings.Contains(string(res.Body()), "m=audio 40002") {
+		t.Fatalf("200 without our offer: %s", res.Body())
+	}
+	tag, _ := res.To().Params.Get("tag")
+	u.send(u.req("ACK", "late", "ft", tag, 2, rawSDP("sendrecv")))
+	var d *Dialog
+	select {
+	case d = <-app.dialogs:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no dialog")
+	}
+	if got := <-trunkName; got != "pbx-auth" {
+		t.Errorf("Trunk() = %q", got)
+	}
+	if !strings.Contains(string(d.RemoteSDP()), "o=raw") {
+		t.Errorf("RemoteSDP = %q, want the ACK's answer", d.RemoteSDP())
+	}
+	u.send(u.req("BYE", "late", "ft", tag, 3, ""))
+	u.expect(200)
+	<-d.Done()
+}
+
+func TestRejectWithReason(t *testing.T) {
+	s := newTestServer(t, trunkLoopback)
+	s.SetHandler(newTestApp(t, "reject", false))
+	u := newRawUA(t, s.Addr("udp"))
+	u.send(u.req("INVITE", "rej", "ft", "", 1, rawSDP("sendrecv")))
+	res := u.expect(486)
+	if h := res.GetHeader("Reason"); h == nil || !strings.Contains(h.Value(), `text="busy test"`) {
+		t.Fatalf("Reason = %v", h)
+	}
+	u.send(u.req("ACK", "rej", "ft", "", 1, ""))
 }
