@@ -396,3 +396,40 @@ func TestBuildInvite(t *testing.T) {
 		t.Errorf("CANCEL Reason:\n%s", c.String())
 	}
 }
+
+// Closing the Server while a fork rings ends the fork (503) and Close does
+// not hang on the ringing branch.
+func TestDialServerClose(t *testing.T) {
+	ringer := startSippUAS(t, "fork_uas_noanswer.xml")
+	srv := newForkServer(t)
+	o, err := srv.Dial(context.Background(), DialRequest{
+		From: "<sip:+15551230000@ynagw>", To: "<sip:hal@ynagw>", Offer: []byte(testOffer),
+		Targets: []Target{{URI: ringer.uri("hal"), Label: "ringer"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, ok := <-o.Events(); !ok {
+		t.Fatal("events closed")
+	} else if p, isProg := ev.(*ProgressEvent); !isProg || p.Code != 180 {
+		t.Fatalf("first event %#v, want 180", ev)
+	}
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		_ = srv.Close()
+	}()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Server.Close hangs with a ringing fork")
+	}
+	_, final := finalEvent(t, o, 5*time.Second)
+	if !isFailed(final, 503) {
+		t.Fatalf("final %#v, want 503", final)
+	}
+	waitDone(t, o, 5*time.Second)
+	if _, err := srv.Dial(context.Background(), DialRequest{From: "sip:a@b", Targets: []Target{{URI: "sip:x@127.0.0.1"}}}); StatusOf(err) != 503 {
+		t.Fatalf("Dial after Close: %v", err)
+	}
+}
