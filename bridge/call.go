@@ -194,10 +194,9 @@ func hasAudio(cs []rtpmedia.Codec) bool {
 	return false
 }
 
-// netFormat strips payload type and fmtp: the WebRTC engine assigns its own.
-func netFormat(cd rtpmedia.Codec) rtpmedia.Codec {
-	return rtpmedia.Codec{Name: cd.Name, ClockRate: cd.ClockRate, Channels: cd.Channels}
-}
+// netFormat is the format offered to the WebRTC leg for a SIP codec: the same, payload
+// type included (the engine needs unique payload types and keeps them where it can).
+func netFormat(cd rtpmedia.Codec) rtpmedia.Codec { return cd }
 
 // startRelay starts media between the legs with the negotiated formats.
 func (c *call) startRelay() error {
@@ -206,10 +205,10 @@ func (c *call) startRelay() error {
 		c.relay.Update(p)
 		return nil
 	}
-	r, err := c.g.media.NewRelay(c.sipLeg, c.net, p)
-	if err != nil {
+	if err := rtpmedia.CheckRelay(p.SIPCodec, p.NetCodec); err != nil {
 		return err
 	}
+	r := newRelay(c.sipLeg, c.net, p, c.log)
 	c.relay = r
 	r.Start()
 	c.log.Debug("media relay started", zap.Stringer("sip_codec", c.sipCodec), zap.Stringer("net_codec", p.NetCodec))
@@ -234,10 +233,7 @@ func (c *call) applyHold() {
 
 // finish closes the media and writes metrics and the CDR.
 func (c *call) finish(result, reason string, sipStatus int) {
-	if c.relay != nil {
-		c.rec.NetMedia = c.relay.NetStats()
-		c.relay.Close()
-	}
+	// The legs first: the relay's goroutines return when their ReadRTP fails.
 	if c.net != nil {
 		_ = c.net.Close()
 	}
@@ -245,6 +241,10 @@ func (c *call) finish(result, reason string, sipStatus int) {
 		st := c.sipLeg.Stats()
 		c.rec.SIPMedia = LegStats{PacketsIn: st.PacketsIn, PacketsOut: st.PacketsOut, Lost: st.Lost}
 		_ = c.sipLeg.Close()
+	}
+	if c.relay != nil {
+		c.relay.Close()
+		c.rec.NetMedia = c.relay.NetStats()
 	}
 	c.rec.EndedAt = time.Now()
 	c.rec.Result, c.rec.EndReason, c.rec.SIPStatus = result, reason, sipStatus

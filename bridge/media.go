@@ -5,11 +5,14 @@ import (
 	"time"
 
 	"github.com/ynagw/ynagw/rtpmedia"
+	"go.uber.org/zap"
 )
 
 // NetLeg is the network-side (WebRTC) media leg of a call; *rtpmedia.WebRTCLeg in
 // production (see WebRTCMedia). Used only by the call goroutine, except Done/Err.
 type NetLeg interface {
+	// ReadRTP/WriteRTP carry decrypted RTP (rtpmedia.Endpoint) for the relay.
+	rtpmedia.Endpoint
 	// CreateOffer returns our offer for POST /start (ICE gathered, no trickle).
 	CreateOffer(ctx context.Context) (string, error)
 	// SetAnswer applies the network's answer to CreateOffer.
@@ -37,7 +40,8 @@ type RelayParams struct {
 	SIPDTMF, NetDTMF   *rtpmedia.Codec
 }
 
-// Relay moves media between the SIP leg and the network leg.
+// Relay moves media between the SIP leg and the network leg (*rtpmedia.Relay behind
+// rtpRelay).
 type Relay interface {
 	Start()
 	Update(p RelayParams)
@@ -48,13 +52,42 @@ type Relay interface {
 	// timeout); Err tells why. Not closed by Close.
 	Done() <-chan struct{}
 	Err() error
-	// NetStats returns the network leg's counters.
+	// NetStats returns the network side's counters (packets in = network → SIP).
 	NetStats() LegStats
+	// Close stops the relay; the legs must be closed first (or concurrently).
 	Close()
 }
 
-// MediaFactory creates network legs and relays. WebRTCMedia is the production one.
+// MediaFactory creates the network-side legs. WebRTCMedia is the production one.
 type MediaFactory interface {
 	NewNetLeg(codecs []rtpmedia.Codec) (NetLeg, error)
-	NewRelay(sip *rtpmedia.Leg, net NetLeg, p RelayParams) (Relay, error)
+}
+
+// rtpRelay adapts *rtpmedia.Relay to Relay.
+type rtpRelay struct {
+	r   *rtpmedia.Relay
+	log *zap.Logger
+}
+
+func newRelay(sipLeg *rtpmedia.Leg, net NetLeg, p RelayParams, log *zap.Logger) Relay {
+	return &rtpRelay{r: rtpmedia.NewRelay(sipLeg, net, relayConfig(p, log)), log: log}
+}
+
+func relayConfig(p RelayParams, log *zap.Logger) rtpmedia.RelayConfig {
+	return rtpmedia.RelayConfig{SIPCodec: p.SIPCodec, NetCodec: p.NetCodec, SIPDTMF: p.SIPDTMF, NetDTMF: p.NetDTMF, Logger: log}
+}
+
+func (a *rtpRelay) Start()                { a.r.Start() }
+func (a *rtpRelay) Update(p RelayParams)  { a.r.Update(relayConfig(p, a.log)) }
+func (a *rtpRelay) SetHold(s2n, n2s bool) { a.r.SetHold(s2n, n2s) }
+func (a *rtpRelay) Done() <-chan struct{} { return a.r.Done() }
+func (a *rtpRelay) Err() error            { return a.r.Err() }
+func (a *rtpRelay) Close()                { _ = a.r.Close() }
+func (a *rtpRelay) SendDTMFToNet(d rune, dur time.Duration) error {
+	return a.r.SendDTMFToNet(d, dur)
+}
+
+func (a *rtpRelay) NetStats() LegStats {
+	st := a.r.Stats()
+	return LegStats{PacketsIn: st.NetToSIP.Packets, PacketsOut: st.SIPToNet.Packets}
 }

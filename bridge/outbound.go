@@ -98,9 +98,9 @@ func (c *call) runOutbound(inviteCtx context.Context, ic *sip.InboundCall, rt ou
 		c.reject(ic, Classify(err))
 		return
 	}
-	netCodecs := make([]rtpmedia.Codec, len(codecs))
-	for i, cd := range codecs {
-		netCodecs[i] = netFormat(cd)
+	netCodecs := make([]rtpmedia.Codec, 0, len(codecs)+1)
+	for _, cd := range rtpmedia.WithG711Fallback(codecs) {
+		netCodecs = append(netCodecs, netFormat(cd))
 	}
 	if c.net, err = g.media.NewNetLeg(netCodecs); err != nil {
 		c.reject(ic, callErr(503, ResultMediaError, "WebRTC unavailable", true, err))
@@ -213,14 +213,15 @@ func (c *call) applyNetAnswer(st *outboundSetup, sdp string) error {
 	c.lastNetRemote = sdp
 	st.answerDone = true
 	nc := c.net.Codec()
-	local := commonCodecs(c.g.cfg.Media.Codecs, []rtpmedia.Codec{nc}, true)
+	pick, ok := phoneCodecFor(st.phone.Codecs, nc)
+	if !ok {
+		return fmt.Errorf("%w: network chose %v, phone offered %v", rtpmedia.ErrNoCommonCodec, nc, st.phone.Codecs)
+	}
+	local := []rtpmedia.Codec{pick}
 	for _, cd := range c.g.cfg.Media.Codecs {
 		if cd.IsDTMF() {
 			local = append(local, cd)
 		}
-	}
-	if !hasAudio(local) {
-		return fmt.Errorf("%w: network chose %v", rtpmedia.ErrNoCommonCodec, nc)
 	}
 	ans, chosen, dtmf, err := rtpmedia.Answer(st.phone, c.localSDPConfig(local, rtpmedia.SendRecv))
 	if err != nil {
@@ -228,6 +229,22 @@ func (c *call) applyNetAnswer(st *outboundSetup, sdp string) error {
 	}
 	st.sipAnswer, c.sipCodec, c.sipDTMF = ans, chosen, dtmf
 	return c.startRelay()
+}
+
+// phoneCodecFor picks the phone's codec for the network's: the same format if offered,
+// else the first one the relay can transcode (the other G.711 law).
+func phoneCodecFor(offered []rtpmedia.Codec, nc rtpmedia.Codec) (rtpmedia.Codec, bool) {
+	for _, cd := range offered {
+		if !cd.IsDTMF() && cd.Matches(nc) {
+			return cd, true
+		}
+	}
+	for _, cd := range offered {
+		if !cd.IsDTMF() && rtpmedia.CheckRelay(cd, nc) == nil {
+			return cd, true
+		}
+	}
+	return rtpmedia.Codec{}, false
 }
 
 // answerPhone sends 200 OK, waits for the ACK and runs the established call.
