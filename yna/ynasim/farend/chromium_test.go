@@ -28,14 +28,12 @@ const netnsEnv = "FAREND_TEST_IN_NETNS"
 func TestChromiumInterop(t *testing.T) {
 	for _, codec := range []string{"PCMU", "PCMA", "opus"} {
 		t.Run(codec, func(t *testing.T) {
+			chromium := testpeer.Require(t, "chromium")
 			if os.Getenv(netnsEnv) == "" {
-				chromium := testpeer.Require(t, "chromium")
-				unshare := testpeer.Require(t, "unshare")
-				_ = chromium
-				runInNetns(t, unshare, "^TestChromiumInterop$/^"+codec+"$")
+				runInNetns(t, testpeer.Require(t, "unshare"), "^TestChromiumInterop$/^"+codec+"$")
 				return
 			}
-			chromiumCall(t, codec)
+			chromiumCall(t, chromium, codec)
 		})
 	}
 }
@@ -71,7 +69,7 @@ type chromeResult struct {
 	Codec            string  `json:"codec"`
 }
 
-func chromiumCall(t *testing.T, codec string) {
+func chromiumCall(t *testing.T, chromium, codec string) {
 	ctx := testCtx(t)
 	fe := newFarEnd(t, Config{})
 	page, err := os.ReadFile(filepath.Join("testdata", "chromium.html"))
@@ -149,7 +147,7 @@ func chromiumCall(t *testing.T, codec string) {
 	defer func() { _ = srv.Close(); <-served }()
 
 	cctx, ccancel := context.WithCancel(ctx)
-	cmd := exec.CommandContext(cctx, "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+	cmd := exec.CommandContext(cctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 		"--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update",
 		"--disable-sync", "--disable-default-apps", "--user-data-dir="+t.TempDir(),
 		"--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--allow-loopback-in-peer-connection",
