@@ -141,17 +141,19 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sip ua: %w", err)
 	}
-	s.ua = ua
-	s.sipSrv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(sl))
+	sipSrv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(sl))
 	if err != nil {
 		_ = ua.Close()
 		return fmt.Errorf("sip server: %w", err)
 	}
-	s.client, err = sipgo.NewClient(ua, sipgo.WithClientLogger(sl))
+	client, err := sipgo.NewClient(ua, sipgo.WithClientLogger(sl))
 	if err != nil {
 		_ = ua.Close()
 		return fmt.Errorf("sip client: %w", err)
 	}
+	s.mu.Lock()
+	s.ua, s.sipSrv, s.client = ua, sipSrv, client
+	s.mu.Unlock()
 	s.routes()
 
 	for _, l := range s.cfg.Listen {
