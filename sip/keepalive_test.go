@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -187,4 +188,77 @@ func TestRejectWithReason(t *testing.T) {
 		t.Fatalf("Reason = %v", h)
 	}
 	u.send(u.req("ACK", "rej", "ft", "", 1, ""))
+}
+
+func TestProgress183WithSDP(t *testing.T) {
+	s := newTestServer(t, trunkLoopback)
+	answered := make(chan *Dialog, 1)
+	s.SetHandler(HandlerFunc(func(ctx context.Context, c *InboundCall) {
+		if err := c.Progress(ctx, 183, appSDP(40004, SendRecv, 1)); err != nil {
+			t.Errorf("Progress: %v", err)
+		}
+		if err := c.Progress(ctx, 200, nil); err == nil {
+			t.Error("Progress(200) accepted")
+		}
+		d, err := c.Answer(ctx, appSDP(40004, SendRecv, 1))
+		if err != nil {
+			t.Errorf("Answer: %v", err)
+			return
+		}
+		if _, err := c.Answer(ctx, appSDP(40004, SendRecv, 1)); err == nil {
+			t.Error("second Answer accepted")
+		}
+		answered <- d
+	}))
+	u := newRawUA(t, s.Addr("udp"))
+	u.send(u.req("INVITE", "p183", "ft", "", 1, rawSDP("sendrecv")))
+	res := u.expect(183)
+	if !strings.Contains(string(res.Body()), "m=audio 40004") || res.GetHeader("Content-Type") == nil {
+		t.Fatalf("183 without SDP: %s", res)
+	}
+	ok := u.expect(200)
+	tag, _ := ok.To().Params.Get("tag")
+	if t183, _ := res.To().Params.Get("tag"); t183 != tag {
+		t.Errorf("183 to-tag %q != 200 to-tag %q", t183, tag)
+	}
+	u.send(u.req("ACK", "p183", "ft", tag, 1, ""))
+	d := <-answered
+	go func() { _ = d.Hangup(context.Background(), "") }()
+	u.reply(u.expectRequest("BYE"), 200, "")
+	<-d.Done()
+}
+
+// TestSessionRefreshFailureEndsDialog: we are the refresher; the peer answers our
+// refresh UPDATE with 500, so the dialog is ended with BYE and TerminatedEvent.
+func TestSessionRefreshFailureEndsDialog(t *testing.T) {
+	s := newTestServer(t, func(c *Config) {
+		trunkLoopback(c)
+		c.SessionTimer = SessionTimerConfig{Enabled: true, Expires: 60 * time.Second, MinSE: time.Second}
+	})
+	app := &controlledApp{dialogs: make(chan *Dialog, 1)}
+	s.SetHandler(app)
+	u := newRawUA(t, s.Addr("udp"))
+	u.send(u.req("INVITE", "stfail", "ft", "", 1, rawSDP("sendrecv"), "Supported: timer", "Session-Expires: 2;refresher=uas", "Allow: INVITE, ACK, BYE, UPDATE"))
+	res := u.expect(200)
+	if h := res.GetHeader("Session-Expires"); h == nil || h.Value() != "2;refresher=uas" {
+		t.Fatalf("Session-Expires = %v", h)
+	}
+	tag, _ := res.To().Params.Get("tag")
+	u.send(u.req("ACK", "stfail", "ft", tag, 1, ""))
+	d := <-app.dialogs
+	upd := u.expectRequest("UPDATE")
+	if !strings.Contains(string(upd.Body()), "m=audio 40002") {
+		t.Errorf("refresh UPDATE does not carry our current SDP: %q", upd.Body())
+	}
+	u.reply(upd, 500, "")
+	u.reply(u.expectRequest("BYE"), 200, "")
+	var term *TerminatedEvent
+	for ev := range d.Events() {
+		if te, ok := ev.(*TerminatedEvent); ok {
+			term = te
+		}
+	}
+	if term == nil || !errors.Is(term.Err, ErrSessionExpired) || StatusOf(term.Err) != 500 {
+		t.Fatalf("TerminatedEvent = %#v", term)
+	}
 }
