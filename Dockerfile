@@ -10,10 +10,9 @@
 #
 # Host networking is recommended: SIP carries the container's addresses in
 # Via/Contact/SDP and RTP/ICE needs a wide UDP range, so bridge-mode NAT (and
-# publishing thousands of ports) is fragile. Binding ports below 1024 as
-# nonroot works on Docker >= 20.10 (net.ipv4.ip_unprivileged_port_start=0 in
-# the container namespace); with --network host, use ports >= 1024 or add
-# --cap-add NET_BIND_SERVICE together with a sysctl/port change.
+# publishing thousands of ports) is fragile. The default ports (5060, 5061,
+# 8080, RTP range) are all >= 1024, so the nonroot user needs no capability;
+# to listen below 1024 add --cap-add NET_BIND_SERVICE.
 
 ARG GO_VERSION=1.26
 
