@@ -113,7 +113,15 @@ func (s *Server) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	tx.OnTerminate(func(string, error) { c.finish(errors.New("sip: INVITE transaction ended"), true) })
 
 	h := *hp
-	if !s.goOwned(func() { h.HandleInvite(c.ctx, c) }) {
+	if !s.goOwned(func() {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("panic in HandleInvite", zap.Any("panic", r), zap.String("call-id", c.CallID()))
+				_ = c.Reject(500, "Internal Error")
+			}
+		}()
+		h.HandleInvite(c.ctx, c)
+	}) {
 		_ = c.Reject(503, "Shutting Down")
 	}
 	ring := time.NewTimer(s.cfg.MaxRingTime)

@@ -262,3 +262,18 @@ func TestSessionRefreshFailureEndsDialog(t *testing.T) {
 		t.Fatalf("TerminatedEvent = %#v", term)
 	}
 }
+
+func TestAdvertiseAndHandlerPanic(t *testing.T) {
+	s := newTestServer(t, func(c *Config) {
+		trunkLoopback(c)
+		c.Listen = []ListenConfig{{Network: "udp", Addr: "127.0.0.1:0", Advertise: "127.0.0.1:5999"}}
+	})
+	s.SetHandler(HandlerFunc(func(ctx context.Context, c *InboundCall) { panic("handler bug") }))
+	u := newRawUA(t, s.Addr("udp"))
+	u.send(u.req("INVITE", "adv", "ft", "", 1, rawSDP("sendrecv")))
+	u.expect(500)
+	// the advertised address is what the Contact carries
+	if c := s.dialogUA("udp").ContactHDR.Address; c.Host != "127.0.0.1" || c.Port != 5999 {
+		t.Fatalf("contact %v", c)
+	}
+}

@@ -146,7 +146,14 @@ func (s *Server) Start(ctx context.Context) error {
 		_ = ua.Close()
 		return fmt.Errorf("sip server: %w", err)
 	}
-	client, err := sipgo.NewClient(ua, sipgo.WithClientLogger(sl))
+	copts := []sipgo.ClientOption{sipgo.WithClientLogger(sl)}
+	for _, l := range s.cfg.Listen {
+		if host, _, err := net.SplitHostPort(l.Advertise); err == nil && host != "" {
+			copts = append(copts, sipgo.WithClientHostname(host)) // Via sent-by host behind NAT
+			break
+		}
+	}
+	client, err := sipgo.NewClient(ua, copts...)
 	if err != nil {
 		_ = ua.Close()
 		return fmt.Errorf("sip client: %w", err)
