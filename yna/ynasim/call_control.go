@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ynagw/ynagw/yna"
+	"github.com/ynagw/ynagw/yna/ynasim/farend"
 )
 
 // Network-side actions on a call (CallAction, POST /sim/calls/{id}/actions).
@@ -108,13 +109,16 @@ func (c *call) action(name, digits string) callReply {
 		return c.reoffer(yna.StatusConnected, dirSendRecv, pendingConnected, false)
 	case ActionDTMF:
 		if !validDTMF(digits) {
-			return replyErr(http.StatusBadRequest, "digits must be 1-64 of 0-9 * # A-D ,")
+			return replyErr(http.StatusBadRequest, "digits must be 1-64 of 0-9 * # A-D")
 		}
 		if preAnswer && !(c.fe != nil && c.sdpSent) { // early media allows DTMF before answer
 			return conflict()
 		}
 		err := c.fe.SendDTMF(digits)
 		c.mediaEvent("dtmf "+digits, err)
+		if errors.Is(err, farend.ErrNoTelephoneEvent) {
+			return replyErr(http.StatusConflict, err.Error())
+		}
 		if err != nil {
 			return replyErr(http.StatusInternalServerError, err.Error())
 		}
@@ -155,7 +159,7 @@ func validDTMF(d string) bool {
 		return false
 	}
 	for _, r := range d {
-		if !strings.ContainsRune("0123456789*#ABCDabcd,", r) {
+		if !strings.ContainsRune("0123456789*#ABCDabcd", r) {
 			return false
 		}
 	}
