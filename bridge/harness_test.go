@@ -1,0 +1,243 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ynagw/ynagw/rtpmedia"
+	"github.com/ynagw/ynagw/sip"
+	"github.com/ynagw/ynagw/yna"
+	"github.com/ynagw/ynagw/yna/ynasim"
+	"github.com/ynagw/ynagw/yna/ynasim/farend"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	testLine     = "14255550100"
+	testAccount  = "acct1"
+	testClientID = "app"
+	testSecret   = "secret"
+	testRedirect = "http://localhost:8080/callback"
+)
+
+var (
+	keyOnce sync.Once
+	testKey *rsa.PrivateKey
+)
+
+func appKey(t *testing.T) *rsa.PrivateKey {
+	keyOnce.Do(func() {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		testKey = k
+	})
+	return testKey
+}
+
+// env is a complete loopback installation: ynasim, a YNA client, a sip.Server, a WebRTC
+// engine and the Gateway.
+type env struct {
+	t      *testing.T
+	sim    *ynasim.Sim
+	yc     *yna.Client
+	srv    *sip.Server
+	gw     *Gateway
+	tokens *StaticTokens
+	cdrs   chan CDR
+	log    *zap.Logger
+}
+
+type cdrChan chan CDR
+
+func (c cdrChan) Write(_ context.Context, r CDR) error {
+	select {
+	case c <- r:
+	default:
+	}
+	return nil
+}
+
+// newEnv starts everything; mod may change the gateway config.
+func newEnv(t *testing.T, mod func(*Config)) *env {
+	t.Helper()
+	e := &env{t: t, cdrs: make(chan CDR, 16), log: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))}
+	key := appKey(t)
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sim, err = ynasim.New(ynasim.Config{
+		Apps:        []ynasim.App{{ClientID: testClientID, ClientSecret: testSecret, PublicKeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))}},
+		Accounts:    []ynasim.Account{{ID: testAccount, Lines: []string{testLine}}},
+		AutoApprove: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sim.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.sim.Close() })
+	e.yc, err = yna.NewClient(yna.Config{BaseURL: e.sim.URL(), ClientID: testClientID, ClientSecret: testSecret, Key: key,
+		StatusRetryDelay: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.yc.CloseIdleConnections)
+	e.tokens = NewStaticTokens(map[string]string{testLine: e.linkToken(testAccount)})
+
+	e.srv, err = sip.NewServer(sip.Config{
+		Listen:    []sip.ListenConfig{{Network: "udp", Addr: "127.0.0.1:0"}},
+		Users:     []sip.User{{Username: "alice", Password: "alicepw"}, {Username: "bob", Password: "bobpw"}},
+		Registrar: sip.RegistrarConfig{MinExpires: 30 * time.Second, MaxExpires: time.Hour, DefaultExpires: 600 * time.Second},
+		Logger:    e.log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.srv.Close() })
+	engine, err := rtpmedia.NewWebRTCEngine(rtpmedia.WebRTCConfig{AllowLoopback: true, ICEGatherTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = engine.Close() })
+
+	cfg := Config{
+		Lines: []LineConfig{{MSISDN: testLine, Ring: []string{"alice"}, Outbound: []string{"alice"}}},
+		Media: MediaConfig{BindIP: netip.MustParseAddr("127.0.0.1")},
+		Timers: Timers{RingTimeout: 10 * time.Second, SetupTimeout: 20 * time.Second, DrainTimeout: 3 * time.Second,
+			RESTTimeout: 10 * time.Second},
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	e.gw, err = New(cfg, Deps{SIP: e.srv, YNA: e.yc, Media: WebRTCMedia{Engine: engine}, Tokens: e.tokens, CDR: cdrChan(e.cdrs), Logger: e.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer ccancel()
+		if err := e.gw.Close(cctx); err != nil {
+			t.Errorf("gateway close: %v", err)
+		}
+	})
+	if _, err := e.sim.WaitChannel(ctx, testAccount, func(ci ynasim.ChannelInfo) bool { return ci.SocketsOpen > 0 }); err != nil {
+		t.Fatalf("notification channel did not open: %v", err)
+	}
+	return e
+}
+
+// linkToken drives the link flow (auto-approve) and the code exchange for account.
+func (e *env) linkToken(account string) string {
+	e.t.Helper()
+	u := e.yc.LinkURL(testRedirect, "st") + "&login_hint=" + url.QueryEscape(account)
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	defer hc.CloseIdleConnections()
+	res, err := hc.Get(u)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if err != nil || loc.Query().Get("code") == "" {
+		e.t.Fatalf("link: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tr, err := e.yc.ExchangeCode(ctx, loc.Query().Get("code"), testRedirect)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tr.AccessToken
+}
+
+func (e *env) phone(user, pass string) *phone {
+	return newPhone(e.t, user, pass, e.srv.Addr("udp"))
+}
+
+func (e *env) ctx(d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	e.t.Cleanup(cancel)
+	return ctx
+}
+
+// simCall waits for the sim's call matching dir and returns its id.
+func (e *env) simCall(dir string) string {
+	e.t.Helper()
+	id, err := e.sim.WaitCall(e.ctx(15*time.Second), func(ci ynasim.CallInfo) bool { return ci.Direction == dir && ci.State != ynasim.CallTerminated })
+	if err != nil {
+		e.t.Fatalf("no %s call in the sim: %v", dir, err)
+	}
+	return id
+}
+
+// waitState waits until the sim's call reaches state (CallTerminated included).
+func (e *env) waitState(id, state string) ynasim.CallInfo {
+	e.t.Helper()
+	if err := e.sim.WaitCallState(e.ctx(20*time.Second), id, state); err != nil {
+		ci, _ := e.sim.Call(id)
+		e.t.Fatalf("sim call did not reach %s: %v (state %s, outcome %s, events %+v)", state, err, ci.State, ci.Outcome, ci.Events)
+	}
+	ci, _ := e.sim.Call(id)
+	return ci
+}
+
+// eventually polls cond with a deadline (for counters that have no change event).
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	tk := time.NewTicker(20 * time.Millisecond)
+	defer tk.Stop()
+	deadline := time.After(d)
+	for !cond() {
+		select {
+		case <-tk.C:
+		case <-deadline:
+			t.Fatalf("timeout: %s", what)
+		}
+	}
+}
+
+// farEndStats returns the media stats of a sim call.
+func (e *env) farEndStats(id string) farend.Stats {
+	ci, _ := e.sim.Call(id)
+	st, _ := ci.Media.(farend.Stats)
+	return st
+}
+
+func hasRESTEvent(ci ynasim.CallInfo, op string) bool {
+	for _, ev := range ci.EventsOf("rest", op) {
+		if ev.HTTPStatus >= 200 && ev.HTTPStatus < 300 {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *env) cdr() CDR {
+	e.t.Helper()
+	return waitFor(e.t, e.cdrs, 20*time.Second, "CDR")
+}

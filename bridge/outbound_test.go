@@ -1,0 +1,129 @@
+package bridge
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ynagw/ynagw/yna/ynasim"
+)
+
+const farNumber = "2065550123"
+
+func TestOutboundAnsweredMediaBothWays(t *testing.T) {
+	e := newEnv(t, nil)
+	// Answer 300 ms after ringing, so the phone's client transaction surely reads the 183
+	// before the 200 (sipgo may drop provisionals that race a final response).
+	if err := e.sim.SetNumberBehaviour(farNumber, ynasim.Behaviour{Kind: ynasim.BehaviourAnswerAfter, DelayMs: 300}); err != nil {
+		t.Fatal(err)
+	}
+	alice := e.phone("alice", "alicepw")
+	oc := alice.call(e.ctx(30*time.Second), farNumber)
+	if oc.code != 200 {
+		t.Fatalf("final %d %s", oc.code, oc.reason)
+	}
+	if !slices.Contains(oc.provisional, 183) || !oc.early {
+		t.Errorf("provisional %v early=%v, want a 183 with SDP", oc.provisional, oc.early)
+	}
+	id := e.simCall(ynasim.DirectionOutbound)
+	ci := e.waitState(id, ynasim.CallConnected)
+	if ci.Peer != "1"+farNumber || ci.Line != testLine {
+		t.Errorf("sim call %s → %s", ci.Line, ci.Peer)
+	}
+	waitFor(t, oc.media.gotRx, 15*time.Second, "RTP from the network at the phone")
+	eventually(t, 10*time.Second, "far end receiving RTP", func() bool { return e.farEndStats(id).PacketsReceived > 0 })
+
+	ctx := e.ctx(10 * time.Second)
+	if err := oc.sess.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	ci = e.waitState(id, ynasim.CallTerminated)
+	if ci.Outcome != ynasim.OutcomeEndedByClient || !hasRESTEvent(ci, "end") {
+		t.Errorf("outcome %s", ci.Outcome)
+	}
+	cdr := e.cdr()
+	if cdr.Result != ResultAnswered || cdr.YNACallID != id || cdr.SIPCallID == "" || cdr.AnsweredAt.IsZero() || cdr.SIPMedia.PacketsIn == 0 {
+		t.Errorf("CDR %+v", cdr)
+	}
+}
+
+func TestOutboundFailuresMapToSIP(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.phone("alice", "alicepw")
+	cases := []struct {
+		number string
+		b      ynasim.Behaviour
+		code   int
+		result string
+	}{
+		{"2065550101", ynasim.Behaviour{Kind: ynasim.BehaviourBusy}, 486, ResultBusy},
+		{"2065550102", ynasim.Behaviour{Kind: ynasim.BehaviourDecline, DelayMs: 50}, 603, ResultDeclined},
+		{"2065550103", ynasim.Behaviour{Kind: ynasim.BehaviourNoAnswer, DelayMs: 100}, 480, ResultNoAnswer},
+		{"2065550104", ynasim.Behaviour{Kind: ynasim.BehaviourNotReachable}, 480, ResultNoAnswer},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.b.Kind), func(t *testing.T) {
+			if err := e.sim.SetNumberBehaviour(tc.number, tc.b); err != nil {
+				t.Fatal(err)
+			}
+			oc := alice.call(e.ctx(30*time.Second), tc.number)
+			if oc.code != tc.code {
+				t.Fatalf("final %d (%s), want %d", oc.code, oc.reason, tc.code)
+			}
+			if !strings.HasPrefix(oc.reason, "SIP;cause=") {
+				t.Errorf("Reason header %q", oc.reason)
+			}
+			if cdr := e.cdr(); cdr.Result != tc.result || cdr.SIPStatus != tc.code {
+				t.Errorf("CDR result %s status %d", cdr.Result, cdr.SIPStatus)
+			}
+		})
+	}
+}
+
+func TestOutboundCallerCancel(t *testing.T) {
+	e := newEnv(t, nil)
+	if err := e.sim.SetNumberBehaviour(farNumber, ynasim.Behaviour{Kind: ynasim.BehaviourEarlyMediaOnly, DelayMs: 30000}); err != nil {
+		t.Fatal(err)
+	}
+	alice := e.phone("alice", "alicepw")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	oc := alice.callHook(ctx, farNumber, func(code int) {
+		if code == 183 {
+			cancel() // the phone CANCELs
+		}
+	})
+	if oc.code == 200 {
+		t.Fatalf("call answered")
+	}
+	id, err := e.sim.WaitCall(e.ctx(5*time.Second), func(ci ynasim.CallInfo) bool { return ci.Direction == ynasim.DirectionOutbound })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci := e.waitState(id, ynasim.CallTerminated)
+	if ci.Outcome != ynasim.OutcomeClientCancelled || !hasRESTEvent(ci, "end") {
+		t.Errorf("outcome %s, want %s via DELETE /end", ci.Outcome, ynasim.OutcomeClientCancelled)
+	}
+	if cdr := e.cdr(); cdr.Result != ResultCancelled {
+		t.Errorf("CDR %+v", cdr)
+	}
+}
+
+func TestOutboundRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.phone("alice", "alicepw")
+	oc := alice.call(e.ctx(10*time.Second), "911")
+	if oc.code != 403 || !strings.Contains(oc.reason, "Emergency") {
+		t.Errorf("911: %d %q", oc.code, oc.reason)
+	}
+	bob := e.phone("bob", "bobpw") // not allowed on any line
+	oc = bob.call(e.ctx(10*time.Second), farNumber)
+	if oc.code != 403 {
+		t.Errorf("unknown caller: %d %q", oc.code, oc.reason)
+	}
+	if n := len(e.sim.Calls()); n != 0 {
+		t.Errorf("%d calls reached the network", n)
+	}
+}
