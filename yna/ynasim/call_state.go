@@ -89,7 +89,7 @@ type CallInfo struct {
 	Media            any         `json:"media,omitempty"`
 }
 
-// Event returns the events of kind and name, in order.
+// EventsOf returns the events of kind (and name, unless empty), in order.
 func (ci CallInfo) EventsOf(kind, name string) []CallEvent {
 	var out []CallEvent
 	for _, e := range ci.Events {
@@ -188,6 +188,7 @@ func (c *call) update(f func(*CallInfo)) {
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
+	c.cs.bump()
 }
 
 func (c *call) logEvent(e CallEvent) {

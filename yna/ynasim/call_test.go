@@ -539,11 +539,50 @@ func TestFarEndFailure(t *testing.T) {
 	}
 	id := rg.start(testPeer)
 	rg.expectStatus(id, yna.StatusTerminated, 488, false)
+	rg.waitState(id, CallTerminated)
 	if ci := rg.info(id); ci.Outcome != OutcomeMediaFailed || len(ci.EventsOf("media", "answer")) != 1 {
 		t.Fatalf("info %+v", ci)
 	}
 	ctx := t.Context()
 	if _, err := rg.cs.inject(ctx, InboundCall{Line: testLine, From: testPeer}); !errors.Is(err, ErrMedia) {
 		t.Fatalf("inject with failing far end: %v", err)
+	}
+}
+
+func TestRenegotiateAndWaitCall(t *testing.T) {
+	rg := newRig(t)
+	ctx := t.Context()
+	done := make(chan string, 1)
+	go func() {
+		id, err := rg.cs.waitCall(ctx, func(ci CallInfo) bool { return ci.Peer == testPeer && ci.State == CallConnected })
+		if err != nil {
+			id = "error: " + err.Error()
+		}
+		done <- id
+	}()
+	id := rg.connectOutbound()
+	select {
+	case got := <-done:
+		if got != id {
+			t.Fatalf("waitCall = %q, want %s", got, id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("waitCall did not return")
+	}
+	st, body := rg.op(yna.OpRenegotiate, id, sdpBody(testSDP(dirSendRecv)))
+	if st != http.StatusOK {
+		t.Fatalf("renegotiate: %d %s", st, body)
+	}
+	var res yna.SDPResult
+	if err := json.Unmarshal(body, &res); err != nil || res.SDP == "" || res.Status != yna.StatusConnected {
+		t.Fatalf("renegotiate result %s", body)
+	}
+	rg.noMore(id)
+	fe := rg.lastFarEnd()
+	fe.mu.Lock()
+	ops := append([]string(nil), fe.ops...)
+	fe.mu.Unlock()
+	if ops[len(ops)-1] != "answerReoffer" {
+		t.Fatalf("far end ops %v", ops)
 	}
 }

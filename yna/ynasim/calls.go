@@ -54,7 +54,7 @@ type callStore struct {
 	numbers map[string]Behaviour
 	quirks  CallQuirks
 	feCfg   farend.Config
-	added   chan struct{} // closed and replaced when a call is added
+	changed chan struct{} // closed and replaced when a call is added or changes
 	closed  bool
 }
 
@@ -70,7 +70,7 @@ func newCallStore(s *Sim) *callStore {
 		mediaTimeout:     15 * time.Second,
 		calls:            map[string]*call{},
 		numbers:          map[string]Behaviour{},
-		added:            make(chan struct{}),
+		changed:          make(chan struct{}),
 		feCfg:            defaultFarEndConfig(),
 		baseURL:          func() string { return defaultCallBaseURL },
 	}
@@ -194,8 +194,8 @@ func (cs *callStore) add(c *call) bool {
 	}
 	cs.calls[c.id] = c
 	cs.order = append(cs.order, c)
-	close(cs.added)
-	cs.added = make(chan struct{})
+	close(cs.changed)
+	cs.changed = make(chan struct{})
 	cs.wg.Add(1)
 	go c.run()
 	return true
@@ -218,6 +218,14 @@ func (cs *callStore) list() []CallInfo {
 	return out
 }
 
+// bump wakes waitCall waiters.
+func (cs *callStore) bump() {
+	cs.mu.Lock()
+	close(cs.changed)
+	cs.changed = make(chan struct{})
+	cs.mu.Unlock()
+}
+
 func (cs *callStore) waitState(ctx context.Context, id, state string) error {
 	c := cs.get(id)
 	if c == nil {
@@ -229,7 +237,7 @@ func (cs *callStore) waitState(ctx context.Context, id, state string) error {
 func (cs *callStore) waitCall(ctx context.Context, match func(CallInfo) bool) (string, error) {
 	for {
 		cs.mu.Lock()
-		calls, ch := append([]*call(nil), cs.order...), cs.added
+		calls, ch := append([]*call(nil), cs.order...), cs.changed
 		cs.mu.Unlock()
 		for _, c := range calls {
 			if ci := c.snapshot(); match(ci) {
