@@ -25,7 +25,7 @@ func TestSpecStartExample(t *testing.T) {
 func TestParseAudioSDP(t *testing.T) {
 	cases := []struct {
 		name, sdp, want string
-		ok             bool
+		ok              bool
 	}{
 		{"sendonly", testSDP(dirSendOnly), dirSendOnly, true},
 		{"no direction", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\n", dirSendRecv, true},
