@@ -75,6 +75,13 @@ func newCallStore(s *Sim) *callStore {
 		baseURL:          func() string { return defaultCallBaseURL },
 	}
 	cs.newFarEnd = cs.realFarEnd
+	// Inert defaults; a Sim replaces them (unit tests install fakes).
+	cs.notify = func(*Account, string, any) string { return "" }
+	cs.byLine = func(string) *Account { return nil }
+	cs.authorize = func(w http.ResponseWriter, _ *http.Request, _ string) (*Account, []byte, bool) {
+		writeError(w, http.StatusServiceUnavailable, "no simulator")
+		return nil, nil, false
+	}
 	if s != nil {
 		cs.notify = s.notify
 		cs.authorize = s.authorize
