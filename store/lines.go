@@ -108,8 +108,11 @@ func (s *SQLite) Lines(ctx context.Context) ([]Line, error) {
 	var out []Line
 	for rows.Next() {
 		l, err := s.scanLine(rows)
+		if errors.Is(err, ErrBadKey) {
+			return nil, err // already names the line
+		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("store: lines: %w", err)
 		}
 		out = append(out, l)
 	}
