@@ -179,8 +179,8 @@ type WebRTCStats struct {
 	DTMF                  *Codec
 	Direction             Direction // our negotiated direction
 	ICEState              string
-	DTLSState             string
-	SRTPProfile           string // e.g. "SRTP_AEAD_AES_128_GCM" once connected
+	PeerState             string // PeerConnection state: new, connecting, connected, failed, closed
+	SRTPProfile           string // negotiated DTLS-SRTP profile, e.g. "SRTP_AEAD_AES_128_GCM", once connected
 	RemoteSSRC            uint32
 	LocalSSRC             uint32
 }
@@ -211,17 +211,20 @@ type WebRTCLeg struct {
 	pendingDir  Direction
 	codec       Codec
 	dtmf        *Codec
+	srtpProfile string
 
 	dir        atomic.Int32 // our current Direction (hot path gating)
 	remote     atomic.Pointer[webrtc.TrackRemote]
 	trackReady chan struct{}
 	trackOnce  sync.Once
 
-	done     chan struct{}
-	doneOnce sync.Once
-	errMu    sync.Mutex
-	err      error
-	wg       sync.WaitGroup
+	connected chan struct{}
+	connOnce  sync.Once
+	done      chan struct{}
+	doneOnce  sync.Once
+	errMu     sync.Mutex
+	err       error
+	wg        sync.WaitGroup
 
 	wmu  sync.Mutex
 	whdr rtp.Header
@@ -266,7 +269,7 @@ func (e *WebRTCEngine) NewLeg(codecs []Codec) (*WebRTCLeg, error) {
 	}
 	l := &WebRTCLeg{
 		e: e, log: e.log, codecs: list, track: &legTrack{},
-		trackReady: make(chan struct{}), done: make(chan struct{}),
+		trackReady: make(chan struct{}), done: make(chan struct{}), connected: make(chan struct{}),
 	}
 	return l, nil
 }
@@ -329,6 +332,9 @@ func (l *WebRTCLeg) newPCLocked(formats []Codec) error {
 	}
 	pc.OnConnectionStateChange(l.onConnectionState)
 	pc.OnTrack(l.onTrack)
+	if tr := sender.Transport(); tr != nil {
+		tr.OnStateChange(l.onDTLSState)
+	}
 	l.pc = pc
 	var receiver *webrtc.RTPReceiver
 	for _, t := range pc.GetTransceivers() {
@@ -367,10 +373,38 @@ func (l *WebRTCLeg) onConnectionState(s webrtc.PeerConnectionState) {
 	}
 	l.log.Debug("webrtc connection state", zap.String("state", s.String()))
 	switch s {
+	case webrtc.PeerConnectionStateConnected:
+		l.captureTransportStats()
+		l.connOnce.Do(func() { close(l.connected) })
 	case webrtc.PeerConnectionStateFailed:
 		l.finish(fmt.Errorf("%w: ICE/DTLS failed", ErrWebRTCFailed))
 	case webrtc.PeerConnectionStateClosed:
 		l.finish(fmt.Errorf("%w: closed by the peer (DTLS)", ErrWebRTCFailed))
+	}
+}
+
+// captureTransportStats records the negotiated SRTP profile once, when the
+// connection is up. pion's GetStats races with the close pion starts on its
+// own when the peer closes DTLS (it reads statsGetter after releasing its
+// lock), so GetStats is called only here, never from Stats.
+func (l *WebRTCLeg) captureTransportStats() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.pc == nil || l.srtpProfile != "" {
+		return
+	}
+	for _, st := range l.pc.GetStats() {
+		if ts, ok := st.(webrtc.TransportStats); ok && ts.SRTPCipher != "" {
+			l.srtpProfile = ts.SRTPCipher
+		}
+	}
+}
+
+// onDTLSState reports a DTLS transport closed or failed by the peer.
+func (l *WebRTCLeg) onDTLSState(s webrtc.DTLSTransportState) {
+	switch s {
+	case webrtc.DTLSTransportStateClosed, webrtc.DTLSTransportStateFailed:
+		l.finish(fmt.Errorf("%w: DTLS %s", ErrWebRTCFailed, s))
 	}
 }
 
@@ -388,6 +422,9 @@ func (l *WebRTCLeg) finish(err error) {
 	l.errMu.Unlock()
 	l.doneOnce.Do(func() { close(l.done) })
 }
+
+// Connected is closed once ICE and DTLS are up (media can flow).
+func (l *WebRTCLeg) Connected() <-chan struct{} { return l.connected }
 
 // Done is closed when the leg ends: ICE failed, DTLS closed, or Close.
 func (l *WebRTCLeg) Done() <-chan struct{} { return l.done }
@@ -762,27 +799,19 @@ func (l *WebRTCLeg) Stats() WebRTCStats {
 		s.RemoteSSRC = uint32(t.SSRC())
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	s.Codec = l.codec
-	pc := l.pc
 	if l.dtmf != nil {
 		d := *l.dtmf
 		s.DTMF = &d
 	}
-	l.mu.Unlock()
+	s.SRTPProfile = l.srtpProfile
+	pc := l.pc
 	if pc == nil {
 		return s
 	}
 	s.ICEState = pc.ICEConnectionState().String()
-	for _, st := range pc.GetStats() {
-		if ts, ok := st.(webrtc.TransportStats); ok {
-			if ts.SRTPCipher != "" {
-				s.SRTPProfile = ts.SRTPCipher
-			}
-			if ts.DTLSState != 0 {
-				s.DTLSState = ts.DTLSState.String()
-			}
-		}
-	}
+	s.PeerState = pc.ConnectionState().String()
 	return s
 }
 
