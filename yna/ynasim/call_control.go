@@ -45,21 +45,18 @@ func (c *call) action(name, digits string) callReply {
 	preAnswer := !c.established()
 	switch name {
 	case ActionProgress, ActionRing, ActionAnswer, ActionDecline, ActionBusy, ActionNoAnswer, ActionNotReachable:
-		if c.inbound() || !preAnswer {
+		if c.inbound() || !preAnswer ||
+			(name == ActionProgress && c.info.State != CallInitial) ||
+			(name == ActionRing && c.info.State == CallRinging) {
 			return conflict()
 		}
+		// The test takes over: the rest of the behaviour's script is dropped.
 		c.script = nil
 		c.stopTimer()
 		switch name {
 		case ActionProgress:
-			if c.info.State != CallInitial {
-				return conflict()
-			}
 			c.doStep("progress")
 		case ActionRing:
-			if c.info.State == CallRinging {
-				return conflict()
-			}
 			c.doStep("ring")
 		case ActionAnswer:
 			if c.info.State == CallInitial && !c.cs.getQuirks().ConnectedFirst {

@@ -140,7 +140,7 @@ type sentNote struct {
 }
 
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	cs    *callStore
 	srv   *httptest.Server
 	notes chan sentNote
@@ -150,7 +150,7 @@ type rig struct {
 	fes []*fakeFarEnd
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	rg := &rig{t: t, notes: make(chan sentNote, 64),
 		accts: []*Account{{ID: "acct-a", Lines: []string{testLine}}, {ID: "acct-b", Lines: []string{testLine2}}}}

@@ -586,3 +586,20 @@ func TestRenegotiateAndWaitCall(t *testing.T) {
 		t.Fatalf("far end ops %v", ops)
 	}
 }
+
+// BenchmarkOutboundCall measures a full outbound call over loopback HTTP with a fake far end:
+// /start, the three notifications, DELETE /end.
+func BenchmarkOutboundCall(b *testing.B) {
+	rg := newRig(b)
+	rg.cs.startNotifyDelay = 0
+	for b.Loop() {
+		id := rg.start(testPeer)
+		for range 3 {
+			rg.next()
+		}
+		rg.waitState(id, CallConnected)
+		if st, _ := rg.op(yna.OpEnd, id, nil); st != http.StatusOK {
+			b.Fatal("end")
+		}
+	}
+}
