@@ -11,6 +11,7 @@ PKGS=(
   "tshark:tshark"
   "prometheus:promtool"
   "chromium:chromium"
+  "systemd:systemd-analyze"
   "ca-certificates:update-ca-certificates"
 )
 
