@@ -115,6 +115,9 @@ type OutboundCall struct {
 	cancelCh   chan struct{}
 	cancelWhy  string // Reason header value; written before cancelCh is closed
 
+	shutdownOnce sync.Once
+	shutdownCh   chan struct{} // closed by Server.cancelForks
+
 	mu      sync.Mutex
 	results []BranchResult
 }
@@ -141,6 +144,10 @@ func (o *OutboundCall) Cancel(reason string) {
 	})
 }
 
+func (o *OutboundCall) shutdown() {
+	o.shutdownOnce.Do(func() { close(o.shutdownCh) })
+}
+
 // Branches returns the per-branch outcomes so far (final after Done).
 func (o *OutboundCall) Branches() []BranchResult {
 	o.mu.Lock()
@@ -162,6 +169,8 @@ type forkEnv struct {
 	// spawn runs f in a goroutine the server waits for on Close; false when
 	// the server is closing. nil: plain go.
 	spawn func(f func()) bool
+	// onDone is called by the owner goroutine just before Done is closed.
+	onDone func()
 }
 
 // targetNetwork is the transport a target URI asks for.
@@ -183,7 +192,69 @@ func (s *Server) Dial(ctx context.Context, req DialRequest) (*OutboundCall, erro
 	if err != nil {
 		return nil, err
 	}
-	return startFork(ctx, env, req)
+	var o *OutboundCall
+	env.onDone = func() {
+		forks.mu.Lock() // taken before reading o, which Dial writes under it
+		defer forks.mu.Unlock()
+		forks.removeLocked(s, o)
+	}
+	forks.mu.Lock() // held across startFork so onDone cannot run before add
+	defer forks.mu.Unlock()
+	o, err = startFork(ctx, env, req)
+	if err != nil {
+		return nil, err
+	}
+	forks.addLocked(s, o)
+	return o, nil
+}
+
+// forks tracks the running forks of every Server, for cancelForks.
+var forks = forkRegistry{m: map[*Server]map[*OutboundCall]struct{}{}}
+
+type forkRegistry struct {
+	mu sync.Mutex
+	m  map[*Server]map[*OutboundCall]struct{}
+}
+
+func (r *forkRegistry) addLocked(s *Server, o *OutboundCall) {
+	if r.m[s] == nil {
+		r.m[s] = map[*OutboundCall]struct{}{}
+	}
+	r.m[s][o] = struct{}{}
+}
+
+func (r *forkRegistry) removeLocked(s *Server, o *OutboundCall) {
+	delete(r.m[s], o)
+	if len(r.m[s]) == 0 {
+		delete(r.m, s)
+	}
+}
+
+// reasonShutdown is the Reason of the CANCELs sent by cancelForks.
+const reasonShutdown = `SIP;cause=503;text="Server shutting down"`
+
+// cancelForks CANCELs every running fork of s (FailedEvent 503, ErrClosed)
+// and waits until they are done or ctx ends. Server.Close should call it
+// before closing the transports, so the CANCELs (and ACK/BYE of racing 2xx)
+// can still go out; forks still running when the transports close stop
+// without sending anything more.
+func (s *Server) cancelForks(ctx context.Context) {
+	forks.mu.Lock()
+	list := make([]*OutboundCall, 0, len(forks.m[s]))
+	for o := range forks.m[s] {
+		list = append(list, o)
+	}
+	forks.mu.Unlock()
+	for _, o := range list {
+		o.shutdown()
+	}
+	for _, o := range list {
+		select {
+		case <-o.Done():
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // startFork validates req and launches the owner and branch goroutines.
@@ -217,10 +288,11 @@ func startFork(ctx context.Context, env forkEnv, req DialRequest) (*OutboundCall
 	}
 
 	o := &OutboundCall{
-		events:   make(chan ForkEvent, 4), // ≤1 ringing + ≤1 early media + 1 final
-		done:     make(chan struct{}),
-		cancelCh: make(chan struct{}),
-		results:  make([]BranchResult, len(req.Targets)),
+		events:     make(chan ForkEvent, 4), // ≤1 ringing + ≤1 early media + 1 final
+		done:       make(chan struct{}),
+		cancelCh:   make(chan struct{}),
+		shutdownCh: make(chan struct{}),
+		results:    make([]BranchResult, len(req.Targets)),
 	}
 	f := &fork{
 		o:        o,
@@ -289,6 +361,11 @@ type fork struct {
 
 func (f *fork) run(ctx context.Context, ruris []sipmsg.Uri) {
 	defer close(f.o.done)
+	defer func() {
+		if f.env.onDone != nil {
+			f.env.onDone()
+		}
+	}()
 	defer close(f.o.events)
 	for i, b := range f.branches {
 		go b.run(&f.req, ruris[i], f.report)
@@ -298,6 +375,7 @@ func (f *fork) run(ctx context.Context, ruris []sipmsg.Uri) {
 	ctxDone := ctx.Done()
 	cancelCh := (<-chan struct{})(f.o.cancelCh)
 	closing := f.env.closing
+	shutdownCh := (<-chan struct{})(f.o.shutdownCh)
 	timer := time.NewTimer(time.Until(f.deadline))
 	defer timer.Stop()
 
@@ -322,9 +400,20 @@ func (f *fork) run(ctx context.Context, ruris []sipmsg.Uri) {
 		case <-cancelCh:
 			cancelCh = nil
 			f.abort(f.o.cancelWhy, 487, "Request Terminated", ErrCanceled)
+		case <-shutdownCh:
+			shutdownCh = nil
+			f.abort(reasonShutdown, 503, "Service Unavailable", ErrClosed)
 		case <-closing:
+			// The transports are closing under us: stop without sending
+			// anything (see branch.stopQuietly). Server.cancelForks is the
+			// polite path that CANCELs first.
 			closing = nil
-			f.abort(`SIP;cause=503;text="Server shutting down"`, 503, "Service Unavailable", ErrClosed)
+			for _, b := range f.branches {
+				b.stopQuietly()
+			}
+			if !f.decided {
+				f.fail(finalResponse{Code: 503, Reason: "Service Unavailable"}, ErrClosed)
+			}
 		}
 	}
 }

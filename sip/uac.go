@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -91,6 +92,7 @@ type branch struct {
 	snapshot    *sipmsg.Request // the INVITE as sent, for building CANCEL
 	waitDone    chan struct{}   // closed when WaitAnswer has returned
 	forceStop   context.CancelCauseFunc
+	quiet       atomic.Bool // server closing: send nothing more (no CANCEL/ACK/BYE)
 }
 
 func newBranch(idx int, t Target, ua *sipgo.DialogUA, local string, log *zap.Logger) *branch {
@@ -114,6 +116,20 @@ func (b *branch) requestCancel(reason string) {
 		b.reason = reason
 		close(b.cancelCh)
 	})
+}
+
+// stopQuietly ends the branch without any further network traffic: the
+// transports are going away (server shutdown), and a request sent now could
+// only open a fresh socket nobody closes.
+func (b *branch) stopQuietly() {
+	b.quiet.Store(true)
+	b.requestCancel("")
+	b.mu.Lock()
+	fs := b.forceStop
+	b.mu.Unlock()
+	if fs != nil {
+		fs(sipgo.WaitAnswerForceCancelErr)
+	}
 }
 
 func (b *branch) cancelRequested() bool {
@@ -201,8 +217,14 @@ func (b *branch) run(dreq *DialRequest, ruri sipmsg.Uri, report chan<- branchMsg
 		inv.SetDestination(b.target.Destination)
 	}
 	if b.local != "" {
-		if ap, err := netip.ParseAddrPort(b.local); err == nil {
-			inv.Laddr = sipmsg.Addr{IP: net.IP(ap.Addr().AsSlice()), Port: int(ap.Port())}
+		// Only when sipgo already serves that socket: otherwise it would try
+		// to bind a second socket to the listener's port and fail.
+		if c, _ := b.ua.Client.TransportLayer().GetConnection("udp", b.local); c != nil {
+			if ap, err := netip.ParseAddrPort(b.local); err == nil {
+				inv.Laddr = sipmsg.Addr{IP: net.IP(ap.Addr().AsSlice()), Port: int(ap.Port())}
+			}
+		} else {
+			b.log.Warn("UDP listener not in sipgo's pool yet; INVITE leaves from a new socket", zap.String("listener", b.local))
 		}
 	}
 
@@ -213,6 +235,11 @@ func (b *branch) run(dreq *DialRequest, ruri sipmsg.Uri, report chan<- branchMsg
 	b.forceStop = forceStop
 	b.mu.Unlock()
 
+	if b.quiet.Load() {
+		close(b.waitDone)
+		report <- branchMsg{idx: b.idx, kind: branchFinal, code: 503, reason: "Service Unavailable", err: ErrClosed}
+		return
+	}
 	sendCtx, cancelSend := context.WithTimeout(context.Background(), 10*time.Second)
 	sess, err := b.ua.WriteInvite(sendCtx, inv)
 	cancelSend()
@@ -366,6 +393,9 @@ func (b *branch) canceller(sess *sipgo.DialogClientSession) {
 		b.mu.Unlock()
 	}
 
+	if b.quiet.Load() {
+		return // stopQuietly already forced WaitAnswer out
+	}
 	cancel := buildCancel(inv, b.reason)
 	ctx, stop := context.WithTimeout(context.Background(), sipmsg.Timer_B)
 	res, err := b.ua.Client.Do(ctx, cancel, sipgo.ClientRequestBuild)
@@ -429,6 +459,9 @@ func buildCancel(inv *sipmsg.Request, reason string) *sipmsg.Request {
 // then BYE it (RFC 3261 §13.2.2.4 / §15).
 func (b *branch) ackAndBye(sess *sipgo.DialogClientSession) {
 	defer sess.Close()
+	if b.quiet.Load() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), sipmsg.Timer_B)
 	defer cancel()
 	if err := sess.Ack(ctx); err != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -215,7 +216,21 @@ func newForkServer(t *testing.T) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	return s
+	// sipgo registers the UDP listener in its pool asynchronously after
+	// Start; wait for it (no event exists) so INVITEs leave from it.
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(5 * time.Second)
+	for {
+		if c, _ := s.ua.TransportLayer().GetConnection("udp", s.Addr("udp").String()); c != nil {
+			return s
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("server UDP listener not ready")
+		}
+	}
 }
 
 // waitContacts polls the registrar until aor has n bindings (REGISTER has no
@@ -431,5 +446,43 @@ func TestDialServerClose(t *testing.T) {
 	waitDone(t, o, 5*time.Second)
 	if _, err := srv.Dial(context.Background(), DialRequest{From: "sip:a@b", Targets: []Target{{URI: "sip:x@127.0.0.1"}}}); StatusOf(err) != 503 {
 		t.Fatalf("Dial after Close: %v", err)
+	}
+}
+
+// cancelForks (for Server.Close) CANCELs ringing forks politely with
+// Reason cause=503 before the transports go away.
+func TestCancelForks(t *testing.T) {
+	ringer := startSippUASWith(t, "fork_uas_noanswer.xml", map[string]string{"cause=408;": "cause=503;"})
+	srv := newForkServer(t)
+	o, err := srv.Dial(context.Background(), DialRequest{
+		From: "<sip:+15551230000@ynagw>", To: "<sip:ian@ynagw>", Offer: []byte(testOffer),
+		Targets: []Target{{URI: ringer.uri("ian")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, ok := <-o.Events(); !ok {
+		t.Fatal("events closed")
+	} else if p, isProg := ev.(*ProgressEvent); !isProg || p.Code != 180 {
+		t.Fatalf("first event %#v, want 180", ev)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv.cancelForks(ctx)
+	select {
+	case <-o.Done():
+	default:
+		t.Fatal("cancelForks returned before the fork was done")
+	}
+	_, final := finalEvent(t, o, time.Second)
+	if f, ok := final.(*FailedEvent); !ok || f.Code != 503 || !errors.Is(f.Err, ErrClosed) {
+		t.Fatalf("final %#v, want 503 ErrClosed", final)
+	}
+	ringer.requireOK(t) // got CANCEL with cause=503
+	forks.mu.Lock()
+	n := len(forks.m[srv])
+	forks.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d forks still registered after Done", n)
 	}
 }
