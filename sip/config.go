@@ -69,7 +69,7 @@ type Config struct {
 	MaxRingTime        time.Duration // an INVITE neither answered nor rejected by then gets 480; default 3m
 	UserAgent          string        // User-Agent / Server header; default "ynagw"
 	NonceTTL           time.Duration // digest nonce lifetime; default 5m (older nonces get stale=true)
-	DigestAlgorithms   []string      // challenge algorithms in order; default ["MD5", "SHA-256"]
+	DigestAlgorithms   []string      // challenge algorithms in order; default ["MD5"]. Add "SHA-256" only if every phone copes: baresip/libre fails on any non-MD5 challenge
 	Logger             *zap.Logger
 }
 

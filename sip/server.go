@@ -100,7 +100,7 @@ func NewServer(cfg Config) (*Server, error) {
 		log:        cfg.Logger.Named("sip"),
 		nonces:     newNonceMaker(cfg.NonceTTL),
 		guard:      newAuthGuard(cfg.AuthFailLimit, cfg.AuthBlockFor),
-		digestAlgs: []string{"MD5", "SHA-256"},
+		digestAlgs: []string{"MD5"},
 		ctx:        ctx,
 		cancel:     cancel,
 		addrs:      map[string]netip.AddrPort{},

@@ -9,8 +9,8 @@ import (
 )
 
 func TestSippRegisterDigest(t *testing.T) {
-	for _, algs := range [][]string{{"MD5"}, nil} {
-		t.Run(strings.Join(algs, ","), func(t *testing.T) {
+	for _, algs := range [][]string{nil, {"MD5", "SHA-256"}} {
+		t.Run("algs="+strings.Join(algs, ","), func(t *testing.T) {
 			s := newTestServer(t, func(c *Config) { c.DigestAlgorithms = algs })
 			errc := make(chan error, 1)
 			go func() {
