@@ -117,8 +117,9 @@ type phone struct {
 	cancels   chan string
 	invites   chan string // every new INVITE's Call-ID
 
-	mu    sync.Mutex
-	media map[string]*phoneMedia // by Call-ID
+	mu       sync.Mutex
+	media    map[string]*phoneMedia                // by Call-ID
+	sessions map[string]*sipgo.DialogServerSession // answered incoming calls by Call-ID
 }
 
 type inCall struct {
@@ -143,11 +144,19 @@ func newPhone(t *testing.T, user, pass string, gw netip.AddrPort) *phone {
 	}
 	p := &phone{t: t, user: user, pass: pass, gw: gw, ua: ua, addr: conn.LocalAddr().(*net.UDPAddr),
 		incoming: make(chan *inCall, 4), reinvites: make(chan rtpmedia.Direction, 4), byes: make(chan string, 4),
-		cancels: make(chan string, 4), invites: make(chan string, 8), media: map[string]*phoneMedia{}}
+		cancels: make(chan string, 4), invites: make(chan string, 8), media: map[string]*phoneMedia{},
+		sessions: map[string]*sipgo.DialogServerSession{}}
 	p.mode.Store("answer")
 	served := make(chan struct{})
 	srv.OnInvite(p.onInvite)
-	srv.OnAck(func(*sipmsg.Request, sipmsg.ServerTransaction) {})
+	srv.OnAck(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		p.mu.Lock()
+		sess := p.sessions[req.CallID().Value()]
+		p.mu.Unlock()
+		if sess != nil {
+			_ = sess.ReadAck(req, tx)
+		}
+	})
 	srv.OnBye(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 200, "OK", nil))
 		p.byes <- req.CallID().Value()
@@ -365,6 +374,7 @@ func (p *phone) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		}
 		p.mu.Lock()
 		p.media[callID] = m
+		p.sessions[callID] = sess
 		p.mu.Unlock()
 		m.start(md.Addr)
 		if err := sess.RespondSDP(ans); err != nil {

@@ -1,0 +1,130 @@
+package bridge
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ynagw/ynagw/yna/ynasim"
+)
+
+const callerNumber1 = "12065550123"
+
+func TestInboundAnsweredMediaBothWays(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.phone("alice", "alicepw")
+	alice.register(e.ctx(10 * time.Second))
+	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := waitFor(t, alice.incoming, 15*time.Second, "incoming INVITE at the phone")
+	if in.from != "+"+callerNumber1 && in.from != callerNumber1 {
+		t.Errorf("From user %q", in.from)
+	}
+	ci := e.waitState(id, ynasim.CallConnected)
+	for _, op := range []string{"inProgress", "ringing", "connected"} {
+		if !hasRESTEvent(ci, op) {
+			t.Errorf("no successful /%s; events %+v", op, ci.Events)
+		}
+	}
+	waitFor(t, in.media.gotRx, 15*time.Second, "RTP from the network at the phone")
+	eventually(t, 10*time.Second, "far end receiving RTP", func() bool { return e.farEndStats(id).PacketsReceived > 0 })
+
+	// The network hangs up: the phone gets a BYE.
+	if err := e.sim.CallAction(e.ctx(10*time.Second), id, ynasim.ActionHangup); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, alice.byes, 10*time.Second, "BYE at the phone")
+	if cdr := e.cdr(); cdr.Direction != DirectionInbound || cdr.Result != ResultAnswered || cdr.Peer == "" {
+		t.Errorf("CDR %+v", cdr)
+	}
+}
+
+func TestInboundPhoneHangsUp(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.phone("alice", "alicepw")
+	alice.register(e.ctx(10 * time.Second))
+	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := waitFor(t, alice.incoming, 15*time.Second, "incoming INVITE")
+	e.waitState(id, ynasim.CallConnected)
+	if err := in.sess.Bye(e.ctx(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	ci := e.waitState(id, ynasim.CallTerminated)
+	if ci.Outcome != ynasim.OutcomeEndedByClient {
+		t.Errorf("outcome %s", ci.Outcome)
+	}
+}
+
+func TestInboundDeclinedGoesToVoicemail(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.phone("alice", "alicepw")
+	alice.mode.Store("busy")
+	alice.register(e.ctx(10 * time.Second))
+	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, alice.invites, 10*time.Second, "INVITE at the phone")
+	ci := e.waitState(id, ynasim.CallTerminated)
+	if ci.Outcome != ynasim.OutcomeVoicemail || !hasRESTEvent(ci, "end") {
+		t.Errorf("outcome %s, want voicemail via DELETE /end", ci.Outcome)
+	}
+	if cdr := e.cdr(); cdr.Result != ResultBusy || cdr.SIPStatus != 486 {
+		t.Errorf("CDR %+v", cdr)
+	}
+}
+
+func TestInboundCancelledByNetwork(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.phone("alice", "alicepw")
+	alice.mode.Store("ring")
+	alice.register(e.ctx(10 * time.Second))
+	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, alice.invites, 10*time.Second, "INVITE at the phone")
+	e.waitState(id, ynasim.CallRinging) // POST /ringing after the phone's 180
+	if err := e.sim.CallAction(e.ctx(10*time.Second), id, ynasim.ActionCancel); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, alice.cancels, 10*time.Second, "CANCEL at the phone")
+	if cdr := e.cdr(); cdr.Result != ResultCancelled {
+		t.Errorf("CDR %+v", cdr)
+	}
+}
+
+func TestInboundNoContactsEndsAtOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci := e.waitState(id, ynasim.CallTerminated)
+	if ci.Outcome != ynasim.OutcomeVoicemail {
+		t.Errorf("outcome %s", ci.Outcome)
+	}
+	if cdr := e.cdr(); cdr.Result != ResultUnavailable {
+		t.Errorf("CDR %+v", cdr)
+	}
+}
+
+func TestInboundRingTimeout(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Timers.RingTimeout = time.Second })
+	alice := e.phone("alice", "alicepw")
+	alice.mode.Store("ring")
+	alice.register(e.ctx(10 * time.Second))
+	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, alice.cancels, 10*time.Second, "CANCEL at the phone after the ring timeout")
+	ci := e.waitState(id, ynasim.CallTerminated)
+	if ci.Outcome != ynasim.OutcomeVoicemail {
+		t.Errorf("outcome %s", ci.Outcome)
+	}
+}
