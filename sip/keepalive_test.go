@@ -277,3 +277,25 @@ func TestAdvertiseAndHandlerPanic(t *testing.T) {
 		t.Fatalf("contact %v", c)
 	}
 }
+
+func TestKeepAliveDropsDeadContact(t *testing.T) {
+	s := newTestServer(t, func(c *Config) {
+		c.Registrar.KeepAlive = 100 * time.Millisecond
+	})
+	u := newRawUA(t, s.Addr("udp"))
+	registerRaw(t, u, "600")
+	if s.Registrations() != 1 {
+		t.Fatal("not registered")
+	}
+	_ = u.conn.Close() // the phone disappears: keep-alives go unanswered
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for s.Registrations() != 0 {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("dead contact kept after failed keep-alives")
+		}
+	}
+}

@@ -295,7 +295,7 @@ func (s *Server) pingContact(c Contact) bool {
 	if err := sip.ParseUri(c.URI, &uri); err != nil {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, min(5*time.Second, s.cfg.Registrar.KeepAlive))
 	defer cancel()
 	req := sip.NewRequest(sip.OPTIONS, uri)
 	req.SetTransport(sip.NetworkToUpper(c.Transport))
