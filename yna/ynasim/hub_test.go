@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -253,3 +254,23 @@ func TestRawCRLFUnit(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// FuzzRawCRLF: a frame with raw CR/LF still decodes (tolerantly) to the original SDP.
+func FuzzRawCRLF(f *testing.F) {
+	f.Add("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n")
+	f.Add(`quote " and backslash \ and \r\n literal`)
+	f.Add("\x00\x1f\t\u2028")
+	f.Fuzz(func(t *testing.T, sdp string) {
+		if !utf8.ValidString(sdp) {
+			t.Skip()
+		}
+		frame, err := yna.EncodeFrame("1", yna.TypeSessionStatus, &yna.SessionStatus{Status: "Ringing", SDP: sdp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ns, err := yna.DecodeFrame(rawCRLF(frame))
+		if err != nil || len(ns) != 1 || ns[0].Status == nil || ns[0].Status.SDP != sdp {
+			t.Fatalf("decode of raw frame %q: %v %+v", rawCRLF(frame), err, ns)
+		}
+	})
+}
