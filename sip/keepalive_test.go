@@ -22,18 +22,14 @@ func registerRaw(t *testing.T, u *rawUA, expires string) {
 	u.expect(200)
 }
 
-func TestRegistrarKeepAliveAndExpiry(t *testing.T) {
-	s := newTestServer(t, func(c *Config) {
-		c.Registrar.KeepAlive = 100 * time.Millisecond
-		c.Registrar.MinExpires = time.Second
-	})
+func TestRegistrarExpiryPurge(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.Registrar.MinExpires = time.Second })
+	start := time.Now()
 	u := newRawUA(t, s.Addr("udp"))
 	registerRaw(t, u, "2")
 	if cs := s.Contacts("sip:alice@ynagw"); len(cs) != 1 || cs[0].Source.String() != u.local() {
 		t.Fatalf("contacts %+v", cs)
 	}
-	opt := u.expectRequest("OPTIONS")
-	u.reply(opt, 200, "")
 	// the binding expires after 2s and the housekeeping ticker purges it
 	deadline := time.After(5 * time.Second)
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -49,6 +45,9 @@ func TestRegistrarKeepAliveAndExpiry(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("binding not purged after expiry (Registrations=%d)", s.Registrations())
 		}
+	}
+	if el := time.Since(start); el < 2*time.Second {
+		t.Fatalf("binding gone after %v, before its 2s expiry", el)
 	}
 }
 
@@ -287,6 +286,11 @@ func TestKeepAliveDropsDeadContact(t *testing.T) {
 	if s.Registrations() != 1 {
 		t.Fatal("not registered")
 	}
+	opt := u.expectRequest("OPTIONS")
+	if opt.Recipient.Host != "127.0.0.1" {
+		t.Errorf("keep-alive to %v", opt.Recipient)
+	}
+	u.reply(opt, 200, "")
 	_ = u.conn.Close() // the phone disappears: keep-alives go unanswered
 	deadline := time.After(10 * time.Second)
 	tick := time.NewTicker(50 * time.Millisecond)
