@@ -3,11 +3,32 @@
 // digest), inbound calls (UAS), established dialogs with an explicit offer/answer
 // state machine, hold detection, RFC 4028 session timers and SIP INFO DTMF.
 //
-// It knows nothing about YNA or media: callers receive typed call events
-// (InboundCall, Dialog.Events) and answer them with SDP they produce themselves.
-// The package is built on github.com/emiago/sipgo (transport and transaction
-// layers); dialogs, registrar and authentication are implemented here.
+// It knows nothing about YNA or media: callers receive typed call events and
+// answer them with SDP they produce themselves.
 //
+// Usage:
+//
+//	srv, err := sip.NewServer(cfg)     // cfg.Init + Validate
+//	srv.SetHandler(h)                  // h.HandleInvite(ctx, *InboundCall) per new INVITE
+//	err = srv.Start(ctx)               // binds; srv.Addr("udp") is the real address
+//	...
+//	call.Progress(ctx, 180, nil)       // or 183 with early-media SDP
+//	dlg, err := call.Answer(ctx, sdp)  // 200, retransmitted until ACK
+//	for ev := range dlg.Events() {     // *OfferEvent (must Respond), *ByeEvent, *DTMFEvent,
+//	}                                  // *AckEvent, *TerminatedEvent (last; channel closes)
+//	dlg.ReInvite(ctx, holdSDP)         // our offer (hold/resume toward the phone)
+//	dlg.Hangup(ctx, "reason")
+//	srv.Close()
+//
+// Offers are never answered from a cached SDP (the livekit/sip#779 and diago#125
+// bug): every re-INVITE/UPDATE offer reaches the user as an OfferEvent. Helpers
+// DetectHold, OfferDirection, AnswerDirection and SetDirection build correct
+// answers per RFC 3264 §6.1.
+//
+// The package is built on github.com/emiago/sipgo (transport and transaction
+// layers); dialog state, registrar and authentication are implemented here.
 // Outbound UAC calls (parallel forking, trunk calls) live in fork.go/uac.go and
-// create their dialogs through (*Server).newClientDialog.
+// turn answered sessions into dialogs through (*Server).newClientDialog; they may
+// use Server.client, Server.dialogUAs (our Contact per transport),
+// Server.sessionTimerInviteHeaders and Server.goOwned.
 package sip
