@@ -72,7 +72,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 type simRig struct {
-	t      *testing.T
+	t      testing.TB
 	sim    *Sim
 	key    *rsa.PrivateKey
 	clock  *fakeClock
@@ -81,7 +81,7 @@ type simRig struct {
 }
 
 // newSimRig starts a Sim; mut may adjust the config before New.
-func newSimRig(t *testing.T, mut func(*Config)) *simRig {
+func newSimRig(t testing.TB, mut func(*Config)) *simRig {
 	t.Helper()
 	key, _ := simTestKeys(t)
 	pub, err := yna.MarshalPublicKeyPEM(&key.PublicKey)
@@ -127,7 +127,7 @@ type resp struct {
 	body   []byte
 }
 
-func (r resp) errorBody(t *testing.T) yna.ErrorInfo {
+func (r resp) errorBody(t testing.TB) yna.ErrorInfo {
 	t.Helper()
 	var eb yna.ErrorBody
 	if err := json.Unmarshal(r.body, &eb); err != nil || len(eb.Errors) != 1 {
@@ -370,7 +370,7 @@ func (rg *simRig) dial(u string) *websocket.Conn {
 }
 
 // read reads one text frame with a deadline.
-func readFrame(t *testing.T, c *websocket.Conn) string {
+func readFrame(t testing.TB, c *websocket.Conn) string {
 	t.Helper()
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	mt, b, err := c.ReadMessage()
@@ -383,7 +383,7 @@ func readFrame(t *testing.T, c *websocket.Conn) string {
 	return string(b)
 }
 
-func writeText(t *testing.T, c *websocket.Conn, s string) {
+func writeText(t testing.TB, c *websocket.Conn, s string) {
 	t.Helper()
 	if err := c.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
 		t.Fatalf("write frame: %v", err)
