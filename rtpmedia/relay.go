@@ -653,9 +653,15 @@ func (d *relayDir) dtmfLoop() {
 				d.c.dtmf.Add(1)
 				d.c.bytes.Add(uint64(len(pkt.Payload)))
 			}
+			if i == len(pkts)-1 {
+				// Forwarding resumes, re-anchored, right after the last end packet.
+				o.playing, o.resync = false, true
+			}
 			d.mu.Unlock()
 		}
-		d.endPlaying()
+		if len(pkts) == 0 {
+			d.endPlaying()
+		}
 	}
 }
 

@@ -1,0 +1,453 @@
+package rtpmedia
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"go.uber.org/zap/zaptest"
+)
+
+// memEndpoint is an in-memory Endpoint: ReadRTP returns queued packets,
+// WriteRTP records clones.
+type memEndpoint struct {
+	in        chan []byte
+	closed    chan struct{}
+	closeOnce sync.Once
+	notify    chan struct{}
+
+	mu  sync.Mutex
+	out []rtp.Packet
+}
+
+func newMemEndpoint() *memEndpoint {
+	return &memEndpoint{in: make(chan []byte, 1024), closed: make(chan struct{}), notify: make(chan struct{}, 1)}
+}
+
+func (m *memEndpoint) ReadRTP(p *rtp.Packet, buf []byte) (int, error) {
+	select {
+	case b := <-m.in:
+		n := copy(buf, b)
+		return n, p.Unmarshal(buf[:n])
+	case <-m.closed:
+		return 0, net.ErrClosed
+	}
+}
+
+func (m *memEndpoint) WriteRTP(p *rtp.Packet) error {
+	m.mu.Lock()
+	m.out = append(m.out, *p.Clone())
+	m.mu.Unlock()
+	select {
+	case m.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (m *memEndpoint) Close() { m.closeOnce.Do(func() { close(m.closed) }) }
+
+func (m *memEndpoint) push(t testing.TB, h rtp.Header, payload []byte) {
+	t.Helper()
+	h.Version = 2
+	b, err := (&rtp.Packet{Header: h, Payload: payload}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.in <- b
+}
+
+func (m *memEndpoint) written() []rtp.Packet {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]rtp.Packet(nil), m.out...)
+}
+
+func (m *memEndpoint) waitN(t *testing.T, n int) []rtp.Packet {
+	t.Helper()
+	deadline := time.After(testTimeout)
+	for {
+		if w := m.written(); len(w) >= n {
+			return w
+		}
+		select {
+		case <-m.notify:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %d written packets (have %d)", n, len(m.written()))
+		}
+	}
+}
+
+// relayPair starts a relay between two memory endpoints.
+func relayPair(t *testing.T, cfg RelayConfig) (*Relay, *memEndpoint, *memEndpoint) {
+	t.Helper()
+	sip, netEP := newMemEndpoint(), newMemEndpoint()
+	cfg.Logger = zaptest.NewLogger(t)
+	r := NewRelay(sip, netEP, cfg)
+	r.Start()
+	t.Cleanup(func() {
+		sip.Close()
+		netEP.Close()
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return r, sip, netEP
+}
+
+// checkContinuous asserts consecutive sequence numbers, one SSRC and
+// increasing timestamps (exact step when step > 0).
+func checkContinuous(t *testing.T, pk []rtp.Packet, step uint32) {
+	t.Helper()
+	for i := 1; i < len(pk); i++ {
+		if pk[i].SequenceNumber != pk[i-1].SequenceNumber+1 {
+			t.Fatalf("packet %d: seq %d after %d", i, pk[i].SequenceNumber, pk[i-1].SequenceNumber)
+		}
+		if pk[i].SSRC != pk[0].SSRC {
+			t.Fatalf("packet %d: SSRC %x, first %x", i, pk[i].SSRC, pk[0].SSRC)
+		}
+		d := pk[i].Timestamp - pk[i-1].Timestamp
+		if step > 0 && d != step {
+			t.Fatalf("packet %d: timestamp step %d, want %d", i, d, step)
+		}
+		if int32(d) < 0 {
+			t.Fatalf("packet %d: timestamp went backwards (%d → %d)", i, pk[i-1].Timestamp, pk[i].Timestamp)
+		}
+	}
+}
+
+func ulawPayload(counter uint32) []byte {
+	b := markedPayload(counter, 160)
+	return b
+}
+
+func TestRelayMappingBothDirections(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		sip, net   Codec
+		transcoded bool
+	}{
+		{"same codec, PT mapped", pcmu, Codec{Name: "PCMU", PayloadType: 96, ClockRate: 8000}, false},
+		{"µ-law ⇄ A-law", pcmu, pcma, true},
+		{"A-law ⇄ µ-law", pcma, pcmu, true},
+		{"opus passthrough", opus, Codec{Name: "opus", PayloadType: 109, ClockRate: 48000, Channels: 2}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, sip, netEP := relayPair(t, RelayConfig{SIPCodec: tc.sip, NetCodec: tc.net})
+			step := tc.sip.ClockRate / 50
+			for i := 0; i < 100; i++ { // crosses the 16-bit sequence wrap
+				sip.push(t, rtp.Header{PayloadType: tc.sip.PayloadType, SequenceNumber: uint16(65500 + i), Timestamp: uint32(4294960000 + uint32(i)*step), SSRC: 0xabc}, ulawPayload(uint32(i)))
+				netEP.push(t, rtp.Header{PayloadType: tc.net.PayloadType, SequenceNumber: uint16(i), Timestamp: uint32(i) * step, SSRC: 0xdef}, ulawPayload(uint32(i)))
+			}
+			toNet, toSIP := netEP.waitN(t, 100), sip.waitN(t, 100)
+			checkContinuous(t, toNet, step)
+			checkContinuous(t, toSIP, step)
+			for i := range toNet {
+				want := ulawPayload(uint32(i))
+				wantBack := ulawPayload(uint32(i))
+				if tc.transcoded && tc.sip.Name == "PCMU" {
+					TranscodeUlawToAlaw(want, want)
+					TranscodeAlawToUlaw(wantBack, wantBack)
+				} else if tc.transcoded {
+					TranscodeAlawToUlaw(want, want)
+					TranscodeUlawToAlaw(wantBack, wantBack)
+				}
+				if toNet[i].PayloadType != tc.net.PayloadType || !bytes.Equal(toNet[i].Payload, want) {
+					t.Fatalf("to net %d: PT %d payload %x…", i, toNet[i].PayloadType, toNet[i].Payload[:8])
+				}
+				if toSIP[i].PayloadType != tc.sip.PayloadType || !bytes.Equal(toSIP[i].Payload, wantBack) {
+					t.Fatalf("to SIP %d: PT %d payload %x…", i, toSIP[i].PayloadType, toSIP[i].Payload[:8])
+				}
+			}
+			if toNet[0].SSRC == 0xabc || toSIP[0].SSRC == 0xdef || !toNet[0].Marker {
+				t.Errorf("outgoing SSRCs must be the relay's own, first packet marked: %x %x %v", toNet[0].SSRC, toSIP[0].SSRC, toNet[0].Marker)
+			}
+			st := r.Stats()
+			if st.SIPToNet.Packets != 100 || st.NetToSIP.Packets != 100 || (st.SIPToNet.Transcoded == 100) != tc.transcoded || st.SIPToNet.Resyncs != 0 {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+}
+
+func TestRelaySourceSSRCChangeAndRestart(t *testing.T) {
+	r, sip, netEP := relayPair(t, RelayConfig{SIPCodec: pcmu, NetCodec: pcmu})
+	for i := 0; i < 10; i++ {
+		sip.push(t, rtp.Header{PayloadType: 0, SequenceNumber: uint16(100 + i), Timestamp: uint32(8000 + 160*i), SSRC: 0xA}, ulawPayload(uint32(i)))
+	}
+	// New source SSRC with unrelated sequence and timestamp (e.g. a transfer).
+	for i := 0; i < 10; i++ {
+		sip.push(t, rtp.Header{PayloadType: 0, SequenceNumber: uint16(40000 + i), Timestamp: uint32(999999 + 160*i), SSRC: 0xB}, ulawPayload(uint32(10+i)))
+	}
+	// Same SSRC, restarted sequence numbers (a jump backwards).
+	for i := 0; i < 10; i++ {
+		sip.push(t, rtp.Header{PayloadType: 0, SequenceNumber: uint16(5 + i), Timestamp: uint32(160 * i), SSRC: 0xB}, ulawPayload(uint32(20+i)))
+	}
+	out := netEP.waitN(t, 30)
+	checkContinuous(t, out, 0)
+	for i, p := range out {
+		if payloadCounter(p.Payload) != uint32(i) {
+			t.Fatalf("packet %d carries %d", i, payloadCounter(p.Payload))
+		}
+		if i%10 != 0 && p.Timestamp-out[i-1].Timestamp != 160 {
+			t.Errorf("packet %d: ts step %d within a source stream", i, p.Timestamp-out[i-1].Timestamp)
+		}
+	}
+	if !out[10].Marker || !out[20].Marker {
+		t.Errorf("first packets of the new streams should be marked")
+	}
+	if got := r.Stats().SIPToNet.Resyncs; got != 2 {
+		t.Errorf("resyncs %d, want 2", got)
+	}
+}
+
+func TestRelayHoldResume(t *testing.T) {
+	r, sip, netEP := relayPair(t, RelayConfig{SIPCodec: pcmu, NetCodec: pcma})
+	send := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			sip.push(t, rtp.Header{PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(160 * i), SSRC: 1}, ulawPayload(uint32(i)))
+		}
+	}
+	send(0, 5)
+	netEP.waitN(t, 5)
+	r.SetHold(true, false)
+	send(5, 5)
+	eventuallyTrue(t, "held packets", func() bool { return r.Stats().SIPToNet.Held == 5 })
+	r.SetHold(false, false)
+	send(10, 5)
+	out := netEP.waitN(t, 10)
+	checkContinuous(t, out, 0)
+	if c := payloadCounter(bytesAlawToUlaw(out[5].Payload)); c != 10 {
+		t.Errorf("first packet after resume carries %d, want 10", c)
+	}
+	if !out[5].Marker {
+		t.Error("first packet after resume is not marked")
+	}
+	if got := r.Stats().SIPToNet.Held; got != 5 {
+		t.Errorf("held %d, want 5", got)
+	}
+}
+
+func bytesAlawToUlaw(b []byte) []byte {
+	out := make([]byte, len(b))
+	TranscodeAlawToUlaw(out, b)
+	return out
+}
+
+func dtmfPackets(t testing.TB, digit rune, ts uint32) []DTMFPacket {
+	t.Helper()
+	pk, err := DTMFGenerator{}.Generate(nil, digit, 100*time.Millisecond, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pk
+}
+
+func detectDigits(pk []rtp.Packet, pt uint8) []rune {
+	var det DTMFDetector
+	var out []rune
+	for i := range pk {
+		if pk[i].PayloadType != pt {
+			continue
+		}
+		d, n := det.Feed(&pk[i].Header, pk[i].Payload, time.Now())
+		for j := 0; j < n; j++ {
+			out = append(out, d[j].Digit)
+		}
+	}
+	return out
+}
+
+func recvDigit(t *testing.T, r *Relay) DTMFDigit {
+	t.Helper()
+	select {
+	case d := <-r.DTMF():
+		return d
+	case <-time.After(testTimeout):
+		t.Fatal("no digit reported")
+	}
+	return DTMFDigit{}
+}
+
+func TestRelayDTMFPassthrough(t *testing.T) {
+	r, sip, netEP := relayPair(t, RelayConfig{SIPCodec: pcmu, NetCodec: pcmu, SIPDTMF: &te101, NetDTMF: &te96})
+	seq := uint16(1)
+	for i := 0; i < 3; i++ {
+		sip.push(t, rtp.Header{PayloadType: 0, SequenceNumber: seq, Timestamp: uint32(160 * i), SSRC: 7}, ulawPayload(uint32(i)))
+		seq++
+	}
+	evts := dtmfPackets(t, '5', 480)
+	for _, p := range evts {
+		sip.push(t, rtp.Header{PayloadType: 101, SequenceNumber: seq, Timestamp: p.Timestamp, SSRC: 7, Marker: p.Marker}, p.Payload[:])
+		seq++
+	}
+	sip.push(t, rtp.Header{PayloadType: 0, SequenceNumber: seq, Timestamp: 480 + 160*uint32(len(evts)), SSRC: 7}, ulawPayload(99))
+	out := netEP.waitN(t, 3+len(evts)+1)
+	checkContinuous(t, out, 0)
+	for i := 3; i < 3+len(evts); i++ {
+		if out[i].PayloadType != 96 || out[i].Timestamp != out[3].Timestamp {
+			t.Fatalf("event packet %d: PT %d ts %d", i, out[i].PayloadType, out[i].Timestamp)
+		}
+	}
+	if got := detectDigits(out, 96); len(got) != 1 || got[0] != '5' {
+		t.Errorf("network side detects %q, want one '5'", string(got))
+	}
+	if d := recvDigit(t, r); d.Digit != '5' {
+		t.Errorf("reported %q", d.Digit)
+	}
+	if len(r.DTMF()) != 0 {
+		t.Errorf("digit reported more than once")
+	}
+	// Toward a side without telephone-event: dropped, still reported.
+	r.Update(RelayConfig{SIPCodec: pcmu, NetCodec: pcmu, SIPDTMF: &te101})
+	for _, p := range dtmfPackets(t, '#', 9000) {
+		sip.push(t, rtp.Header{PayloadType: 101, SequenceNumber: seq, Timestamp: p.Timestamp, SSRC: 7, Marker: p.Marker}, p.Payload[:])
+		seq++
+	}
+	if d := recvDigit(t, r); d.Digit != '#' {
+		t.Errorf("reported %q", d.Digit)
+	}
+	if err := r.SendDTMFToNet('1', 0); !errors.Is(err, ErrNoDTMF) {
+		t.Errorf("SendDTMFToNet without telephone-event: %v", err)
+	}
+}
+
+func TestRelaySendDTMF(t *testing.T) {
+	r, sip, netEP := relayPair(t, RelayConfig{SIPCodec: pcmu, NetCodec: pcma, SIPDTMF: &te101, NetDTMF: &te96})
+	for i := 0; i < 3; i++ {
+		sip.push(t, rtp.Header{PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(160 * i), SSRC: 7}, ulawPayload(uint32(i)))
+	}
+	netEP.waitN(t, 3)
+	if err := r.SendDTMFToNet('x', 0); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("invalid digit: %v", err)
+	}
+	if err := r.SendDTMFToNet('9', 60*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	// 3 updates (60 ms / 20 ms) + 3 end packets.
+	out := netEP.waitN(t, 3+6)
+	for i := 3; i < 9; i++ {
+		if out[i].PayloadType != 96 || out[i].Timestamp != out[3].Timestamp {
+			t.Fatalf("injected packet %d: PT %d ts %d", i, out[i].PayloadType, out[i].Timestamp)
+		}
+	}
+	if !out[3].Marker || int32(out[3].Timestamp-out[2].Timestamp) <= 0 {
+		t.Errorf("event start: marker %v, ts %d after audio ts %d", out[3].Marker, out[3].Timestamp, out[2].Timestamp)
+	}
+	if got := detectDigits(out, 96); len(got) != 1 || got[0] != '9' {
+		t.Errorf("detected %q, want one '9'", string(got))
+	}
+	// Audio after the digit: next sequence number, timestamp past the event.
+	sip.push(t, rtp.Header{PayloadType: 0, SequenceNumber: 3, Timestamp: 480, SSRC: 7}, ulawPayload(3))
+	out = netEP.waitN(t, 10)
+	checkContinuous(t, out, 0)
+	if out[9].PayloadType != 8 || out[9].Timestamp-out[3].Timestamp < 480 {
+		t.Errorf("audio after the digit: PT %d, ts %d ticks after the event start", out[9].PayloadType, out[9].Timestamp-out[3].Timestamp)
+	}
+	if st := r.Stats().SIPToNet; st.DigitsSent != 1 || st.DTMF != 6 {
+		t.Errorf("stats %+v", st)
+	}
+	// Toward SIP with nothing flowing yet.
+	if err := r.SendDTMFToSIP('*', 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	toSIP := sip.waitN(t, 4)
+	checkContinuous(t, toSIP, 0)
+	if got := detectDigits(toSIP, 101); len(got) != 1 || got[0] != '*' {
+		t.Errorf("SIP side detected %q", string(got))
+	}
+}
+
+func TestRelayDropsUnknownAndStopsOnReadError(t *testing.T) {
+	r, sip, netEP := relayPair(t, RelayConfig{SIPCodec: pcmu, NetCodec: pcmu})
+	sip.push(t, rtp.Header{PayloadType: 13, SequenceNumber: 1, SSRC: 1}, []byte{0x40}) // CN
+	sip.push(t, rtp.Header{PayloadType: 0, SequenceNumber: 2, SSRC: 1}, ulawPayload(0))
+	netEP.waitN(t, 1)
+	if got := r.Stats().SIPToNet.Dropped; got != 1 {
+		t.Errorf("dropped %d, want 1", got)
+	}
+	sip.Close()
+	select {
+	case <-r.Done():
+	case <-time.After(testTimeout):
+		t.Fatal("relay did not report the read error")
+	}
+	if !errors.Is(r.Err(), net.ErrClosed) {
+		t.Errorf("Err = %v", r.Err())
+	}
+}
+
+func TestRelayIncompatibleCodecsDropAudio(t *testing.T) {
+	r, sip, netEP := relayPair(t, RelayConfig{SIPCodec: pcmu, NetCodec: opus})
+	sip.push(t, rtp.Header{PayloadType: 0, SequenceNumber: 1, SSRC: 1}, ulawPayload(0))
+	eventuallyTrue(t, "dropped packet", func() bool { return r.Stats().SIPToNet.Dropped == 1 })
+	// Switch to a relayable pair; the next packet goes through.
+	r.Update(RelayConfig{SIPCodec: pcmu, NetCodec: pcma})
+	sip.push(t, rtp.Header{PayloadType: 0, SequenceNumber: 2, SSRC: 1}, ulawPayload(1))
+	out := netEP.waitN(t, 1)
+	if out[0].PayloadType != 8 || payloadCounter(bytesAlawToUlaw(out[0].Payload)) != 1 {
+		t.Errorf("got PT %d", out[0].PayloadType)
+	}
+	if r.Stats().SIPToNet.Dropped != 1 {
+		t.Errorf("stats %+v", r.Stats().SIPToNet)
+	}
+}
+
+func TestRelayDigitChannelDropsOldest(t *testing.T) {
+	r := NewRelay(newMemEndpoint(), newMemEndpoint(), RelayConfig{SIPCodec: pcmu, NetCodec: pcmu})
+	for i := 0; i < digitChanLen+5; i++ {
+		r.pushDigit(DTMFDigit{Timestamp: uint32(i)})
+	}
+	if got := r.Stats().DigitsDropped; got != 5 {
+		t.Errorf("dropped %d, want 5", got)
+	}
+	if d := <-r.DTMF(); d.Timestamp != 5 {
+		t.Errorf("oldest kept digit %d, want 5", d.Timestamp)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SendDTMFToNet('1', 0); err == nil {
+		t.Error("SendDTMFToNet after Close succeeded")
+	}
+}
+
+// discardEndpoint marshals written packets into a buffer, as a real leg does.
+type discardEndpoint struct {
+	buf [relayBufSize]byte
+	n   int
+}
+
+func (d *discardEndpoint) ReadRTP(*rtp.Packet, []byte) (int, error) { return 0, net.ErrClosed }
+func (d *discardEndpoint) WriteRTP(p *rtp.Packet) error {
+	n, err := p.MarshalTo(d.buf[:])
+	d.n = n
+	return err
+}
+
+func TestRelayForwardDoesNotAllocate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		net  Codec
+	}{{"map", Codec{Name: "PCMU", PayloadType: 96, ClockRate: 8000}}, {"transcode", pcma}} {
+		r := NewRelay(&discardEndpoint{}, &discardEndpoint{}, RelayConfig{SIPCodec: pcmu, NetCodec: tc.net, SIPDTMF: &te101, NetDTMF: &te96})
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 5}, Payload: make([]byte, 160)}
+		dtmf := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101, SSRC: 5}, Payload: []byte{5, 10, 0, 160}}
+		allocs := testing.AllocsPerRun(500, func() {
+			p.SequenceNumber++
+			p.Timestamp += 160
+			r.s2n.forward(&p, r.now())
+			r.n2s.forward(&p, r.now())
+			dtmf.SequenceNumber = p.SequenceNumber
+			r.s2n.forward(&dtmf, r.now())
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %.1f allocations per packet, want 0", tc.name, allocs)
+		}
+		_ = r.Close()
+	}
+}
