@@ -451,3 +451,195 @@ func TestRelayForwardDoesNotAllocate(t *testing.T) {
 		_ = r.Close()
 	}
 }
+
+// phone is a plain UDP socket standing in for a SIP phone's RTP.
+type phone struct {
+	t    *testing.T
+	conn *net.UDPConn
+	leg  *Leg
+	seq  uint16
+	ts   uint32
+	ssrc uint32
+}
+
+func (ph *phone) send(pt uint8, marker bool, ts uint32, payload []byte) {
+	ph.t.Helper()
+	b, err := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, Marker: marker, SequenceNumber: ph.seq, Timestamp: ts, SSRC: ph.ssrc}, Payload: payload}).Marshal()
+	if err != nil {
+		ph.t.Fatal(err)
+	}
+	ph.seq++
+	if _, err := ph.conn.WriteToUDPAddrPort(b, ph.leg.LocalAddr()); err != nil {
+		ph.t.Fatal(err)
+	}
+}
+
+func (ph *phone) read() rtp.Packet {
+	ph.t.Helper()
+	buf := make([]byte, 1500)
+	if err := ph.conn.SetReadDeadline(time.Now().Add(testTimeout)); err != nil {
+		ph.t.Fatal(err)
+	}
+	n, err := ph.conn.Read(buf)
+	if err != nil {
+		ph.t.Fatalf("phone read: %v", err)
+	}
+	var p rtp.Packet
+	if err := p.Unmarshal(buf[:n]); err != nil {
+		ph.t.Fatal(err)
+	}
+	return p
+}
+
+func (ph *phone) readN(n int) []rtp.Packet {
+	out := make([]rtp.Packet, n)
+	for i := range out {
+		out[i] = ph.read()
+	}
+	return out
+}
+
+func TestRelayEndToEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		netCodecs []Codec // the WebRTC leg's list (the network offers browserCodecs)
+		netPT     uint8
+	}{
+		{"PCMU both sides, telephone-event 101 ⇄ 96", []Codec{pcmu}, 0},
+		{"PCMU phone, PCMA network (transcoded)", []Codec{pcma}, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pc := udpPeer(t)
+			sipLeg := newTestLeg(t, func(c *LegConfig) { c.Remote = addrOf(pc) })
+			ph := &phone{t: t, conn: pc, leg: sipLeg, seq: 65450, ts: 123456, ssrc: 0x1111}
+
+			e := newTestEngine(t, nil)
+			netLeg := newTestWebRTCLeg(t, e, tc.netCodecs)
+			peer := newNetPeer(t, browserCodecs)
+			connectInbound(t, netLeg, peer)
+			if c := netLeg.Codec(); c.PayloadType != tc.netPT || netLeg.DTMF() == nil || netLeg.DTMF().PayloadType != 96 {
+				t.Fatalf("network codec %v DTMF %v", c, netLeg.DTMF())
+			}
+			if err := CheckRelay(pcmu, netLeg.Codec()); err != nil {
+				t.Fatal(err)
+			}
+			relay := NewRelay(sipLeg, netLeg, RelayConfig{
+				SIPCodec: pcmu, SIPDTMF: &te101, NetCodec: netLeg.Codec(), NetDTMF: netLeg.DTMF(),
+				Logger: zaptest.NewLogger(t),
+			})
+			relay.Start()
+			t.Cleanup(func() {
+				_ = netLeg.Close()
+				_ = sipLeg.Close()
+				if err := relay.Close(); err != nil {
+					t.Error(err)
+				}
+			})
+			toNet := func(p []byte) []byte {
+				if tc.netPT == 8 {
+					out := make([]byte, len(p))
+					TranscodeUlawToAlaw(out, p)
+					return out
+				}
+				return p
+			}
+			toSIP := func(p []byte) []byte {
+				if tc.netPT == 8 {
+					out := make([]byte, len(p))
+					TranscodeAlawToUlaw(out, p)
+					return out
+				}
+				return p
+			}
+
+			// Phone → network: 200 packets across the sequence wrap.
+			const n = 200
+			for i := 0; i < n; i++ {
+				ph.send(0, i == 0, ph.ts, ulawPayload(uint32(i)))
+				ph.ts += 160
+			}
+			got := peer.waitPackets("200 relayed packets", atLeast(n))
+			checkContinuous(t, got[:n], 160)
+			for i, p := range got[:n] {
+				if p.PayloadType != tc.netPT || !bytes.Equal(p.Payload, toNet(ulawPayload(uint32(i)))) {
+					t.Fatalf("network packet %d: PT %d payload %x…", i, p.PayloadType, p.Payload[:8])
+				}
+			}
+
+			// Network → phone.
+			for i := 0; i < n; i++ {
+				peer.send(tc.netPT, i == 0, peer.ts, toNet(ulawPayload(uint32(i))))
+				peer.ts += 160
+			}
+			back := ph.readN(n)
+			checkContinuous(t, back, 160)
+			for i, p := range back {
+				if p.PayloadType != 0 || !bytes.Equal(p.Payload, toSIP(toNet(ulawPayload(uint32(i))))) {
+					t.Fatalf("phone packet %d: PT %d payload %x…", i, p.PayloadType, p.Payload[:8])
+				}
+			}
+
+			// DTMF phone → network: PT 101 becomes 96, detected once on each end.
+			before := len(peer.packets())
+			evts := dtmfPackets(t, '5', ph.ts)
+			for _, p := range evts {
+				ph.send(101, p.Marker, p.Timestamp, p.Payload[:])
+			}
+			ph.ts += 800
+			got = peer.waitPackets("DTMF packets", atLeast(before+len(evts)))
+			if d := detectDigits(got[before:], 96); len(d) != 1 || d[0] != '5' {
+				t.Errorf("network detected %q, want one '5'", string(d))
+			}
+			if d := recvDigit(t, relay); d.Digit != '5' {
+				t.Errorf("relay reported %q", d.Digit)
+			}
+			checkContinuous(t, got, 0)
+
+			// DTMF network → phone: PT 96 becomes 101.
+			evts = dtmfPackets(t, '7', peer.ts)
+			for _, p := range evts {
+				peer.send(96, p.Marker, p.Timestamp, p.Payload[:])
+			}
+			peer.ts += 800
+			dp := ph.readN(len(evts))
+			if d := detectDigits(dp, 101); len(d) != 1 || d[0] != '7' {
+				t.Errorf("phone detected %q, want one '7'", string(d))
+			}
+			if d := recvDigit(t, relay); d.Digit != '7' {
+				t.Errorf("relay reported %q", d.Digit)
+			}
+			checkContinuous(t, append(back, dp...), 0)
+
+			// SIP INFO → RFC 4733 toward the network.
+			before = len(peer.packets())
+			if err := relay.SendDTMFToNet('9', 40*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			got = peer.waitPackets("injected digit", atLeast(before+5)) // 2 updates + 3 end packets
+			if d := detectDigits(got[before:], 96); len(d) != 1 || d[0] != '9' {
+				t.Errorf("network detected %q, want one '9'", string(d))
+			}
+
+			// The phone's source changes SSRC and sequence (e.g. a transfer):
+			// the network keeps seeing one continuous stream.
+			ph.ssrc, ph.seq, ph.ts = 0x2222, 7, 42
+			before = len(peer.packets())
+			for i := 0; i < 20; i++ {
+				ph.send(0, i == 0, ph.ts, ulawPayload(uint32(1000+i)))
+				ph.ts += 160
+			}
+			got = peer.waitPackets("packets after the SSRC change", atLeast(before+20))
+			checkContinuous(t, got, 0)
+			if last := got[len(got)-1]; !bytes.Equal(last.Payload, toNet(ulawPayload(1019))) {
+				t.Errorf("last packet payload %x…", last.Payload[:8])
+			}
+			st := relay.Stats()
+			if st.SIPToNet.Resyncs < 1 || st.NetToSIP.Packets != uint64(n+len(evts)) || st.DigitsDropped != 0 {
+				t.Errorf("relay stats %+v", st)
+			}
+			if tc.netPT == 8 && st.SIPToNet.Transcoded != n+20 {
+				t.Errorf("transcoded %d", st.SIPToNet.Transcoded)
+			}
+		})
+	}
+}
