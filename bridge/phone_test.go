@@ -149,6 +149,9 @@ func newPhone(t *testing.T, user, pass string, gw netip.AddrPort) *phone {
 	p.mode.Store("answer")
 	served := make(chan struct{})
 	srv.OnInvite(p.onInvite)
+	srv.OnCancel(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 481, "No Transaction", nil))
+	})
 	srv.OnAck(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		p.mu.Lock()
 		sess := p.sessions[req.CallID().Value()]
@@ -351,9 +354,9 @@ func (p *phone) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		if err != nil {
 			return
 		}
+		tx.OnCancel(func(*sipmsg.Request) { p.cancels <- callID })
 		_ = sess.Respond(180, "Ringing", nil)
-		<-tx.Done()
-		p.cancels <- callID
+		<-tx.Done() // sipgo terminates a transaction whose handler returns without a final response
 	default:
 		sess, err := p.dua.ReadInvite(req, tx)
 		if err != nil {
