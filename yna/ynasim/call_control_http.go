@@ -6,7 +6,7 @@ import (
 	"net/http"
 )
 
-// controlRoutes registers the call control API (documented in CALLS.md).
+// controlRoutes registers the call control API (documented in README.md, section Calls).
 func (cs *callStore) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /sim/calls", cs.ctlInject)
 	mux.HandleFunc("GET /sim/calls", cs.ctlList)

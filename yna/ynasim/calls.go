@@ -3,7 +3,7 @@ package ynasim
 // Calls part of the simulator: the calling REST API of fact sheet §7 (start, call status
 // operations, end), the network's notifications for calls (§8, §9), scripted called-number
 // behaviour, inbound call injection and network-side mid-call actions, and the /sim/calls
-// control API (CALLS.md). One goroutine per call owns that call's state (call_state.go).
+// control API (README.md, section Calls). One goroutine per call owns that call's state (call_state.go).
 
 import (
 	"context"
