@@ -49,7 +49,7 @@ func (g *Gateway) newCall(dir, line string) *call {
 		g: g, dir: dir, line: line, notes: newMailbox[*yna.SessionStatus](),
 		start: time.Now(), sdpSess: rand.Uint64N(1 << 62),
 	}
-	c.log = g.log.With(zap.String("dir", dir), zap.String("line", line), zap.String("sip_call_id", ""), zap.String("yna_call_id", ""))
+	c.log = g.log.With(zap.String("call_dir", dir), zap.String("line", line), zap.String("sip_call_id", ""), zap.String("yna_call_id", ""))
 	c.rec = CDR{Direction: dir, Line: line, SetupAt: c.start}
 	c.m = g.metrics.CallStarted(dir, line)
 	return c
@@ -64,7 +64,7 @@ func (c *call) setIDs(sipID, ynaID string) {
 		c.ynaID = ynaID
 		c.rec.YNACallID = ynaID
 	}
-	c.log = c.g.log.With(zap.String("dir", c.dir), zap.String("line", c.line),
+	c.log = c.g.log.With(zap.String("call_dir", c.dir), zap.String("line", c.line),
 		zap.String("sip_call_id", c.rec.SIPCallID), zap.String("yna_call_id", c.rec.YNACallID))
 }
 

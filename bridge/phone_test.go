@@ -87,9 +87,18 @@ func (m *phoneMedia) start(remote netip.AddrPort) {
 	}()
 }
 
+// mute stops sending (the receiver keeps running).
+func (m *phoneMedia) mute() {
+	select {
+	case <-m.stop:
+	default:
+		close(m.stop)
+	}
+}
+
 func (m *phoneMedia) close() {
 	m.once.Do(func() {
-		close(m.stop)
+		m.mute()
 		_ = m.leg.Close()
 		m.wg.Wait()
 	})
@@ -320,6 +329,18 @@ func (p *phone) reinvite(ctx context.Context, oc *outCall, dir rtpmedia.Directio
 		p.t.Fatalf("re-INVITE answer: %v", err)
 	}
 	return md.Direction
+}
+
+// info sends a SIP INFO DTMF digit in the dialog.
+func (p *phone) info(ctx context.Context, oc *outCall, digit string) {
+	p.t.Helper()
+	req := sipmsg.NewRequest(sipmsg.INFO, oc.sess.InviteResponse.Contact().Address)
+	req.SetBody([]byte("Signal=" + digit + "\r\nDuration=160\r\n"))
+	req.AppendHeader(sipmsg.NewHeader("Content-Type", "application/dtmf-relay"))
+	res, err := oc.sess.Do(ctx, req)
+	if err != nil || res.StatusCode != 200 {
+		p.t.Fatalf("INFO: %v %v", res, err)
+	}
 }
 
 func (p *phone) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
