@@ -1,0 +1,502 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ynagw/ynagw/store"
+	"github.com/ynagw/ynagw/yna"
+)
+
+// Validate checks the configuration (after Init) and returns every problem joined, each
+// a *FieldError naming the field path.
+func (c *Config) Validate() error {
+	var p problems
+	c.validateSIP(&p)
+	c.validateRTP(&p)
+	c.validateWebRTC(&p)
+	c.validateYNA(&p)
+	c.validateUsersTrunks(&p)
+	c.validateLines(&p)
+	c.validateMisc(&p)
+	if len(p) == 0 {
+		// Safety net: the converted package configs must accept what we accepted.
+		sc := c.SIP()
+		sc.Init()
+		if err := sc.Validate(); err != nil {
+			p.add("sip", "%v", err)
+		}
+		bc := c.Bridge()
+		bc.Init()
+		if err := bc.Validate(); err != nil {
+			p.add("lines", "%v", err)
+		}
+	}
+	return p.err()
+}
+
+func positive(p *problems, path string, d time.Duration) {
+	if d <= 0 {
+		p.add(path, "must be a positive duration, got %s", d)
+	}
+}
+
+// hostPort checks "host:port" (port 0..65535; wantPort: 1..65535).
+func hostPort(p *problems, path, v string, wantPort bool) {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		p.add(path, "%q is not host:port", v)
+		return
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 || (wantPort && n == 0) {
+		p.add(path, "bad port %q", port)
+	}
+	if host == "" && wantPort {
+		p.add(path, "%q lacks a host", v)
+	}
+}
+
+func optionalIP(p *problems, path, v string, concrete bool) netip.Addr {
+	if v == "" {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		p.add(path, "%q is not an IP address", v)
+		return netip.Addr{}
+	}
+	if concrete && a.IsUnspecified() {
+		p.add(path, "%s is not a concrete address", v)
+	}
+	return a
+}
+
+func (c *Config) validateSIP(p *problems) {
+	s := c.Sip
+	if s.Domain == "" || strings.ContainsAny(s.Domain, " @:;/") {
+		p.add("sip.domain", "%q is not a host name", s.Domain)
+	}
+	seen := map[string]int{}
+	for i, l := range s.Listen {
+		base := fmt.Sprintf("sip.listen[%d]", i)
+		switch l.Transport {
+		case "udp", "tcp":
+			if l.CertFile != "" || l.KeyFile != "" {
+				p.add(base+".cert_file", "only tls listeners take cert_file/key_file")
+			}
+		case "tls":
+			if l.CertFile == "" {
+				p.add(base+".cert_file", "required for tls")
+			}
+			if l.KeyFile == "" {
+				p.add(base+".key_file", "required for tls")
+			}
+		default:
+			p.add(base+".transport", "%q is not udp, tcp or tls", l.Transport)
+		}
+		if j, dup := seen[l.Transport]; dup {
+			p.add(base+".transport", "second %s listener (first is sip.listen[%d])", l.Transport, j)
+		}
+		seen[l.Transport] = i
+		hostPort(p, base+".bind", l.Bind, false)
+		if l.Advertise != "" {
+			hostPort(p, base+".advertise", l.Advertise, true)
+		}
+	}
+	st := s.SessionTimer
+	positive(p, "sip.session_timer.expires", st.Expires)
+	positive(p, "sip.session_timer.min_se", st.MinSE)
+	if st.MinSE > 0 && st.MinSE < 90*time.Second {
+		p.add("sip.session_timer.min_se", "%s is below the RFC 4028 minimum of 90s", st.MinSE)
+	}
+	if st.Expires < st.MinSE {
+		p.add("sip.session_timer.expires", "%s is below min_se %s", st.Expires, st.MinSE)
+	}
+	r := s.Registrar
+	positive(p, "sip.registrar.min_expires", r.MinExpires)
+	positive(p, "sip.registrar.max_expires", r.MaxExpires)
+	if r.MaxExpires < r.MinExpires {
+		p.add("sip.registrar.max_expires", "%s is below min_expires %s", r.MaxExpires, r.MinExpires)
+	}
+	if r.DefaultExpires < r.MinExpires || r.DefaultExpires > r.MaxExpires {
+		p.add("sip.registrar.default_expires", "%s is outside min_expires..max_expires", r.DefaultExpires)
+	}
+	if r.KeepAlive < 0 {
+		p.add("sip.registrar.keepalive", "negative")
+	}
+	if s.AuthFailLimit < 0 {
+		p.add("sip.auth_fail_limit", "negative")
+	}
+	positive(p, "sip.auth_block_for", s.AuthBlockFor)
+	if s.MaxConcurrentCalls < 0 {
+		p.add("sip.max_concurrent_calls", "negative")
+	}
+	positive(p, "sip.max_ring_time", s.MaxRingTime)
+	positive(p, "sip.nonce_ttl", s.NonceTTL)
+	for i, a := range s.DigestAlgorithms {
+		if a != "MD5" && a != "SHA-256" {
+			p.add(fmt.Sprintf("sip.digest_algorithms[%d]", i), "%q is not MD5 or SHA-256", a)
+		}
+	}
+}
+
+// portRange checks an RTP/UDP port range; even requires an even min (RTP/RTCP pairs).
+func portRange(p *problems, base, minKey, maxKey string, lo, hi int, even bool) {
+	if lo < 1024 || lo > 65535 {
+		p.add(base+"."+minKey, "%d is outside 1024-65535", lo)
+	}
+	if hi < 1024 || hi > 65535 {
+		p.add(base+"."+maxKey, "%d is outside 1024-65535", hi)
+	}
+	if lo > hi {
+		p.add(base+"."+minKey, "%d is above %s %d", lo, maxKey, hi)
+	}
+	if even && lo%2 != 0 {
+		p.add(base+"."+minKey, "%d is odd; RTP uses even ports (RTCP the next odd one)", lo)
+	}
+	if even && lo <= hi && hi-lo < 1 {
+		p.add(base+"."+maxKey, "range %d-%d holds no RTP/RTCP port pair", lo, hi)
+	}
+}
+
+func (c *Config) validateRTP(p *problems) {
+	r := c.RTP
+	bind := optionalIP(p, "rtp.bind_ip", r.BindIP, false)
+	optionalIP(p, "rtp.advertise_ip", r.AdvertiseIP, true)
+	if r.AdvertiseIP == "" && (r.BindIP == "" || (bind.IsValid() && bind.IsUnspecified())) {
+		p.add("rtp.advertise_ip", "required when bind_ip is not a concrete address (it goes into SDP)")
+	}
+	portRange(p, "rtp", "port_min", "port_max", r.PortMin, r.PortMax, true)
+	if r.Quarantine < 0 {
+		p.add("rtp.quarantine", "negative")
+	}
+	if r.PTime < 0 || r.PTime > 200 || (r.PTime != 0 && r.PTime%10 != 0) {
+		p.add("rtp.ptime", "%d is not 0 or a multiple of 10 up to 200", r.PTime)
+	}
+	positive(p, "rtp.media_timeout", r.MediaTimeout)
+	positive(p, "rtp.held_media_timeout", r.HeldMediaTimeout)
+}
+
+func (c *Config) validateWebRTC(p *problems) {
+	w := c.Webrtc
+	for i, ip := range w.NAT1To1IPs {
+		optionalIP(p, fmt.Sprintf("webrtc.nat_1to1_ips[%d]", i), ip, true)
+		if ip == "" {
+			p.add(fmt.Sprintf("webrtc.nat_1to1_ips[%d]", i), "empty")
+		}
+	}
+	if w.UDPPortMin != 0 || w.UDPPortMax != 0 {
+		portRange(p, "webrtc", "udp_port_min", "udp_port_max", w.UDPPortMin, w.UDPPortMax, false)
+		if w.UDPMuxPort != 0 {
+			p.add("webrtc.udp_mux_port", "set either udp_mux_port or udp_port_min/udp_port_max, not both")
+		}
+		if w.UDPPortMin <= c.RTP.PortMax && c.RTP.PortMin <= w.UDPPortMax {
+			p.add("webrtc.udp_port_min", "range %d-%d overlaps rtp.port_min..port_max %d-%d",
+				w.UDPPortMin, w.UDPPortMax, c.RTP.PortMin, c.RTP.PortMax)
+		}
+	}
+	if w.UDPMuxPort < 0 || w.UDPMuxPort > 65535 {
+		p.add("webrtc.udp_mux_port", "%d is outside 1-65535", w.UDPMuxPort)
+	} else if w.UDPMuxPort != 0 && w.UDPMuxPort >= c.RTP.PortMin && w.UDPMuxPort <= c.RTP.PortMax {
+		p.add("webrtc.udp_mux_port", "%d lies inside rtp.port_min..port_max", w.UDPMuxPort)
+	}
+	for i, s := range w.STUNServers {
+		path := fmt.Sprintf("webrtc.stun_servers[%d]", i)
+		scheme, hp, ok := strings.Cut(s, ":")
+		if !ok || (scheme != "stun" && scheme != "stuns") {
+			p.add(path, "%q is not a stun:host:port URL", s)
+			continue
+		}
+		if _, _, err := net.SplitHostPort(hp); err != nil && hp == "" {
+			p.add(path, "%q lacks a host", s)
+		}
+	}
+	positive(p, "webrtc.ice_gather_timeout", w.ICEGatherTimeout)
+}
+
+func httpURL(p *problems, path, v string) {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.add(path, "%q is not an http(s):// URL", v)
+	}
+}
+
+func (c *Config) validateYNA(p *problems) {
+	y := c.Yna
+	httpURL(p, "yna.base_url", y.BaseURL)
+	if y.ClientID == "" {
+		p.add("yna.client_id", "required")
+	}
+	if y.ClientSecret == "" && y.ClientSecretEnv == "" && y.ClientSecretFile == "" {
+		p.add("yna.client_secret", "required (or client_secret_env / client_secret_file)")
+	}
+	switch {
+	case y.PoPKey != "":
+		if _, err := yna.ParsePrivateKeyPEM([]byte(y.PoPKey)); err != nil {
+			p.add(secretPath("yna.pop_key", y.PoPKeyEnv, y.PoPKeyFile), "not an RSA private key: %v", err)
+		}
+	case y.PoPKeyEnv == "" && y.PoPKeyFile == "":
+		p.add("yna.pop_key_file", "required (or pop_key / pop_key_env): the RSA key for PoP signing")
+	}
+	if y.RedirectURI == "" {
+		p.add("yna.redirect_uri", "required (the OAuth redirect URI registered for the app)")
+	} else {
+		httpURL(p, "yna.redirect_uri", y.RedirectURI)
+	}
+	positive(p, "yna.http_timeout", y.HTTPTimeout)
+	if y.ChannelMaxAttempts < 0 {
+		p.add("yna.channel_max_attempts", "negative")
+	}
+}
+
+// secretPath names the field a secret came from.
+func secretPath(path, env, file string) string {
+	switch {
+	case env != "":
+		return path + "_env"
+	case file != "":
+		return path + "_file"
+	}
+	return path
+}
+
+// validName: user and trunk names go into SIP URIs and routing lists.
+func validName(s string) bool {
+	if s == "" || s == "*" {
+		return false
+	}
+	return !strings.ContainsAny(s, " \t@:;,<>\"'/\\")
+}
+
+func (c *Config) validateUsersTrunks(p *problems) {
+	names := map[string]string{} // name → path of its first definition
+	for i, u := range c.Users {
+		base := fmt.Sprintf("users[%d]", i)
+		if !validName(u.Username) {
+			p.add(base+".username", "%q is not a valid user name", u.Username)
+		} else if first, dup := names[u.Username]; dup {
+			p.add(base+".username", "duplicate name %q (also %s)", u.Username, first)
+		} else {
+			names[u.Username] = base
+		}
+		if u.Password == "" && u.PasswordEnv == "" && u.PasswordFile == "" {
+			p.add(base+".password", "required (or password_env / password_file)")
+		}
+	}
+	for i, t := range c.Trunks {
+		base := fmt.Sprintf("trunks[%d]", i)
+		if !validName(t.Name) {
+			p.add(base+".name", "%q is not a valid trunk name", t.Name)
+		} else if first, dup := names[t.Name]; dup {
+			p.add(base+".name", "duplicate name %q (also %s)", t.Name, first)
+		} else {
+			names[t.Name] = base
+		}
+		for j, a := range t.AllowFrom {
+			if _, err := parsePrefix(a); err != nil {
+				p.add(fmt.Sprintf("%s.allow_from[%d]", base, j), "%q is not a CIDR or IP address", a)
+			}
+		}
+		hasPass := t.Password != "" || t.PasswordEnv != "" || t.PasswordFile != ""
+		if (t.Username == "") == hasPass {
+			if t.Username == "" {
+				p.add(base+".username", "required with password")
+			} else {
+				p.add(base+".password", "required with username")
+			}
+		}
+		hasOut := t.OutPassword != "" || t.OutPasswordEnv != "" || t.OutPasswordFile != ""
+		if (t.OutUsername == "") == hasOut {
+			if t.OutUsername == "" {
+				p.add(base+".out_username", "required with out_password")
+			} else {
+				p.add(base+".out_password", "required with out_username")
+			}
+		}
+		if t.URI != "" && !isSIPURI(t.URI) {
+			p.add(base+".uri", "%q is not a sip: or sips: URI", t.URI)
+		}
+		if t.URI == "" && t.OutUsername != "" {
+			p.add(base+".uri", "required with out_username")
+		}
+		if len(t.AllowFrom) == 0 && t.Username == "" && t.URI == "" {
+			p.add(base, "needs allow_from, username or uri")
+		}
+	}
+}
+
+func isSIPURI(s string) bool {
+	l := strings.ToLower(s)
+	return (strings.HasPrefix(l, "sip:") || strings.HasPrefix(l, "sips:")) && len(s) > 5
+}
+
+// parsePrefix accepts "192.0.2.0/24" or a bare IP (a /32 or /128).
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		pf, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return pf.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Config) validateLines(p *problems) {
+	users := map[string]bool{}
+	for _, u := range c.Users {
+		users[u.Username] = true
+	}
+	trunks := map[string]bool{}
+	for _, t := range c.Trunks {
+		trunks[t.Name] = true
+	}
+	if len(c.Lines) == 0 {
+		p.add("lines", "at least one line is required")
+	}
+	msisdns := map[string]int{}
+	prefixes := map[string]int{}
+	for i, l := range c.Lines {
+		base := fmt.Sprintf("lines[%d]", i)
+		n, err := yna.NormalizeLine(l.MSISDN)
+		if err != nil {
+			p.add(base+".msisdn", "%q is not a NANP number (want 1NXXNXXXXXX)", l.MSISDN)
+		} else if j, dup := msisdns[n]; dup {
+			p.add(base+".msisdn", "duplicate line %s (also lines[%d])", n, j)
+		} else {
+			msisdns[n] = i
+		}
+		for j, r := range l.Ring {
+			if !users[r] && !isSIPURI(r) {
+				p.add(fmt.Sprintf("%s.ring[%d]", base, j), "%q is not a configured user", r)
+			}
+		}
+		if l.RingTrunk != "" && !trunks[l.RingTrunk] && !isSIPURI(l.RingTrunk) {
+			p.add(base+".ring_trunk", "%q is neither a configured trunk nor a sip: URI", l.RingTrunk)
+		}
+		if l.RingTrunk != "" && trunks[l.RingTrunk] && c.trunk(l.RingTrunk).URI == "" {
+			p.add(base+".ring_trunk", "trunk %q has no uri to send calls to", l.RingTrunk)
+		}
+		for j, o := range l.Outbound {
+			if o != "*" && !users[o] && !trunks[o] {
+				p.add(fmt.Sprintf("%s.outbound[%d]", base, j), "%q is not a configured user or trunk", o)
+			}
+		}
+		if l.Prefix != "" {
+			if !isDigits(l.Prefix) && l.Prefix != "*" && l.Prefix != "#" {
+				p.add(base+".prefix", "%q is not digits", l.Prefix)
+			} else if j, dup := prefixes[l.Prefix]; dup {
+				p.add(base+".prefix", "duplicate prefix %q (also lines[%d])", l.Prefix, j)
+			} else {
+				prefixes[l.Prefix] = i
+			}
+		}
+	}
+}
+
+// trunk returns the trunk called name (zero Trunk if none).
+func (c *Config) trunk(name string) Trunk {
+	for _, t := range c.Trunks {
+		if t.Name == name {
+			return t
+		}
+	}
+	return Trunk{}
+}
+
+func (c *Config) validateMisc(p *problems) {
+	d := c.DialPlan
+	if d.StripPrefix != "" && !isDigits(d.StripPrefix) {
+		p.add("dialplan.strip_prefix", "%q is not digits", d.StripPrefix)
+	}
+	if d.CountryCode != "" && (!isDigits(d.CountryCode) || len(d.CountryCode) > 3) {
+		p.add("dialplan.country_code", "%q is not a 1-3 digit country code", d.CountryCode)
+	}
+	if d.NationalLength < 0 || d.NationalLength > 15 {
+		p.add("dialplan.national_length", "%d is outside 0-15", d.NationalLength)
+	}
+	if (d.CountryCode == "") != (d.NationalLength == 0) {
+		p.add("dialplan.country_code", "country_code and national_length go together")
+	}
+
+	t := c.Timers
+	positive(p, "timers.ring_timeout", t.RingTimeout)
+	if t.RingTimeout > 0 && t.RingTimeout < time.Second {
+		p.add("timers.ring_timeout", "%s is below 1s", t.RingTimeout)
+	}
+	positive(p, "timers.setup_timeout", t.SetupTimeout)
+	positive(p, "timers.drain_timeout", t.DrainTimeout)
+	positive(p, "timers.hangup_timeout", t.HangupTimeout)
+	positive(p, "timers.rest_timeout", t.RESTTimeout)
+
+	if c.Store.Path == "" {
+		p.add("store.path", "required")
+	}
+	if c.Store.Key == "" && c.Store.KeyEnv == "" && c.Store.KeyFile == "" {
+		p.add("store.key", "required (or key_env / key_file): 32-byte token encryption key, hex or base64")
+	} else if c.Store.Key != "" {
+		if _, err := store.ParseKey(c.Store.Key); err != nil {
+			p.add(secretPath("store.key", c.Store.KeyEnv, c.Store.KeyFile), "%v", err)
+		}
+	}
+
+	a := c.Admin
+	hostPort(p, "admin.listen", a.Listen, false)
+	hasPass := a.Password != "" || a.PasswordEnv != "" || a.PasswordFile != ""
+	hasToken := a.Token != "" || a.TokenEnv != "" || a.TokenFile != ""
+	if (a.Username == "") == hasPass {
+		if a.Username == "" {
+			p.add("admin.username", "required with password")
+		} else {
+			p.add("admin.password", "required with username")
+		}
+	}
+	if !hasPass && !hasToken && !loopback(a.Listen) {
+		p.add("admin", "listen %q is not loopback: set username/password or token", a.Listen)
+	}
+
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		p.add("log.format", "%q is not json or console", c.Log.Format)
+	}
+}
+
+func loopback(hostport string) bool {
+	h, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if h == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
+}
