@@ -312,6 +312,9 @@ func (l *WebRTCLeg) newPCLocked(formats []Codec) error {
 	}
 	reg := &interceptor.Registry{}
 	if !l.e.cfg.DisableRTCPReports {
+		// Registered first = innermost: it hands the report interceptor a
+		// reused, pre-parsed header so receiving does not allocate.
+		reg.Add(headerAttrFactory{})
 		if err := webrtc.ConfigureRTCPReports(reg); err != nil {
 			return fmt.Errorf("rtpmedia: RTCP reports: %w", err)
 		}
@@ -867,4 +870,51 @@ func (t *legTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters
 func (t *legTrack) Unbind(webrtc.TrackLocalContext) error {
 	t.binding.Store(nil)
 	return nil
+}
+
+// rtpHeaderAttrKey is interceptor's (unexported) attribute key under which
+// Attributes.GetRTPHeader caches a parsed header, discovered once at start-up.
+var rtpHeaderAttrKey = func() any {
+	a := interceptor.Attributes{}
+	raw := []byte{0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1}
+	if _, err := a.GetRTPHeader(raw); err != nil {
+		return nil
+	}
+	for k := range a {
+		return k
+	}
+	return nil
+}()
+
+// headerAttrFactory creates headerAttrInterceptor.
+type headerAttrFactory struct{}
+
+func (headerAttrFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &headerAttrInterceptor{}, nil
+}
+
+// headerAttrInterceptor sits directly above the SRTP reader and returns, per
+// remote stream, a reused Attributes map holding a reused *rtp.Header parsed
+// from the packet. pion's RTCP receiver-report interceptor otherwise
+// allocates a map and a header for every received packet. Each remote stream
+// is read by one goroutine, and the attributes are only used during the Read.
+type headerAttrInterceptor struct{ interceptor.NoOp }
+
+func (headerAttrInterceptor) BindRemoteStream(_ *interceptor.StreamInfo, reader interceptor.RTPReader) interceptor.RTPReader {
+	if rtpHeaderAttrKey == nil {
+		return reader
+	}
+	attr := interceptor.Attributes{}
+	hdr := &rtp.Header{}
+	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		n, got, err := reader.Read(b, a)
+		if err != nil || got != nil {
+			return n, got, err
+		}
+		if _, err := hdr.Unmarshal(b[:n]); err != nil {
+			return n, nil, nil
+		}
+		attr[rtpHeaderAttrKey] = hdr
+		return n, attr, nil
+	})
 }

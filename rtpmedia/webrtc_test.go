@@ -7,12 +7,14 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -35,7 +37,7 @@ var browserCodecs = []Codec{opus, g722, pcmu, pcma, te48110, te96}
 
 const testTimeout = 15 * time.Second
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
 	return ctx
@@ -72,8 +74,11 @@ func newTestWebRTCLeg(t *testing.T, e *WebRTCEngine, codecs []Codec) *WebRTCLeg 
 // netPeer is a plain pion PeerConnection standing in for the network's
 // media gateway. It records every RTP packet it receives.
 type netPeer struct {
-	t         *testing.T
+	t         testing.TB
+	discard   bool // count received packets only (benchmarks: no allocation per packet)
+	received  atomic.Uint64
 	pc        *webrtc.PeerConnection
+	sender    *webrtc.RTPSender
 	track     *legTrack
 	connected chan struct{}
 	connOnce  sync.Once
@@ -91,7 +96,7 @@ type netPeer struct {
 
 // newNetPeer creates the peer; profiles restricts the SRTP profiles (nil =
 // GCM preferred, as a browser).
-func newNetPeer(t *testing.T, codecs []Codec, profiles ...dtls.SRTPProtectionProfile) *netPeer {
+func newNetPeer(t testing.TB, codecs []Codec, profiles ...dtls.SRTPProtectionProfile) *netPeer {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	for _, c := range codecs {
@@ -117,9 +122,11 @@ func newNetPeer(t *testing.T, codecs []Codec, profiles ...dtls.SRTPProtectionPro
 	}
 	p := &netPeer{t: t, pc: pc, track: &legTrack{}, connected: make(chan struct{}), notify: make(chan struct{}, 1),
 		seq: 1000, ts: 50000}
-	if _, err := pc.AddTrack(p.track); err != nil {
+	sender, err := pc.AddTrack(p.track)
+	if err != nil {
 		t.Fatal(err)
 	}
+	p.sender = sender
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateConnected {
 			p.connOnce.Do(func() { close(p.connected) })
@@ -139,6 +146,15 @@ func (p *netPeer) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	p.wg.Add(1)
 	p.mu.Unlock()
 	defer p.wg.Done()
+	if p.discard {
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := tr.Read(buf); err != nil && !errors.Is(err, webrtc.ErrCodecNotFound) {
+				return
+			}
+			p.received.Add(1)
+		}
+	}
 	for {
 		pkt, _, err := tr.ReadRTP()
 		if err != nil {
@@ -733,5 +749,49 @@ func TestRewriteAudioSDP(t *testing.T) {
 	}
 	if got := setDirectionSDP(in, Inactive); !strings.Contains(got, "a=inactive") || strings.Contains(got, "a=sendrecv") {
 		t.Errorf("setDirectionSDP:\n%s", got)
+	}
+}
+
+// TestWebRTCReceiverReports checks that the leg's RTCP receiver reports
+// (pion's report interceptor fed by the zero-allocation header interceptor)
+// describe the peer's stream correctly.
+func TestWebRTCReceiverReports(t *testing.T) {
+	e := newTestEngine(t, nil)
+	l := newTestWebRTCLeg(t, e, []Codec{pcmu})
+	p := newNetPeer(t, []Codec{pcmu})
+	connectOutbound(t, l, p)
+	rd := readLeg(l)
+	p.sendAudio(0, 30, 0)
+	for i := 0; i < 30; i++ {
+		rd.next(t)
+	}
+	peerSSRC := p.track.binding.Load().ssrc
+	lastSeq := p.seq - 1
+	if err := p.sender.SetReadDeadline(time.Now().Add(testTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		pkts, _, err := p.sender.ReadRTCP()
+		if err != nil {
+			t.Fatalf("no receiver report about the peer's stream: %v", err)
+		}
+		for _, pk := range pkts {
+			var reports []rtcp.ReceptionReport
+			switch r := pk.(type) {
+			case *rtcp.ReceiverReport:
+				reports = r.Reports
+			case *rtcp.SenderReport:
+				reports = r.Reports
+			}
+			for _, rr := range reports {
+				if rr.SSRC != peerSSRC {
+					continue
+				}
+				if uint16(rr.LastSequenceNumber) != lastSeq || rr.TotalLost != 0 {
+					t.Fatalf("report: highest seq %d (want %d), lost %d", rr.LastSequenceNumber, lastSeq, rr.TotalLost)
+				}
+				return
+			}
+		}
 	}
 }
