@@ -3,6 +3,7 @@ package admin
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -28,6 +29,9 @@ const (
 type Config struct {
 	// Addr is the listen address, e.g. "127.0.0.1:8080".
 	Addr string
+	// Listener, if set, is served instead of listening on Addr (Close closes it). Lets a
+	// caller know the port before New (PublicURL) when Addr would be ":0".
+	Listener net.Listener
 	// Username and Password enable HTTP Basic auth.
 	Username, Password string
 	// BearerToken, if set, is accepted as "Authorization: Bearer <token>" (meant for the

@@ -68,7 +68,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // SetDraining makes /readyz answer 503 ("draining") while on.
 func (s *Server) SetDraining(on bool) { s.draining.Store(on) }
 
-// Start listens on Config.Addr and serves in a goroutine owned by the Server (stopped by
+// Start listens on Config.Addr (or uses Config.Listener) and serves in a goroutine owned by the Server (stopped by
 // Close). ctx bounds only the listen call.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
@@ -76,10 +76,13 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.srv != nil {
 		return errors.New("admin: already started")
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("admin: listen %s: %w", s.cfg.Addr, err)
+	ln := s.cfg.Listener
+	if ln == nil {
+		var lc net.ListenConfig
+		var err error
+		if ln, err = lc.Listen(ctx, "tcp", s.cfg.Addr); err != nil {
+			return fmt.Errorf("admin: listen %s: %w", s.cfg.Addr, err)
+		}
 	}
 	s.ln = ln
 	s.srv = &http.Server{
