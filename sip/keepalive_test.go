@@ -150,8 +150,9 @@ func TestTrunkDigestAndLateOffer(t *testing.T) {
 	}))
 	u := newRawUA(t, s.Addr("udp"))
 	u.send(u.req("INVITE", "late", "ft", "", 1, ""))
-	ch := u.expect(407).GetHeader("Proxy-Authenticate").Value()
-	u.send(u.req("ACK", "late", "ft", "", 1, ""))
+	r407 := u.expect(407)
+	ch := r407.GetHeader("Proxy-Authenticate").Value()
+	u.ackNon2xx(r407)
 	creds := answerChallenge(t, ch, "gw", "gwpw", "INVITE", "sip:2000@"+u.srv.String())
 	u.send(u.req("INVITE", "late", "ft", "", 2, "", "Proxy-Authorization: "+creds))
 	res := u.expect(200)
@@ -186,7 +187,11 @@ func TestRejectWithReason(t *testing.T) {
 	if h := res.GetHeader("Reason"); h == nil || !strings.Contains(h.Value(), `text="busy test"`) {
 		t.Fatalf("Reason = %v", h)
 	}
-	u.send(u.req("ACK", "rej", "ft", "", 1, ""))
+	u.ackNon2xx(res)
+	// the ACK matched the INVITE transaction: no 486 retransmission follows (T1 = 500ms)
+	if m := u.recv(1200 * time.Millisecond); m != nil {
+		t.Fatalf("after ACK got %v", m)
+	}
 }
 
 func TestProgress183WithSDP(t *testing.T) {

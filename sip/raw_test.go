@@ -131,6 +131,17 @@ func (u *rawUA) reply(req *sip.Request, code int, body string) {
 	u.send(res.String())
 }
 
+// ackNon2xx acknowledges a final non-2xx response inside its INVITE transaction
+// (same branch, To tag of the response), so the server stops retransmitting it.
+func (u *rawUA) ackNon2xx(res *sip.Response) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ACK sip:2000@%s SIP/2.0\r\n", u.srv)
+	fmt.Fprintf(&b, "Via: %s\r\n", res.Via().Value())
+	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nCall-ID: %s\r\n", res.From().Value(), res.To().Value(), res.CallID().Value())
+	fmt.Fprintf(&b, "CSeq: %d ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n", res.CSeq().SeqNo)
+	u.send(b.String())
+}
+
 func rawSDP(dir string) string {
 	return "v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\na=" + dir + "\r\n"
 }
@@ -211,8 +222,9 @@ func TestRawErrors(t *testing.T) {
 		u.t = t
 		m := u.req("INVITE", "inv422", "a", "", 1, rawSDP("sendrecv"), "Session-Expires: 30", "Supported: timer")
 		u.send(m)
-		ch := u.expect(407).GetHeader("Proxy-Authenticate").Value()
-		u.send(u.req("ACK", "inv422", "a", "", 1, ""))
+		r407 := u.expect(407)
+		ch := r407.GetHeader("Proxy-Authenticate").Value()
+		u.ackNon2xx(r407)
 		creds := answerChallenge(t, ch, "alice", "alicepw", "INVITE", "sip:2000@"+u.srv.String())
 		u.send(u.req("INVITE", "inv422", "a", "", 2, rawSDP("sendrecv"), "Session-Expires: 30", "Supported: timer", "Proxy-Authorization: "+creds))
 		if h := u.expect(422).GetHeader("Min-SE"); h == nil || h.Value() != "90" {
