@@ -58,7 +58,9 @@ func (b *simBackend) Phones(context.Context) []PhoneView { return nil }
 func (b *simBackend) Calls(context.Context) []CallView   { return nil }
 func (b *simBackend) Ready(context.Context) error        { return nil }
 
-func (b *simBackend) LinkURL(redirectURI, state string) string { return b.cl.LinkURL(redirectURI, state) }
+func (b *simBackend) LinkURL(redirectURI, state string) string {
+	return b.cl.LinkURL(redirectURI, state)
+}
 
 func (b *simBackend) CompleteLink(ctx context.Context, code, redirectURI string) (string, error) {
 	tr, err := b.cl.ExchangeCode(ctx, code, redirectURI)
@@ -299,6 +301,47 @@ func TestBrowserLinkLine(t *testing.T) {
 	if tok == "" || strings.Contains(html, tok) {
 		t.Fatal("access token rendered on the page")
 	}
+
+	// 5. "Change E911 address": POST (CSRF) → 307 → the browser POSTs to ynasim's E911 page
+	// (allowed by the CSP form-action) → save → back to /?e911=ok.
+	if err := pg.act(ctx, `document.querySelector('#lines tr[data-msisdn="`+browserLine+`"] form[action$="/e911"] button').click()`); err != nil {
+		t.Fatal(err)
+	}
+	mustEval(t, ctx, pg, `location.href`, &loc)
+	if !strings.HasPrefix(loc, sim.URL()+yna.PathChangeEmergencyAddress) {
+		mustEval(t, ctx, pg, `document.body.innerText`, &text)
+		t.Fatalf("after Change E911 address: at %s\n%s", loc, text)
+	}
+	if err := pg.act(ctx, `(() => {
+		document.querySelector('input[name=street]').value = '1 Test Way';
+		document.querySelector('input[name=city]').value = 'Bellevue';
+		document.querySelector('input[name=state]').value = 'WA';
+		document.querySelector('input[name=zip]').value = '98006';
+		document.querySelector('button[name=action][value=save]').click();
+	})()`); err != nil {
+		t.Fatal(err)
+	}
+	mustEval(t, ctx, pg, `document.body.innerText`, &text)
+	if !strings.Contains(text, "The E911 address change is done.") {
+		t.Fatalf("after saving the E911 address:\n%s", text)
+	}
+	if acct, err := sim.AccountByID("alice"); err != nil || !strings.Contains(acct.E911, "1 Test Way") {
+		t.Fatalf("sim E911 address %q %v", acct.E911, err)
+	}
+
+	// 6. "Unlink": POST (CSRF) → the line is gone, its channel stopped.
+	if err := pg.act(ctx, `document.querySelector('#lines tr[data-msisdn="`+browserLine+`"] form[action$="/unlink"] button').click()`); err != nil {
+		t.Fatal(err)
+	}
+	mustEval(t, ctx, pg, `document.body.innerText`, &text)
+	if !strings.Contains(text, "Line "+browserLine+" is unlinked.") || !strings.Contains(text, "No line is linked yet.") {
+		t.Fatalf("after unlink:\n%s", text)
+	}
+	png, err = pg.screenshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveScreenshot(t, "admin-line-unlinked.png", png)
 }
 
 func mustEval(t *testing.T, ctx context.Context, p *page, expr string, out any) {
