@@ -75,7 +75,7 @@ func (c cdrChan) Write(_ context.Context, r CDR) error {
 // newEnv starts everything; mod may change the gateway config.
 func newEnv(t *testing.T, mod func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, cdrs: make(chan CDR, 16), log: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))}
+	e := &env{t: t, cdrs: make(chan CDR, 16), log: zaptest.NewLogger(t, zaptest.Level(testLogLevel))}
 	key := appKey(t)
 	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {
@@ -241,3 +241,6 @@ func (e *env) cdr() CDR {
 	e.t.Helper()
 	return waitFor(e.t, e.cdrs, 20*time.Second, "CDR")
 }
+
+// testLogLevel is the level of the test loggers (raise to zap.DebugLevel when debugging).
+var testLogLevel = zap.InfoLevel

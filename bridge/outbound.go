@@ -252,6 +252,14 @@ func (c *call) answerPhone(st *outboundSetup) {
 	ctx, cancel := context.WithTimeout(c.g.ctx, 64*500*time.Millisecond)
 	dlg, err := st.ic.Answer(ctx, st.sipAnswer)
 	cancel()
+	if errors.Is(err, sip.ErrClosed) {
+		// The phone hung up (BYE) before its ACK was seen: answered and ended at once.
+		c.answered()
+		c.log.Info("phone hung up right after the answer", zap.Error(err))
+		c.end()
+		c.finish(ResultAnswered, "SIP side hung up", 0)
+		return
+	}
 	if err != nil {
 		c.log.Info("answering the phone failed", zap.Error(err))
 		c.end()
