@@ -111,6 +111,7 @@ func TestErrors(t *testing.T) {
 		{"secret from empty env", []string{"client_secret: shh", "client_secret_env: YNAGW_TEST_EMPTY"}, map[string]string{"YNAGW_TEST_EMPTY": ""}, "yna.client_secret_env", "YNAGW_TEST_EMPTY is empty"},
 		{"secret and secret_file", []string{"client_secret: shh", "client_secret: shh\n  client_secret_file: /x"}, nil, "yna.client_secret", "only one of"},
 		{"secret file missing", []string{"    password: pw", "    password_file: /nonexistent/ynagw-pw"}, nil, "users[0].password_file", "no such file"},
+		{"secret file is a device", []string{"    password: pw", "    password_file: /dev/zero"}, nil, "users[0].password_file", "not a regular file"},
 		{"bad store key", []string{testKey, "tooshort"}, nil, "store.key", "key"},
 		{"bad store key from env", []string{"  key: " + testKey, "  key_env: K"}, map[string]string{"K": "abc"}, "store.key_env", "key"},
 		{"bad pop key", []string{"pop_key_file: POPKEY", "pop_key: not-a-pem"}, nil, "yna.pop_key", "not an RSA private key"},

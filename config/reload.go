@@ -48,6 +48,7 @@ func (c *Config) restartPart() Config {
 	cp.Users = nil
 	cp.DialPlan = DialPlan{}
 	cp.baseDir = ""
+	cp.Log.Level = ""
 	cp.Lines = make([]Line, len(c.Lines))
 	for i, l := range c.Lines {
 		cp.Lines[i] = Line{MSISDN: l.MSISDN}

@@ -20,6 +20,8 @@ func TestReloadable(t *testing.T) {
 		{"outbound list", []string{"outbound: [alice, pbx]", "outbound: [\"*\"]"}, false, true, nil},
 		{"prefix", []string{"    ring: [alice]", "    ring: [alice]\n    prefix: \"7\""}, false, true, nil},
 		{"dialplan", []string{"store:", "dialplan:\n  strip_prefix: \"9\"\nstore:"}, false, true, nil},
+		{"log level", []string{"store:", "log:\n  level: debug\nstore:"}, false, false, nil},
+		{"log format", []string{"store:", "log:\n  format: console\nstore:"}, false, false, []string{"log.format"}},
 		{"line number", []string{`"4255550100"`, `"4255550111"`}, false, false, []string{"lines[0].msisdn"}},
 		{"line added", []string{"lines:", "lines:\n  - msisdn: \"4255550111\""}, false, true, []string{"lines"}},
 		{"rtp and yna", []string{"advertise_ip: 127.0.0.1", "advertise_ip: 127.0.0.2", "client_secret: shh", "client_secret: new"},

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,7 +71,7 @@ func (c *Config) resolveSecrets(lookupEnv func(string) (string, bool)) error {
 			}
 			*r.val = v
 		case *r.file != "":
-			b, err := os.ReadFile(*r.file)
+			b, err := readSecretFile(*r.file)
 			if err != nil {
 				p.add(r.path+"_file", "%v", err)
 				continue
@@ -84,6 +85,34 @@ func (c *Config) resolveSecrets(lookupEnv func(string) (string, bool)) error {
 		}
 	}
 	return p.err()
+}
+
+// maxSecretFile bounds a secret file (a PEM key is a few KiB).
+const maxSecretFile = 1 << 20
+
+// readSecretFile reads a regular file of at most maxSecretFile bytes (never a FIFO or
+// device that could block or never end).
+func readSecretFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxSecretFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxSecretFile)
+	}
+	return b, nil
 }
 
 // leaf returns the last element of a YAML path.
