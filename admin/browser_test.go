@@ -226,6 +226,21 @@ func TestBrowserLinkLine(t *testing.T) {
 		t.Fatalf("admin page:\n%s", text)
 	}
 
+	// 2a. "Link a line", then Cancel on T-Mobile's page → back with error_code → error page.
+	if err := pg.act(ctx, `document.getElementById('link-line').click()`); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.act(ctx, `document.querySelector('button[name=action][value=deny]').click()`); err != nil {
+		t.Fatal(err)
+	}
+	mustEval(t, ctx, pg, `document.body.innerText`, &text)
+	if !strings.Contains(text, "Linking cancelled") || !strings.Contains(text, "access_denied") {
+		t.Fatalf("after Cancel:\n%s", text)
+	}
+	if err := pg.navigate(ctx, public+"/"); err != nil {
+		t.Fatal(err)
+	}
+
 	// 2. "Link a line" → ynasim's line selection page.
 	if err := pg.act(ctx, `document.getElementById('link-line').click()`); err != nil {
 		t.Fatal(err)

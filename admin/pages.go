@@ -17,11 +17,11 @@ var assets embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"when": formatTime,
-	"until": func(t time.Time) string {
+	"until": func(now, t time.Time) string {
 		if t.IsZero() {
 			return ""
 		}
-		d := time.Until(t).Round(time.Minute)
+		d := t.Sub(now).Round(time.Minute)
 		if d < 0 {
 			return "expired"
 		}
@@ -43,6 +43,7 @@ func formatTime(t time.Time) string {
 type indexData struct {
 	Title    string
 	Base     string // PublicURL's path ("" at the root)
+	Now      time.Time
 	Flash    string
 	FlashErr bool
 	CSRF     string
@@ -87,7 +88,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	ss := s.sess.ensure(w, r)
 	ctx, cancel := backendCtx(r)
 	defer cancel()
-	d := indexData{Title: "Admin", Base: s.base(), CSRF: ss.csrf, MyDigits: MyDigitsURL, Draining: s.draining.Load(),
+	d := indexData{Title: "Admin", Base: s.base(), Now: s.cfg.Now(), CSRF: ss.csrf, MyDigits: MyDigitsURL, Draining: s.draining.Load(),
 		Lines: s.b.Lines(ctx), Phones: s.b.Phones(ctx), Calls: s.b.Calls(ctx)}
 	d.Flash, d.FlashErr = s.sess.takeFlash(ss.id)
 	switch r.URL.Query().Get(e911Param) { // fixed texts only: nothing from the query is echoed
@@ -131,6 +132,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ec := q.Get("error_code"); ec != "" {
+		ec = sanitizeCode(ec)
 		s.log.Warn("admin: link refused by provider", zap.String("error_code", ec))
 		s.renderError(w, http.StatusBadRequest, "Linking cancelled",
 			"T-Mobile did not link the line (error code: "+ec+").")
@@ -261,4 +263,20 @@ func validMSISDN(s string) (string, bool) {
 		}
 	}
 	return s, true
+}
+
+// sanitizeCode keeps an error code from the provider short and plain (letters, digits, _-.).
+func sanitizeCode(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= 64 {
+			break
+		}
+		if r == '_' || r == '-' || r == '.' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
 }

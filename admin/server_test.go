@@ -344,6 +344,11 @@ func TestLinkCallbackRefused(t *testing.T) {
 			st := h.linkStart(c)
 			return h.do(req{path: "/link/callback?error_code=access_denied&state=" + st, cookie: c})
 		}, 400, "access_denied"},
+		{"provider error is sanitised", func(h *harness) *httptest.ResponseRecorder {
+			c, _ := h.session()
+			st := h.linkStart(c)
+			return h.do(req{path: "/link/callback?error_code=" + url.QueryEscape("<b>x</b>"+strings.Repeat("y", 100)) + "&state=" + st, cookie: c})
+		}, 400, "?b?x??b?" + strings.Repeat("y", 56) + ")"},
 		{"no code", func(h *harness) *httptest.ResponseRecorder {
 			c, _ := h.session()
 			st := h.linkStart(c)
@@ -454,7 +459,14 @@ func TestPageEscapes(t *testing.T) {
 	h := newHarness(t, nil)
 	h.b.lines = []LineView{{MSISDN: "14255550100", State: LineNeedsRelink, Reason: `<img src=x onerror=alert(1)>`}}
 	h.b.phones = []PhoneView{{AOR: "sip:<b>@x", Contact: "sip:a@127.0.0.1:5062", Expires: t0.Add(time.Hour)}}
+	h.b.lines = append(h.b.lines, LineView{MSISDN: "14255550101", State: LineLinked, TokenExpiresAt: t0.Add(90 * time.Minute)},
+		LineView{MSISDN: "14255550102", State: LineLinked, TokenExpiresAt: t0.Add(-time.Minute)})
 	body := h.do(req{path: "/"}).Body.String()
+	for _, want := range []string{"2026-11-26 13:30 UTC <small>(in 1h30m0s)</small>", "(expired)"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
 	if strings.Contains(body, "<img src=x") || strings.Contains(body, "<b>@") {
 		t.Fatal("unescaped backend text")
 	}
