@@ -20,8 +20,11 @@ import (
 	"go.uber.org/zap"
 )
 
-// DefaultICEGatherTimeout bounds ICE gathering before an SDP is returned.
-const DefaultICEGatherTimeout = 5 * time.Second
+// Defaults for WebRTCConfig fields left zero.
+const (
+	DefaultICEGatherTimeout = 5 * time.Second
+	DefaultICEFailedTimeout = 15 * time.Second
+)
 
 // WebRTCConfig configures the WebRTCEngine.
 type WebRTCConfig struct {
@@ -43,6 +46,10 @@ type WebRTCConfig struct {
 	// ICEGatherTimeout bounds full ICE gathering before SDP is produced (no
 	// trickle); on timeout the SDP is used as it stands. 0 = 5s.
 	ICEGatherTimeout time.Duration
+	// ICEFailedTimeout: without ICE consent (no STUN responses) for this
+	// long the leg fails and Done is closed; also how a peer that closed
+	// DTLS is noticed. 0 = 15s.
+	ICEFailedTimeout time.Duration
 	// DisableRTCPReports turns off the RTCP sender/receiver reports pion
 	// generates (on by default, as a real endpoint sends them).
 	DisableRTCPReports bool
@@ -81,11 +88,20 @@ func NewWebRTCEngine(cfg WebRTCConfig) (*WebRTCEngine, error) {
 	if cfg.ICEGatherTimeout <= 0 {
 		cfg.ICEGatherTimeout = DefaultICEGatherTimeout
 	}
+	if cfg.ICEFailedTimeout <= 0 {
+		cfg.ICEFailedTimeout = DefaultICEFailedTimeout
+	}
 	e := &WebRTCEngine{cfg: cfg, log: cfg.Logger}
 	se := &e.se
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	// pion closes the PeerConnection from a goroutine of its own when the
+	// peer sends DTLS close_notify, which races (go test -race) with
+	// GetStats. The leg closes it only in Close; a peer that went away is
+	// noticed by ICE consent failure (ICEFailedTimeout) and reported on Done.
+	se.DisableCloseByDTLS(true)
+	se.SetICETimeouts(min(5*time.Second, cfg.ICEFailedTimeout/2), cfg.ICEFailedTimeout, time.Second)
 	filter := cfg.IPFilter
 	if cfg.AllowLoopback {
 		se.SetIncludeLoopbackCandidate(true)
@@ -387,9 +403,9 @@ func (l *WebRTCLeg) onConnectionState(s webrtc.PeerConnectionState) {
 }
 
 // captureTransportStats records the negotiated SRTP profile once, when the
-// connection is up. pion's GetStats races with the close pion starts on its
-// own when the peer closes DTLS (it reads statsGetter after releasing its
-// lock), so GetStats is called only here, never from Stats.
+// connection is up. It runs under l.mu and not after Close started: pion's
+// GetStats must not run concurrently with its close (it reads statsGetter
+// after releasing its lock).
 func (l *WebRTCLeg) captureTransportStats() {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -692,7 +692,7 @@ func TestWebRTCStateErrors(t *testing.T) {
 }
 
 func TestWebRTCPeerClosesEndsLeg(t *testing.T) {
-	e := newTestEngine(t, nil)
+	e := newTestEngine(t, func(c *WebRTCConfig) { c.ICEFailedTimeout = 2 * time.Second })
 	l := newTestWebRTCLeg(t, e, []Codec{pcmu})
 	p := newNetPeer(t, []Codec{pcmu})
 	connectOutbound(t, l, p)
