@@ -142,7 +142,9 @@ func TestConfigValidate(t *testing.T) {
 		func(c *Config) { c.Lines = append(c.Lines, c.Lines[0]) },
 		func(c *Config) { c.Media = MediaConfig{} },
 		func(c *Config) { c.Media.PortMin, c.Media.PortMax = 20000, 10000 },
-		func(c *Config) { c.Media.Codecs = []rtpmedia.Codec{{Name: "telephone-event", PayloadType: 101, ClockRate: 8000}} },
+		func(c *Config) {
+			c.Media.Codecs = []rtpmedia.Codec{{Name: "telephone-event", PayloadType: 101, ClockRate: 8000}}
+		},
 		func(c *Config) { c.Lines[0].RingTrunk = "pbx.example.com" },
 	}
 	for i, mod := range bad {
