@@ -1,0 +1,325 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ynagw/ynagw/bridge"
+	"github.com/ynagw/ynagw/rtpmedia"
+	"github.com/ynagw/ynagw/sip"
+	"github.com/ynagw/ynagw/yna"
+	"github.com/ynagw/ynagw/yna/ynasim"
+	"github.com/ynagw/ynagw/yna/ynasim/farend"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+)
+
+// The loopback installation every end-to-end test runs against: ynasim (the T-Mobile
+// side with real WebRTC far ends), a yna.Client, a sip.Server with two desk-phone users,
+// a WebRTC engine and the bridge Gateway, all in this process on 127.0.0.1.
+
+const (
+	e2eLine      = "14255550100"
+	e2eAccount   = "acct1"
+	e2eClientID  = "app"
+	e2eSecret    = "secret"
+	e2eRedirect  = "http://localhost:8080/callback"
+	e2eCaller    = "12065550123" // inbound caller
+	farToneHz    = 1000          // the far end's tone (farend default, set explicitly)
+	phoneToneHz  = 440           // the desk phones' tone (sipp rtp_stream file, baresip aufile)
+	e2eFarNumber = "2065550123"  // default outbound destination (behaviour answer)
+)
+
+var (
+	e2eKeyOnce sync.Once
+	e2eKey     *rsa.PrivateKey
+)
+
+func e2eAppKey() *rsa.PrivateKey {
+	e2eKeyOnce.Do(func() {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		e2eKey = k
+	})
+	return e2eKey
+}
+
+// gwEnv is one complete installation.
+type gwEnv struct {
+	t   *testing.T
+	sim *ynasim.Sim
+	yc  *yna.Client
+	srv *sip.Server
+	gw  *bridge.Gateway
+	log *zap.Logger
+}
+
+// newGwEnv starts everything; mod may change the gateway config. It records the
+// goroutine count first and, as the very last cleanup, waits (with a deadline) until the
+// count is back at that baseline.
+func newGwEnv(t *testing.T, mod func(*bridge.Config)) *gwEnv {
+	t.Helper()
+	checkGoroutines(t)
+	e := &gwEnv{t: t, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
+	key := e2eAppKey()
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sim, err = ynasim.New(ynasim.Config{
+		Apps:        []ynasim.App{{ClientID: e2eClientID, ClientSecret: e2eSecret, PublicKeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))}},
+		Accounts:    []ynasim.Account{{ID: e2eAccount, Lines: []string{e2eLine}}},
+		AutoApprove: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sim.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.sim.Close() })
+	e.sim.SetFarEndConfig(farend.Config{AllowLoopback: true, ToneHz: farToneHz})
+	e.yc, err = yna.NewClient(yna.Config{BaseURL: e.sim.URL(), ClientID: e2eClientID, ClientSecret: e2eSecret, Key: key,
+		StatusRetryDelay: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.yc.CloseIdleConnections)
+	tokens := bridge.NewStaticTokens(map[string]string{e2eLine: e.linkToken()})
+
+	e.srv, err = sip.NewServer(sip.Config{
+		Listen:           []sip.ListenConfig{{Network: "udp", Addr: "127.0.0.1:0"}},
+		Users:            []sip.User{{Username: "alice", Password: "alicepw"}, {Username: "bob", Password: "bobpw"}},
+		Registrar:        sip.RegistrarConfig{MinExpires: 30 * time.Second, MaxExpires: time.Hour, DefaultExpires: 600 * time.Second},
+		DigestAlgorithms: []string{"MD5"}, // baresip/libre only copes with MD5 challenges
+		Logger:           e.log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.srv.Close() })
+	engine, err := rtpmedia.NewWebRTCEngine(rtpmedia.WebRTCConfig{AllowLoopback: true, ICEGatherTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = engine.Close() })
+
+	cfg := bridge.Config{
+		Lines: []bridge.LineConfig{{MSISDN: e2eLine, Ring: []string{"alice", "bob"}, Outbound: []string{"alice", "bob"}}},
+		Media: bridge.MediaConfig{BindIP: netip.MustParseAddr("127.0.0.1")},
+		Timers: bridge.Timers{RingTimeout: 15 * time.Second, SetupTimeout: 30 * time.Second, DrainTimeout: 3 * time.Second,
+			RESTTimeout: 10 * time.Second},
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	e.gw, err = bridge.New(cfg, bridge.Deps{SIP: e.srv, YNA: e.yc, Media: bridge.WebRTCMedia{Engine: engine}, Tokens: tokens, Logger: e.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer ccancel()
+		if err := e.gw.Close(cctx); err != nil {
+			t.Errorf("gateway close: %v", err)
+		}
+	})
+	if _, err := e.sim.WaitChannel(ctx, e2eAccount, func(ci ynasim.ChannelInfo) bool { return ci.SocketsOpen > 0 }); err != nil {
+		t.Fatalf("notification channel did not open: %v", err)
+	}
+	return e
+}
+
+// checkGoroutines records the goroutine count now and registers a cleanup (which runs
+// after every cleanup registered later) that waits until the count is back to it.
+func checkGoroutines(t *testing.T) {
+	t.Helper()
+	baseline := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.After(20 * time.Second)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			n := runtime.NumGoroutine()
+			if n <= baseline {
+				return
+			}
+			select {
+			case <-tick.C:
+			case <-deadline:
+				buf := make([]byte, 1<<20)
+				t.Errorf("goroutines %d > baseline %d after the test\n%s", n, baseline, buf[:runtime.Stack(buf, true)])
+				return
+			}
+		}
+	})
+}
+
+// linkToken drives the link flow (auto-approve) and the code exchange.
+func (e *gwEnv) linkToken() string {
+	e.t.Helper()
+	u := e.yc.LinkURL(e2eRedirect, "st") + "&login_hint=" + url.QueryEscape(e2eAccount)
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	defer hc.CloseIdleConnections()
+	res, err := hc.Get(u)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if err != nil || loc.Query().Get("code") == "" {
+		e.t.Fatalf("link: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tr, err := e.yc.ExchangeCode(ctx, loc.Query().Get("code"), e2eRedirect)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tr.AccessToken
+}
+
+// sipAddr is the gateway's SIP UDP address.
+func (e *gwEnv) sipAddr() netip.AddrPort { return e.srv.Addr("udp") }
+
+func (e *gwEnv) ctx(d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	e.t.Cleanup(cancel)
+	return ctx
+}
+
+// simCall waits for a live sim call of direction dir and returns its id.
+func (e *gwEnv) simCall(dir string) string {
+	e.t.Helper()
+	id, err := e.sim.WaitCall(e.ctx(20*time.Second), func(ci ynasim.CallInfo) bool { return ci.Direction == dir && ci.State != ynasim.CallTerminated })
+	if err != nil {
+		e.t.Fatalf("no %s call in the sim: %v", dir, err)
+	}
+	return id
+}
+
+// waitState waits until the sim call reaches state.
+func (e *gwEnv) waitState(id, state string) ynasim.CallInfo {
+	e.t.Helper()
+	if err := e.sim.WaitCallState(e.ctx(20*time.Second), id, state); err != nil {
+		ci, _ := e.sim.Call(id)
+		e.t.Fatalf("sim call did not reach %s: %v (state %s, outcome %s, events %+v)", state, err, ci.State, ci.Outcome, ci.Events)
+	}
+	ci, _ := e.sim.Call(id)
+	return ci
+}
+
+// action runs a network-side action on a sim call.
+func (e *gwEnv) action(id, action string, args ...string) {
+	e.t.Helper()
+	if err := e.sim.CallAction(e.ctx(15*time.Second), id, action, args...); err != nil {
+		e.t.Fatalf("sim action %s: %v", action, err)
+	}
+}
+
+// stats returns the far end's media stats of a sim call.
+func (e *gwEnv) stats(id string) farend.Stats {
+	ci, _ := e.sim.Call(id)
+	st, _ := ci.Media.(farend.Stats)
+	return st
+}
+
+// waitStats polls the far end's counters (they have no change event in the sim API)
+// until cond holds, with a deadline.
+func (e *gwEnv) waitStats(id string, d time.Duration, what string, cond func(farend.Stats) bool) farend.Stats {
+	e.t.Helper()
+	tk := time.NewTicker(20 * time.Millisecond)
+	defer tk.Stop()
+	deadline := time.After(d)
+	for {
+		st := e.stats(id)
+		if cond(st) {
+			return st
+		}
+		select {
+		case <-tk.C:
+		case <-deadline:
+			e.t.Fatalf("timeout: %s (far end stats %+v)", what, st)
+			return st
+		}
+	}
+}
+
+// waitContacts waits until user has n registered contacts.
+func (e *gwEnv) waitContacts(user string, n int) {
+	e.t.Helper()
+	eventually(e.t, 15*time.Second, user+" registered", func() bool { return len(e.srv.Contacts(user)) >= n })
+}
+
+func hasREST(ci ynasim.CallInfo, op string) bool {
+	for _, ev := range ci.EventsOf("rest", op) {
+		if ev.HTTPStatus >= 200 && ev.HTTPStatus < 300 {
+			return true
+		}
+	}
+	return false
+}
+
+// eventually polls cond with a deadline (for state without a change event).
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	tk := time.NewTicker(20 * time.Millisecond)
+	defer tk.Stop()
+	deadline := time.After(d)
+	for !cond() {
+		select {
+		case <-tk.C:
+		case <-deadline:
+			t.Fatalf("timeout: %s", what)
+		}
+	}
+}
+
+// freePort returns a currently unused loopback UDP+TCP port.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		_ = pc.Close()
+		if err == nil {
+			_ = l.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "...\n" + s[len(s)-n:]
+}
