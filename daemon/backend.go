@@ -1,0 +1,190 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ynagw/ynagw/admin"
+	"github.com/ynagw/ynagw/store"
+	"github.com/ynagw/ynagw/yna"
+	"go.uber.org/zap"
+)
+
+// Backend implements admin.Backend on top of the store, the gateway, the SIP registrar
+// and the YNA client.
+type Backend struct{ d *Daemon }
+
+var _ admin.Backend = (*Backend)(nil)
+
+// Lines implements admin.Backend: the store's lines and the configured ones not linked
+// yet, with the gateway's channel state.
+func (b *Backend) Lines(ctx context.Context) []admin.LineView {
+	d := b.d
+	running := map[string]bool{}
+	for _, n := range d.gw.Lines() {
+		running[n] = true
+	}
+	views := map[string]*admin.LineView{}
+	ls, err := d.store.Lines(ctx)
+	if err != nil {
+		d.log.Warn("admin: list lines", zap.Error(err))
+	}
+	for _, l := range ls {
+		views[l.MSISDN] = &admin.LineView{MSISDN: l.MSISDN, State: l.State, Reason: l.Reason,
+			TokenExpiresAt: l.ExpiresAt, LinkedAt: l.LinkedAt}
+	}
+	for _, lc := range d.opts.Bridge.Lines {
+		if views[lc.MSISDN] == nil {
+			views[lc.MSISDN] = &admin.LineView{MSISDN: lc.MSISDN, State: admin.LineUnlinked, Reason: "not linked yet"}
+		}
+		n := 0
+		for _, u := range lc.Ring {
+			n += len(d.sip.Contacts(u))
+		}
+		views[lc.MSISDN].Phones = n
+	}
+	out := make([]admin.LineView, 0, len(views))
+	for _, v := range views {
+		if running[v.MSISDN] {
+			v.Channel = "running" // TODO(bridge): per-line yna.ChannelState accessor
+		}
+		out = append(out, *v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].MSISDN < out[j].MSISDN })
+	return out
+}
+
+// Phones implements admin.Backend: the registered bindings of every configured user.
+func (b *Backend) Phones(context.Context) []admin.PhoneView {
+	d := b.d
+	lineOf := map[string]string{}
+	for _, lc := range d.opts.Bridge.Lines {
+		for _, u := range lc.Ring {
+			if lineOf[u] == "" {
+				lineOf[u] = lc.MSISDN
+			}
+		}
+	}
+	var out []admin.PhoneView
+	for _, u := range d.opts.SIP.Users {
+		for _, c := range d.sip.Contacts(u.Username) {
+			out = append(out, admin.PhoneView{AOR: c.AOR, Contact: c.URI, UserAgent: c.UserAgent, Line: lineOf[u.Username], Expires: c.Expires})
+		}
+	}
+	return out
+}
+
+// Calls implements admin.Backend: the open CDR rows (opened at setup).
+func (b *Backend) Calls(ctx context.Context) []admin.CallView {
+	cs, err := b.d.store.OpenCalls(ctx)
+	if err != nil {
+		return nil
+	}
+	out := make([]admin.CallView, 0, len(cs))
+	for _, c := range cs {
+		state := "setup"
+		if !c.AnswerAt.IsZero() {
+			state = "active"
+		}
+		remote := c.To
+		if c.Direction == store.Inbound {
+			remote = c.From
+		}
+		out = append(out, admin.CallView{ID: c.ID, SIPCallID: c.SIPCallID, YNACallID: c.YNACallID, Direction: c.Direction,
+			Line: c.Line, Remote: remote, State: state, Since: c.SetupAt})
+	}
+	return out
+}
+
+// LinkURL implements admin.Backend.
+func (b *Backend) LinkURL(redirectURI, state string) string { return b.d.yna.LinkURL(redirectURI, state) }
+
+// CompleteLink implements admin.Backend: code → tokens → account status (the line) →
+// store → gateway.
+func (b *Backend) CompleteLink(ctx context.Context, code, redirectURI string) (string, error) {
+	d := b.d
+	tr, err := d.yna.ExchangeCode(ctx, code, redirectURI)
+	if err != nil {
+		return "", fmt.Errorf("exchange code: %w", err)
+	}
+	st, err := d.yna.AccountStatus(ctx, tr.AccessToken)
+	if err != nil {
+		return "", fmt.Errorf("account status: %w", err)
+	}
+	lines := st.RegisteredLines()
+	if len(lines) == 0 {
+		return "", errors.New("the linked account has no line")
+	}
+	msisdn, err := yna.NormalizeLine(lines[0])
+	if err != nil {
+		return "", err
+	}
+	l := store.Line{MSISDN: msisdn, AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken,
+		ExpiresAt: time.Now().Add(tr.Lifetime()), State: store.LineLinked}
+	if err := d.tokens.put(ctx, l); err != nil {
+		return "", fmt.Errorf("store line: %w", err)
+	}
+	if err := d.gw.AddLine(ctx, msisdn, tr.AccessToken); err != nil {
+		return "", fmt.Errorf("start line: %w", err)
+	}
+	d.log.Info("line linked", zap.String("line", msisdn), zap.Time("token_expires_at", l.ExpiresAt))
+	return msisdn, nil
+}
+
+// Unlink implements admin.Backend.
+func (b *Backend) Unlink(ctx context.Context, msisdn string) error {
+	d := b.d
+	n, err := yna.NormalizeLine(msisdn)
+	if err != nil {
+		return err
+	}
+	l, ok := d.tokens.get(n)
+	if ok && l.AccessToken != "" {
+		if err := d.yna.Unlink(ctx, l.AccessToken, d.opts.Bridge.RedirectURI); err != nil {
+			d.log.Warn("unlink at YNA failed; forgetting the line anyway", zap.String("line", n), zap.Error(err))
+		}
+	}
+	d.gw.RemoveLine(n)
+	d.metrics.RemoveLine(n)
+	if err := d.store.DeleteLine(ctx, n); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	d.log.Info("line unlinked", zap.String("line", n))
+	return nil
+}
+
+// EmergencyAddressURL implements admin.Backend.
+func (b *Backend) EmergencyAddressURL(_ context.Context, msisdn, successURL, failureURL string) (string, error) {
+	n, err := yna.NormalizeLine(msisdn)
+	if err != nil {
+		return "", err
+	}
+	l, ok := b.d.tokens.get(n)
+	if !ok || l.AccessToken == "" {
+		return "", fmt.Errorf("line %s is not linked", n)
+	}
+	u := b.d.yna.EmergencyAddressURL(successURL, failureURL)
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	// §5.6: the bearer travels as the Authorization query parameter (the browser POSTs to the page).
+	return u + sep + "Authorization=" + url.QueryEscape("Bearer "+l.AccessToken), nil
+}
+
+// Ready implements admin.Backend.
+func (b *Backend) Ready(context.Context) error {
+	d := b.d
+	if d.Draining() {
+		return errors.New("draining")
+	}
+	if !d.sip.Addr("udp").IsValid() && !d.sip.Addr("tcp").IsValid() && !d.sip.Addr("tls").IsValid() {
+		return errors.New("SIP not listening")
+	}
+	return nil
+}

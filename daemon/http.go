@@ -1,0 +1,56 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/ynagw/ynagw/admin"
+	"go.uber.org/zap"
+)
+
+// adminPublicURL is the base URL the browser reaches the admin server at: taken from the
+// YNA redirect URI when it ends in admin.CallbackPath, else http://<listen address>.
+func adminPublicURL(redirectURI, addr string) string {
+	if strings.HasSuffix(redirectURI, admin.CallbackPath) {
+		return strings.TrimSuffix(redirectURI, admin.CallbackPath)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// startAdmin starts the admin server (pages, JSON API, probes, /metrics).
+func (d *Daemon) startAdmin(ctx context.Context) error {
+	o := d.opts.Admin
+	if o.Listen == "" {
+		return nil
+	}
+	if o.Username == "" && o.Token == "" {
+		d.log.Warn("admin listener disabled: set admin.username/password or admin.token")
+		return nil
+	}
+	srv, err := admin.New(admin.Config{
+		Addr: o.Listen, Username: o.Username, Password: o.Password, BearerToken: o.Token,
+		PublicURL: adminPublicURL(d.opts.Bridge.RedirectURI, o.Listen),
+		Logger:    d.log.Named("admin"), Level: d.opts.Level,
+		Metrics: d.metrics.Handler(), MetricsOpen: true,
+	}, d.backend)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	d.admin = srv
+	if a := srv.Addr(); a != nil {
+		d.log.Info("admin listening", zap.String("addr", a.String()))
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ynagw/ynagw/config"
+	"go.uber.org/zap"
+)
+
+// closeTimeout bounds ending the remaining calls after the drain.
+const closeTimeout = 30 * time.Second
+
+// Run is `ynagw run`: it loads the configuration, builds and starts the daemon and serves
+// until a signal: SIGTERM drains (see Daemon.Drain) then ends the remaining calls and
+// exits; SIGINT ends the calls at once; SIGHUP reloads. A second SIGTERM/SIGINT during
+// the drain cuts it short. Logs go to logOut (nil: stderr).
+func Run(configPath, version string, logOut io.Writer) error {
+	cfg, err := config.Load(configPath)
+	if err != nil {
+		return err
+	}
+	log, lvl, err := NewLogger(logOut, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	opts, err := FromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	opts.Logger, opts.Level, opts.Version = log, &lvl, version
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := New(startCtx, opts)
+	if err != nil {
+		return err
+	}
+	if err := d.Start(startCtx); err != nil {
+		_ = d.Close(context.Background())
+		return err
+	}
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGHUP:
+			nc, err := config.Load(configPath)
+			if err != nil {
+				log.Error("reload: configuration rejected; keeping the running one", zap.Error(err))
+				continue
+			}
+			d.Reload(context.Background(), cfg, nc)
+			cfg = nc
+			continue
+		case syscall.SIGTERM:
+			log.Info("SIGTERM: draining", zap.Duration("drain_timeout", opts.DrainTimeout))
+			dctx, dcancel := context.WithCancel(context.Background())
+			stop := make(chan struct{})
+			go func() { // a second TERM/INT cuts the drain short
+				select {
+				case s := <-sigs:
+					log.Info("second signal: ending calls now", zap.Stringer("signal", s))
+					dcancel()
+				case <-stop:
+				}
+			}()
+			d.Drain(dctx, opts.DrainTimeout)
+			close(stop)
+			dcancel()
+		case syscall.SIGINT:
+			log.Info("SIGINT: ending calls and stopping")
+		}
+		break
+	}
+	cctx, ccancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer ccancel()
+	if err := d.Close(cctx); err != nil {
+		return fmt.Errorf("daemon: close: %w", err)
+	}
+	return nil
+}
