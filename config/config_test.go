@@ -277,7 +277,7 @@ func TestExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Lines) != 2 || c.Users[1].Password != "bob-secret" || c.Lines[0].MSISDN != "+1 425 555 0100" {
+	if len(c.Lines) != 2 || c.Users[1].Password != "bob-secret" || c.Lines[0].MSISDN != "14255550100" {
 		t.Fatalf("example content: %+v", c.Lines)
 	}
 	b := c.Bridge()

@@ -34,7 +34,8 @@ const (
 )
 
 // Init fills every zero field with its default and normalises case where the value is
-// case-insensitive (transport, log level/format). Parse and Load call it.
+// case-insensitive (transport, log level/format) and line numbers (1NXXNXXXXXX). Parse
+// and Load call it.
 func (c *Config) Init() {
 	dur := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
@@ -90,6 +91,12 @@ func (c *Config) Init() {
 	y := &c.Yna
 	str(&y.BaseURL, DefaultBaseURL)
 	dur(&y.HTTPTimeout, yna.DefaultHTTPTimeout)
+
+	for i := range c.Lines {
+		if n, err := yna.NormalizeLine(c.Lines[i].MSISDN); err == nil {
+			c.Lines[i].MSISDN = n // canonical 1NXXNXXXXXX; invalid numbers are left for Validate
+		}
+	}
 
 	if c.DialPlan.CountryCode == "" && c.DialPlan.NationalLength == 0 {
 		c.DialPlan.CountryCode, c.DialPlan.NationalLength = "1", 10

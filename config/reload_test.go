@@ -22,6 +22,7 @@ func TestReloadable(t *testing.T) {
 		{"dialplan", []string{"store:", "dialplan:\n  strip_prefix: \"9\"\nstore:"}, false, true, nil},
 		{"log level", []string{"store:", "log:\n  level: debug\nstore:"}, false, false, nil},
 		{"log format", []string{"store:", "log:\n  format: console\nstore:"}, false, false, []string{"log.format"}},
+		{"same number, other spelling", []string{`"4255550100"`, `"+1 (425) 555-0100"`}, false, false, nil},
 		{"line number", []string{`"4255550100"`, `"4255550111"`}, false, false, []string{"lines[0].msisdn"}},
 		{"line added", []string{"lines:", "lines:\n  - msisdn: \"4255550111\""}, false, true, []string{"lines"}},
 		{"rtp and yna", []string{"advertise_ip: 127.0.0.1", "advertise_ip: 127.0.0.2", "client_secret: shh", "client_secret: new"},
