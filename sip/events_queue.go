@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // eventQueue is an unbounded FIFO in front of the Events channel, so that SIP
@@ -39,9 +40,14 @@ func (e *eventQueue) push(ev Event) bool {
 	return true
 }
 
+// abandonAfter bounds how long undelivered events of an ended dialog are kept:
+// a consumer that never reads must not pin the pump goroutine forever.
+const abandonAfter = 30 * time.Second
+
 // run delivers events until the final one was delivered or ctx ends; it closes out.
 func (e *eventQueue) run(ctx context.Context) {
 	defer close(e.out)
+	var abandon <-chan time.Time
 	for {
 		e.mu.Lock()
 		var ev Event
@@ -50,12 +56,20 @@ func (e *eventQueue) run(ctx context.Context) {
 			e.q[0] = nil
 			e.q = e.q[1:]
 		}
+		final := e.final
 		e.mu.Unlock()
+		if final && abandon == nil {
+			t := time.NewTimer(abandonAfter)
+			defer t.Stop()
+			abandon = t.C
+		}
 		if ev == nil {
 			select {
 			case <-e.signal:
 				continue
 			case <-ctx.Done():
+				return
+			case <-abandon:
 				return
 			}
 		}
@@ -65,6 +79,8 @@ func (e *eventQueue) run(ctx context.Context) {
 				return
 			}
 		case <-ctx.Done():
+			return
+		case <-abandon:
 			return
 		}
 	}

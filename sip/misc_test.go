@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -144,4 +145,26 @@ func TestSplitContactsAndAOR(t *testing.T) {
 			t.Errorf("aorUser(%q) = %q", in, aorUser(in))
 		}
 	}
+}
+
+func TestEventQueueOrderAndClose(t *testing.T) {
+	q := newEventQueue()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { q.run(ctx); close(done) }()
+	q.push(&DTMFEvent{Digit: '1'})
+	q.push(&ByeEvent{})
+	q.push(&TerminatedEvent{})
+	if q.push(&DTMFEvent{Digit: '2'}) {
+		t.Error("push after TerminatedEvent accepted")
+	}
+	var got []string
+	for ev := range q.out {
+		got = append(got, fmt.Sprintf("%T", ev))
+	}
+	if fmt.Sprint(got) != "[*sip.DTMFEvent *sip.ByeEvent *sip.TerminatedEvent]" {
+		t.Fatalf("events %v", got)
+	}
+	<-done
 }

@@ -23,7 +23,8 @@ import (
 type Handler interface {
 	// HandleInvite is called in its own goroutine for every new (authorised) INVITE.
 	// It must end the call with Answer or Reject (or see it cancelled: c.Done()).
-	// ctx is cancelled when the INVITE is cancelled or the server closes.
+	// ctx is cancelled when the INVITE is cancelled, the call's dialog ends or the
+	// server closes; HandleInvite must return soon after (Close waits for it).
 	HandleInvite(ctx context.Context, c *InboundCall)
 }
 
