@@ -102,7 +102,9 @@ func (b *Backend) Calls(ctx context.Context) []admin.CallView {
 }
 
 // LinkURL implements admin.Backend.
-func (b *Backend) LinkURL(redirectURI, state string) string { return b.d.yna.LinkURL(redirectURI, state) }
+func (b *Backend) LinkURL(redirectURI, state string) string {
+	return b.d.yna.LinkURL(redirectURI, state)
+}
 
 // CompleteLink implements admin.Backend: code → tokens → account status (the line) →
 // store → gateway.

@@ -115,15 +115,15 @@ func Run(ctx context.Context, o Options) error {
 
 // env is what the demo started; close stops it in reverse order.
 type env struct {
-	pr    *printer
-	log   *zap.Logger
-	dir   string
-	sim   *ynasim.Sim
-	key   *rsa.PrivateKey
-	appID string
-	appSc string
-	d     *daemon.Daemon
-	phone *Phone
+	pr        *printer
+	log       *zap.Logger
+	dir       string
+	sim       *ynasim.Sim
+	key       *rsa.PrivateKey
+	appID     string
+	appSc     string
+	d         *daemon.Daemon
+	phone     *Phone
 	phonePass string
 
 	outID, inID string
