@@ -195,6 +195,7 @@ type WebRTCStats struct {
 	DTMF                  *Codec
 	Direction             Direction // our negotiated direction
 	ICEState              string
+	DTLSState             string
 	PeerState             string // PeerConnection state: new, connecting, connected, failed, closed
 	SRTPProfile           string // negotiated DTLS-SRTP profile, e.g. "SRTP_AEAD_AES_128_GCM", once connected
 	RemoteSSRC            uint32
@@ -218,6 +219,7 @@ type WebRTCLeg struct {
 	mu          sync.Mutex
 	closed      bool
 	pc          *webrtc.PeerConnection
+	dtls        *webrtc.DTLSTransport
 	state       legState
 	localSDP    string
 	lastAnswer  string // last remote answer applied (SetAnswer idempotency)
@@ -353,6 +355,7 @@ func (l *WebRTCLeg) newPCLocked(formats []Codec) error {
 	pc.OnTrack(l.onTrack)
 	if tr := sender.Transport(); tr != nil {
 		tr.OnStateChange(l.onDTLSState)
+		l.dtls = tr
 	}
 	l.pc = pc
 	var receiver *webrtc.RTPReceiver
@@ -831,6 +834,9 @@ func (l *WebRTCLeg) Stats() WebRTCStats {
 	}
 	s.ICEState = pc.ICEConnectionState().String()
 	s.PeerState = pc.ConnectionState().String()
+	if l.dtls != nil {
+		s.DTLSState = l.dtls.State().String()
+	}
 	return s
 }
 

@@ -442,7 +442,7 @@ func TestWebRTCOutboundOfferAnswer(t *testing.T) {
 	if st.SRTPProfile != "SRTP_AEAD_AES_128_GCM" {
 		t.Errorf("SRTP profile %q, want SRTP_AEAD_AES_128_GCM", st.SRTPProfile)
 	}
-	if st.PacketsOut != 50 || st.PacketsIn != 50 || st.Direction != SendRecv {
+	if st.PacketsOut != 50 || st.PacketsIn != 50 || st.Direction != SendRecv || st.DTLSState != "connected" || st.ICEState != "connected" {
 		t.Errorf("stats %+v", st)
 	}
 	if err := l.Close(); err != nil {
@@ -793,5 +793,38 @@ func TestWebRTCReceiverReports(t *testing.T) {
 				return
 			}
 		}
+	}
+}
+
+// TestWebRTCReofferAcceptedByPion applies our hold/resume re-offers to a real
+// WebRTC stack: pion must accept them as a subsequent offer (same ICE and
+// DTLS parameters). pion's own answer directions are not RFC 3264 compliant
+// (it answers a sendonly offer with sendrecv), so only acceptance is checked.
+func TestWebRTCReofferAcceptedByPion(t *testing.T) {
+	e := newTestEngine(t, nil)
+	l := newTestWebRTCLeg(t, e, []Codec{pcmu, te101})
+	p := newNetPeer(t, []Codec{pcmu, te101})
+	connectOutbound(t, l, p)
+	for _, d := range []Direction{SendOnly, Inactive, SendRecv} {
+		re, err := l.Reoffer(testCtx(t), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: re}); err != nil {
+			t.Fatalf("pion rejects our %v re-offer: %v\n%s", d, err, re)
+		}
+		a, err := p.pc.CreateAnswer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.pc.SetLocalDescription(a); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.SetReofferAnswer(p.pc.LocalDescription().SDP); err != nil {
+			t.Fatalf("%v: our leg rejects pion's answer: %v", d, err)
+		}
+	}
+	if s := p.pc.ConnectionState(); s != webrtc.PeerConnectionStateConnected {
+		t.Errorf("peer state after re-offers: %v", s)
 	}
 }
