@@ -38,7 +38,7 @@ func (b *Backend) Lines(ctx context.Context) []admin.LineView {
 		views[l.MSISDN] = &admin.LineView{MSISDN: l.MSISDN, State: l.State, Reason: l.Reason,
 			TokenExpiresAt: l.ExpiresAt, LinkedAt: l.LinkedAt}
 	}
-	for _, lc := range d.opts.Bridge.Lines {
+	for _, lc := range d.lines() {
 		if views[lc.MSISDN] == nil {
 			views[lc.MSISDN] = &admin.LineView{MSISDN: lc.MSISDN, State: admin.LineUnlinked, Reason: "not linked yet"}
 		}
@@ -63,7 +63,7 @@ func (b *Backend) Lines(ctx context.Context) []admin.LineView {
 func (b *Backend) Phones(context.Context) []admin.PhoneView {
 	d := b.d
 	lineOf := map[string]string{}
-	for _, lc := range d.opts.Bridge.Lines {
+	for _, lc := range d.lines() {
 		for _, u := range lc.Ring {
 			if lineOf[u] == "" {
 				lineOf[u] = lc.MSISDN
@@ -71,7 +71,7 @@ func (b *Backend) Phones(context.Context) []admin.PhoneView {
 		}
 	}
 	var out []admin.PhoneView
-	for _, u := range d.opts.SIP.Users {
+	for _, u := range d.users() {
 		for _, c := range d.sip.Contacts(u.Username) {
 			out = append(out, admin.PhoneView{AOR: c.AOR, Contact: c.URI, UserAgent: c.UserAgent, Line: lineOf[u.Username], Expires: c.Expires})
 		}

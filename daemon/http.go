@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"strings"
@@ -33,8 +35,10 @@ func (d *Daemon) startAdmin(ctx context.Context) error {
 		return nil
 	}
 	if o.Username == "" && o.Token == "" {
-		d.log.Warn("admin listener disabled: set admin.username/password or admin.token")
-		return nil
+		// No credentials (allowed on loopback): the admin pages stay locked behind a
+		// random token nobody knows; the probes and /metrics are served.
+		o.Token = randomToken()
+		d.log.Warn("admin pages locked: set admin.username/password or admin.token to use them; /metrics and probes are served")
 	}
 	srv, err := admin.New(admin.Config{
 		Addr: o.Listen, Username: o.Username, Password: o.Password, BearerToken: o.Token,
@@ -53,4 +57,10 @@ func (d *Daemon) startAdmin(ctx context.Context) error {
 		d.log.Info("admin listening", zap.String("addr", a.String()))
 	}
 	return nil
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -2,56 +2,100 @@ package daemon
 
 import (
 	"context"
-	"reflect"
+	"errors"
 
+	"github.com/ynagw/ynagw/bridge"
 	"github.com/ynagw/ynagw/config"
+	"github.com/ynagw/ynagw/sip"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
 
-// Reload applies what a SIGHUP may change without dropping calls: line routing (ring
-// lists, outbound permissions, prefixes) and the log level. SIP users and trunks need a
-// sip.Server hook that does not exist yet: their change is logged as needing a restart,
-// like every other changed section.
+// Reload applies what a SIGHUP may change without dropping calls (config.Reloadable):
+// line routing (ring lists, ring trunk, outbound permissions, prefixes) and the log level.
+// Users are applied when the SIP server can take them (see usersSetter); every other
+// change is logged as needing a restart and left as it runs.
 func (d *Daemon) Reload(ctx context.Context, old, cfg *config.Config) {
-	applied := []string{}
-	for _, lc := range lineConfigs(cfg) {
-		if err := d.gw.AddLineConfig(ctx, lc, ""); err != nil {
-			d.log.Warn("reload: line routing", zap.String("line", lc.MSISDN), zap.Error(err))
-			continue
+	users, routing, err := old.Reloadable(cfg)
+	var applied []string
+	if routing {
+		for _, lc := range cfg.Bridge().Lines {
+			if _, known := d.lineConfigured(lc.MSISDN); !known {
+				continue // a new line needs a restart (Reloadable reports it)
+			}
+			if err := d.gw.AddLineConfig(ctx, lc, ""); err != nil {
+				d.log.Warn("reload: line routing", zap.String("line", lc.MSISDN), zap.Error(err))
+			}
+		}
+		d.setBridgeLines(cfg.Bridge().Lines)
+		applied = append(applied, "routing")
+	}
+	if users {
+		if us, ok := any(d.sip).(usersSetter); ok {
+			us.SetUsers(cfg.SIPUsers())
+			d.setSIPUsers(cfg)
+			applied = append(applied, "users")
+		} else {
+			d.log.Warn("reload: users changed but the SIP server cannot take new users at run time; restart to apply")
 		}
 	}
-	if !reflect.DeepEqual(old.Lines, cfg.Lines) {
-		applied = append(applied, "lines")
-	}
 	if d.opts.Level != nil && old.Log.Level != cfg.Log.Level {
-		if l, err := zapcore.ParseLevel(cfg.Log.Level); err == nil {
+		if l, perr := zapcore.ParseLevel(cfg.Log.Level); perr == nil {
 			d.opts.Level.SetLevel(l)
 			applied = append(applied, "log.level")
 		}
 	}
-	var restart []string
-	if !reflect.DeepEqual(old.Users, cfg.Users) {
-		restart = append(restart, "users") // TODO(sip): Server.SetUsers
+	d.log.Info("configuration reloaded", zap.Strings("applied", applied))
+	if err != nil {
+		var paths []string
+		for _, fe := range config.FieldErrors(err) {
+			paths = append(paths, fe.Path)
+		}
+		if len(paths) == 0 && !errors.Is(err, context.Canceled) {
+			paths = []string{err.Error()}
+		}
+		d.log.Warn("configuration changes that need a restart were not applied", zap.Strings("fields", paths))
 	}
-	if !reflect.DeepEqual(old.Trunks, cfg.Trunks) {
-		restart = append(restart, "trunks")
-	}
-	sections := []struct {
-		name     string
-		old, new any
-	}{
-		{"sip", old.Sip, cfg.Sip}, {"rtp", old.RTP, cfg.RTP}, {"webrtc", old.Webrtc, cfg.Webrtc},
-		{"yna", old.Yna, cfg.Yna}, {"dialplan", old.DialPlan, cfg.DialPlan}, {"timers", old.Timers, cfg.Timers},
-		{"store", old.Store, cfg.Store}, {"admin", old.Admin, cfg.Admin}, {"log.format", old.Log.Format, cfg.Log.Format},
-	}
-	for _, s := range sections {
-		if !reflect.DeepEqual(s.old, s.new) {
-			restart = append(restart, s.name)
+}
+
+// usersSetter is what the SIP server needs to offer for users to reload.
+type usersSetter interface {
+	SetUsers(users []sip.User)
+}
+
+func (d *Daemon) lineConfigured(msisdn string) (bridge.LineConfig, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, l := range d.opts.Bridge.Lines {
+		if l.MSISDN == msisdn {
+			return l, true
 		}
 	}
-	d.log.Info("configuration reloaded", zap.Strings("applied", applied))
-	if len(restart) > 0 {
-		d.log.Warn("configuration changes that need a restart were not applied", zap.Strings("sections", restart))
-	}
+	return bridge.LineConfig{}, false
+}
+
+func (d *Daemon) setBridgeLines(ls []bridge.LineConfig) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.opts.Bridge.Lines = ls
+}
+
+func (d *Daemon) setSIPUsers(cfg *config.Config) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.opts.SIP.Users = cfg.SIPUsers()
+}
+
+// lines returns the configured lines' routing (current after reloads).
+func (d *Daemon) lines() []bridge.LineConfig {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]bridge.LineConfig(nil), d.opts.Bridge.Lines...)
+}
+
+// users returns the configured SIP users (current after reloads).
+func (d *Daemon) users() []sip.User {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]sip.User(nil), d.opts.SIP.Users...)
 }
