@@ -306,12 +306,12 @@ func startFork(ctx context.Context, env forkEnv, req DialRequest) (*OutboundCall
 	f.deadline = now.Add(req.RingTimeout)
 	for i, t := range req.Targets {
 		o.results[i].Target = t
-		net := targetNetwork(ruris[i])
+		network := targetNetwork(ruris[i])
 		local := ""
-		if net == "udp" {
+		if network == "udp" {
 			local = env.udpLocal
 		}
-		f.branches[i] = newBranch(i, t, env.uas[net], local, env.log)
+		f.branches[i] = newBranch(i, t, env.uas[network], local, env.log)
 		f.state[i].pending = true
 		if req.BranchTimeout > 0 {
 			f.state[i].deadline = now.Add(req.BranchTimeout)

@@ -91,3 +91,13 @@ func TestProgressAggregator(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkBestFinal(b *testing.B) {
+	rs := []finalResponse{{Code: 487}, {Code: 404}, {Code: 486}, {Code: 503}, {Code: 408}, {Code: 302}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if bestFinal(rs).Code != 302 {
+			b.Fatal("wrong pick")
+		}
+	}
+}
