@@ -828,3 +828,22 @@ func TestWebRTCReofferAcceptedByPion(t *testing.T) {
 		t.Errorf("peer state after re-offers: %v", s)
 	}
 }
+
+func FuzzParseWebRTCSDP(f *testing.F) {
+	f.Add("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0 101\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=ice-ufrag:abcd\r\na=setup:actpass\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendonly\r\n")
+	f.Add("v=0\no=- 1 1 IN IP4 1.1.1.1\ns=-\nt=0 0\nm=video 9 RTP/AVP 96\nm=audio 0 RTP/AVP 8\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := parseWebRTCSDP(s)
+		if err != nil {
+			return
+		}
+		for _, c := range m.Codecs {
+			_ = c.String()
+		}
+		_, _ = m.chooseOurs([]Codec{pcmu, pcma, opus})
+		_ = rewriteAudioSDP(s, m.Codecs, Inactive, "active")
+		_ = setDirectionSDP(s, SendOnly)
+		_ = withDefaultCandidate(s)
+	})
+}
