@@ -1,5 +1,6 @@
-// Package rtpmedia owns the SIP-side media of ynagw: plain RTP/RTCP toward desk
-// phones and PBXs.
+// Package rtpmedia owns the media of ynagw: plain RTP/RTCP toward desk phones and
+// PBXs, the WebRTC (ICE + DTLS-SRTP) leg toward the mobile network's media gateway,
+// and the relay between the two.
 //
 // It contains:
 //   - SDP offer/answer for a single audio stream (sdp.go, codec.go, direction.go),
@@ -9,8 +10,15 @@
 //   - the media Leg: one UDP socket pair with symmetric-RTP latching, media
 //     timeouts (active vs held), statistics and an RTCP SR/RR loop (leg.go, rtcp.go,
 //     timeout.go);
-//   - RFC 4733 telephone-event parsing, detection and generation (dtmf.go).
+//   - RFC 4733 telephone-event parsing, detection and generation (dtmf.go);
+//   - the WebRTC leg toward the network (webrtc.go, webrtc_sdp.go): pion
+//     PeerConnection with full ICE gathering before the SDP is produced, DTLS-SRTP
+//     preferring AEAD_AES_128_GCM, hold/resume by RFC 3264 SDP rewriting;
+//   - the Relay between a Leg and a WebRTCLeg (relay.go): payload-type mapping,
+//     SSRC/sequence/timestamp continuity, RFC 4733 pass-through and injection, and
+//     G.711 µ-law ⇄ A-law conversion only when no common codec exists (g711.go).
 //
 // The package never imports the sip, yna or bridge packages. The per-packet
-// paths (Leg.ReadRTP, Leg.WriteRTP, DTMFDetector.Feed) do not allocate.
+// paths (Leg.ReadRTP, Leg.WriteRTP, WebRTCLeg.ReadRTP/WriteRTP, the relay's
+// forwarding, DTMFDetector.Feed) do not allocate.
 package rtpmedia
