@@ -42,6 +42,7 @@ type call struct {
 	phoneDir      rtpmedia.Direction // what the phone's last offer/answer said about its own side
 	netDir        rtpmedia.Direction // the network's side
 	lastNetRemote string             // last SDP from the network we applied
+	rang          bool               // inbound: POST /ringing sent
 }
 
 func (g *Gateway) newCall(dir, line string) *call {

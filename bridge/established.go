@@ -171,8 +171,10 @@ func (c *call) netStatus(n *yna.SessionStatus) bool {
 	}
 	heldByNet := !c.netDir.Sends() || !c.netDir.Receives()
 	switch {
-	case n.Status == yna.StatusHold && n.Offer == nil && c.phoneHolds():
-		// The holder's confirmation of our /hold (Final-Holding step 5): not an offer.
+	case n.Status == yna.StatusHold && n.Offer == nil:
+		// Without an "offer" member a Hold is the holder's confirmation of our own /hold
+		// (Final-Holding step 5), not an offer; it may arrive after we already resumed.
+		// The SDK also needs offer.mediaIndicator to treat Hold as an offer (§8.2, §9.4).
 		return false
 	case n.Status == yna.StatusHold:
 		c.netOffer(n.SDP, yna.OpAcceptHold)
@@ -183,8 +185,6 @@ func (c *call) netStatus(n *yna.SessionStatus) bool {
 	}
 	return false
 }
-
-func (c *call) phoneHolds() bool { return !c.phoneDir.Sends() || !c.phoneDir.Receives() }
 
 // netOffer answers a network re-offer (remote hold/resume/renegotiation, §9.5, §9.6):
 // the WebRTC leg answers, the network gets the answer, and the phone is re-INVITEd when

@@ -170,7 +170,7 @@ func sanitizeDisplay(s string) string {
 // ringing waits for the fork's outcome while watching the network.
 func (c *call) ringing(inv *yna.SessionInvitation, oc *sip.OutboundCall) {
 	g := c.g
-	rang, netEnded := false, ""
+	netEnded := ""
 	for {
 		select {
 		case ev, ok := <-oc.Events():
@@ -180,13 +180,8 @@ func (c *call) ringing(inv *yna.SessionInvitation, oc *sip.OutboundCall) {
 			}
 			switch e := ev.(type) {
 			case *sip.ProgressEvent:
-				if !rang && netEnded == "" {
-					rang = true
-					ctx, cancel := c.restCtx()
-					if err := g.yna.Ringing(ctx, c.token, c.ynaID); err != nil {
-						c.log.Info("POST /ringing failed", zap.Error(err))
-					}
-					cancel()
+				if netEnded == "" {
+					c.postRinging()
 				}
 			case *sip.FailedEvent:
 				if netEnded != "" {
@@ -231,6 +226,20 @@ func (c *call) ringing(inv *yna.SessionInvitation, oc *sip.OutboundCall) {
 	}
 }
 
+// postRinging sends POST /ringing once (on the first SIP 18x, or right before
+// /connected if the phone answered without ringing, as the SDK always sends it, §9.2).
+func (c *call) postRinging() {
+	if c.rang {
+		return
+	}
+	c.rang = true
+	ctx, cancel := c.restCtx()
+	defer cancel()
+	if err := c.g.yna.Ringing(ctx, c.token, c.ynaID); err != nil {
+		c.log.Info("POST /ringing failed", zap.Error(err))
+	}
+}
+
 // acceptInbound answers the network with the phone's codec once a SIP branch answered.
 func (c *call) acceptInbound(inv *yna.SessionInvitation, e *sip.AnsweredEvent) {
 	g := c.g
@@ -251,6 +260,7 @@ func (c *call) acceptInbound(inv *yna.SessionInvitation, e *sip.AnsweredEvent) {
 			c.sipLeg.SetRemoteRTCP(md.RTCPAddr)
 		}
 	}
+	c.postRinging()
 	netCodecs := []rtpmedia.Codec{netFormat(c.sipCodec)}
 	if c.sipDTMF != nil {
 		netCodecs = append(netCodecs, netFormat(*c.sipDTMF))
