@@ -46,3 +46,25 @@ func TestCloseEndsCallsProperly(t *testing.T) {
 		t.Errorf("%d calls after Close", n)
 	}
 }
+
+func TestCloseWhileRingingCancelsFork(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.phone("alice", "alicepw")
+	alice.mode.Store("ring")
+	alice.register(e.ctx(10 * time.Second))
+	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, alice.invites, 10*time.Second, "INVITE at the phone")
+	e.waitState(id, ynasim.CallRinging)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := e.gw.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, alice.cancels, 5*time.Second, "CANCEL at the phone on Close")
+	if ci := e.waitState(id, ynasim.CallTerminated); ci.Outcome != ynasim.OutcomeVoicemail {
+		t.Errorf("outcome %s", ci.Outcome)
+	}
+}

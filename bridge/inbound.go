@@ -171,6 +171,7 @@ func sanitizeDisplay(s string) string {
 func (c *call) ringing(inv *yna.SessionInvitation, oc *sip.OutboundCall) {
 	g := c.g
 	netEnded := ""
+	stop := g.ctx.Done()
 	for {
 		select {
 		case ev, ok := <-oc.Events():
@@ -216,7 +217,8 @@ func (c *call) ringing(inv *yna.SessionInvitation, oc *sip.OutboundCall) {
 					oc.Cancel(reason)
 				}
 			}
-		case <-g.ctx.Done():
+		case <-stop:
+			stop = nil // closed for good: do not spin on it
 			if netEnded == "" {
 				netEnded = "gateway shutdown"
 				oc.Cancel(`SIP;cause=503;text="Gateway shutting down"`)

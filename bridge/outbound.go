@@ -109,6 +109,10 @@ func (c *call) runOutbound(inviteCtx context.Context, ic *sip.InboundCall, rt ou
 	setupCtx, cancel := context.WithTimeout(inviteCtx, g.cfg.Timers.SetupTimeout)
 	defer cancel()
 	sdpOffer, err := c.net.CreateOffer(setupCtx)
+	if err != nil && inviteCtx.Err() != nil {
+		c.finish(ResultCancelled, "caller cancelled", 487)
+		return
+	}
 	if err != nil {
 		c.reject(ic, callErr(503, ResultMediaError, "WebRTC offer failed", true, err))
 		return
