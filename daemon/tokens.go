@@ -76,6 +76,9 @@ func (t *tokenStore) SetToken(line, token string) {
 		delete(t.lines, line)
 		return
 	}
+	if t.lines == nil {
+		t.lines = map[string]store.Line{}
+	}
 	l := t.lines[line]
 	l.MSISDN, l.AccessToken, l.State = line, token, store.LineLinked
 	t.lines[line] = l
@@ -87,6 +90,9 @@ func (t *tokenStore) put(ctx context.Context, l store.Line) error {
 		return err
 	}
 	t.mu.Lock()
+	if t.lines == nil {
+		t.lines = map[string]store.Line{}
+	}
 	t.lines[l.MSISDN] = l
 	t.mu.Unlock()
 	if t.onExp != nil && !l.ExpiresAt.IsZero() {
