@@ -49,7 +49,7 @@ type Daemon struct {
 }
 
 // New builds every part from opts (opening the store); nothing listens yet.
-func New(ctx context.Context, opts Options) (d *Daemon, err error) {
+func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -59,7 +59,7 @@ func New(ctx context.Context, opts Options) (d *Daemon, err error) {
 	if opts.RefreshBefore <= 0 {
 		opts.RefreshBefore = DefaultRefreshBefore
 	}
-	d = &Daemon{opts: opts, log: opts.Logger}
+	d := &Daemon{opts: opts, log: opts.Logger}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {

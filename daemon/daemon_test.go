@@ -171,3 +171,30 @@ func TestDaemonRecoversOrphans(t *testing.T) {
 		t.Errorf("closed call touched: %+v", c)
 	}
 }
+
+// TestNewFailsCleanly: a part that cannot be built releases what was built before it.
+func TestNewFailsCleanly(t *testing.T) {
+	sim := newSim(t, ynasim.Config{})
+	dir := t.TempDir()
+	key := testKey(t)
+	cases := map[string]func(*Options){
+		"bad store key": func(o *Options) { o.StoreKey = []byte("short") },
+		"bad sip":       func(o *Options) { o.SIP.Listen[0].Network = "carrier-pigeon" },
+		"bad yna":       func(o *Options) { o.YNA.BaseURL = "ftp://x" },
+		"bad bridge":    func(o *Options) { o.Bridge.Lines[0].MSISDN = "12" },
+	}
+	for name, mod := range cases {
+		t.Run(name, func(t *testing.T) {
+			o := testOptions(t, sim, dir, key)
+			mod(&o)
+			d, err := New(ctxT(t, 10*time.Second), o)
+			if err == nil {
+				_ = d.Close(context.Background())
+				t.Fatal("New succeeded")
+			}
+		})
+	}
+	// The store was closed each time: it opens again.
+	st := openStore(t, filepath.Join(dir, "ynagw.db"), key)
+	_ = st.Close()
+}

@@ -44,6 +44,8 @@ type Call struct {
 	From    string // caller user part (incoming calls)
 	Code    int    // final status of a placed call (-1: transport error)
 	Reason  string // Reason header of a failure
+	// RetryAfter is the Retry-After header of a failure ("" if none).
+	RetryAfter string
 	Prov    []int  // provisional status codes seen
 	media   *media
 	cs      *sipgo.DialogClientSession
@@ -213,6 +215,9 @@ func (p *Phone) Dial(ctx context.Context, number string, onProv func(code int)) 
 		c.Code = de.Res.StatusCode
 		if h := de.Res.GetHeader("Reason"); h != nil {
 			c.Reason = h.Value()
+		}
+		if h := de.Res.GetHeader("Retry-After"); h != nil {
+			c.RetryAfter = h.Value()
 		}
 		m.close()
 		return c, nil

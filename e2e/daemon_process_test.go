@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ynagw/ynagw/daemon"
+	"github.com/ynagw/ynagw/demo"
 	"github.com/ynagw/ynagw/internal/testpeer"
 	"github.com/ynagw/ynagw/yna/ynasim"
 )
@@ -27,6 +28,9 @@ func TestDaemonProcess(t *testing.T) {
 	t.Run("CheckConfig", func(t *testing.T) { testCheckConfig(t, bin) })
 	t.Run("Demo", func(t *testing.T) { testDemo(t, bin) })
 	t.Run("Drain", func(t *testing.T) { testDrain(t, bin) })
+	t.Run("DrainTimeout", func(t *testing.T) { testDrainTimeout(t, bin) })
+	t.Run("Interrupt", func(t *testing.T) { testInterrupt(t, bin) })
+	t.Run("Lines", func(t *testing.T) { testLines(t, bin) })
 	t.Run("CrashRecovery", func(t *testing.T) { testCrashRecovery(t, bin) })
 	t.Run("Reload", func(t *testing.T) { testReload(t, bin) })
 	t.Run("Metrics", func(t *testing.T) { testMetrics(t, bin) })
@@ -158,8 +162,8 @@ func testDrain(t *testing.T, bin string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c2.Code != 503 {
-		t.Errorf("INVITE while draining answered %d %s, want 503", c2.Code, c2.Reason)
+	if c2.Code != 503 || c2.RetryAfter == "" {
+		t.Errorf("INVITE while draining answered %d %s (Retry-After %q), want 503 with Retry-After", c2.Code, c2.Reason, c2.RetryAfter)
 	}
 	select {
 	case <-p.done:
@@ -338,5 +342,62 @@ func testMetrics(t *testing.T, bin string) {
 	p.signal(syscall.SIGINT)
 	if code := p.wait(30 * time.Second); code != 0 {
 		t.Errorf("exit %d", code)
+	}
+}
+
+// forcedEnd checks that the gateway ended an active call itself: the phone got a BYE,
+// ynasim saw DELETE /end, the process exited 0 and the CDR is closed.
+func forcedEnd(t *testing.T, e *dpEnv, p *dpProc, c *demo.Call, id string) {
+	t.Helper()
+	select {
+	case <-c.Ended():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the phone got no BYE")
+	}
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	if err := e.sim.WaitCallState(dpCtx(t, 10*time.Second), id, ynasim.CallTerminated); err != nil {
+		t.Fatalf("sim call: %v", err)
+	}
+	if ci, _ := e.sim.Call(id); len(ci.EventsOf("rest", "end")) == 0 || ci.Outcome != ynasim.OutcomeEndedByClient {
+		t.Errorf("no DELETE /end (outcome %s)", ci.Outcome)
+	}
+	cs := e.cdrs()
+	if len(cs) != 1 || cs[0].Open() || cs[0].YNACallID != id || cs[0].AnswerAt.IsZero() {
+		t.Errorf("CDRs %+v", cs)
+	}
+}
+
+// testDrainTimeout: a call still up when the drain timeout expires is ended properly.
+func testDrainTimeout(t *testing.T, bin string) {
+	e := newDPEnv(t, bin)
+	e.cfg.DrainTimeout = "1s"
+	e.writeConfig()
+	p := e.start()
+	c, id := e.connectedCall(p, p.phone("201", "pw-201"))
+	p.signal(syscall.SIGTERM)
+	p.waitLog("drain timeout: ending the remaining calls", 15*time.Second)
+	forcedEnd(t, e, p, c, id)
+}
+
+// testInterrupt: SIGINT ends active calls at once (still BYE + /end) and exits 0.
+func testInterrupt(t *testing.T, bin string) {
+	e := newDPEnv(t, bin)
+	p := e.start()
+	c, id := e.connectedCall(p, p.phone("201", "pw-201"))
+	p.signal(syscall.SIGINT)
+	forcedEnd(t, e, p, c, id)
+	if p.findLog("draining") != nil {
+		t.Error("SIGINT drained")
+	}
+}
+
+// testLines: `ynagw lines` prints the linked line from the store.
+func testLines(t *testing.T, bin string) {
+	e := newDPEnv(t, bin)
+	out, code := runBin(t, bin, "lines", "-config", e.configPath())
+	if code != 0 || !strings.Contains(out, "MSISDN") || !strings.Contains(out, dpLine) || !strings.Contains(out, "linked") {
+		t.Errorf("lines: exit %d\n%s", code, out)
 	}
 }
