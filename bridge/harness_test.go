@@ -228,6 +228,24 @@ func (e *env) farEndStats(id string) farend.Stats {
 	return st
 }
 
+// restSeen reports whether the sim logged a successful REST op on call id, waiting a
+// little: the sim changes the call state just before it logs the request that caused it.
+func (e *env) restSeen(id, op string) bool {
+	deadline := time.After(5 * time.Second)
+	tk := time.NewTicker(10 * time.Millisecond)
+	defer tk.Stop()
+	for {
+		if ci, _ := e.sim.Call(id); hasRESTEvent(ci, op) {
+			return true
+		}
+		select {
+		case <-tk.C:
+		case <-deadline:
+			return false
+		}
+	}
+}
+
 func hasRESTEvent(ci ynasim.CallInfo, op string) bool {
 	for _, ev := range ci.EventsOf("rest", op) {
 		if ev.HTTPStatus >= 200 && ev.HTTPStatus < 300 {

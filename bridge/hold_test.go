@@ -31,14 +31,14 @@ func TestHoldResumeFromPhone(t *testing.T) {
 		t.Errorf("hold answered %v, want recvonly", got)
 	}
 	ci := e.waitState(id, ynasim.CallHold)
-	if !ci.HeldByClient || !hasRESTEvent(ci, "hold") {
+	if !ci.HeldByClient || !e.restSeen(id, "hold") {
 		t.Errorf("sim: heldByClient=%v events %+v", ci.HeldByClient, ci.Events)
 	}
 	if got := alice.reinvite(e.ctx(15*time.Second), oc, rtpmedia.SendRecv); got != rtpmedia.SendRecv {
 		t.Errorf("resume answered %v, want sendrecv", got)
 	}
 	ci = e.waitState(id, ynasim.CallConnected)
-	if ci.HeldByClient || !hasRESTEvent(ci, "resume") {
+	if ci.HeldByClient || !e.restSeen(id, "resume") {
 		t.Errorf("sim: heldByClient=%v after resume", ci.HeldByClient)
 	}
 	// Media flows again after the resume.
@@ -61,7 +61,7 @@ func TestHoldResumeFromNetwork(t *testing.T) {
 		t.Errorf("hold re-INVITE direction %v, want sendonly", d)
 	}
 	ci := e.waitState(id, ynasim.CallHold)
-	if !ci.HeldByNetwork || !hasRESTEvent(ci, "acceptHold") {
+	if !ci.HeldByNetwork || !e.restSeen(id, "acceptHold") {
 		t.Errorf("sim: heldByNetwork=%v events %+v", ci.HeldByNetwork, ci.Events)
 	}
 	if err := e.sim.CallAction(e.ctx(15*time.Second), id, ynasim.ActionResume); err != nil {
@@ -71,7 +71,7 @@ func TestHoldResumeFromNetwork(t *testing.T) {
 		t.Errorf("resume re-INVITE direction %v, want sendrecv", d)
 	}
 	ci = e.waitState(id, ynasim.CallConnected)
-	if ci.HeldByNetwork || !hasRESTEvent(ci, "acceptResume") {
+	if ci.HeldByNetwork || !e.restSeen(id, "acceptResume") {
 		t.Errorf("sim: heldByNetwork=%v after resume", ci.HeldByNetwork)
 	}
 	// A mid-call network re-offer is answered with POST /connected.

@@ -40,7 +40,7 @@ func TestOutboundAnsweredMediaBothWays(t *testing.T) {
 		t.Fatalf("BYE: %v", err)
 	}
 	ci = e.waitState(id, ynasim.CallTerminated)
-	if ci.Outcome != ynasim.OutcomeEndedByClient || !hasRESTEvent(ci, "end") {
+	if ci.Outcome != ynasim.OutcomeEndedByClient || !e.restSeen(id, "end") {
 		t.Errorf("outcome %s", ci.Outcome)
 	}
 	cdr := e.cdr()
@@ -103,7 +103,7 @@ func TestOutboundCallerCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	ci := e.waitState(id, ynasim.CallTerminated)
-	if ci.Outcome != ynasim.OutcomeClientCancelled || !hasRESTEvent(ci, "end") {
+	if ci.Outcome != ynasim.OutcomeClientCancelled || !e.restSeen(id, "end") {
 		t.Errorf("outcome %s, want %s via DELETE /end", ci.Outcome, ynasim.OutcomeClientCancelled)
 	}
 	if cdr := e.cdr(); cdr.Result != ResultCancelled {
