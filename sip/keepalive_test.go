@@ -308,3 +308,30 @@ func TestKeepAliveDropsDeadContact(t *testing.T) {
 		}
 	}
 }
+
+// TestReAckRetransmitted2xx: a retransmitted 2xx to our re-INVITE is ACKed again.
+func TestReAckRetransmitted2xx(t *testing.T) {
+	s := newTestServer(t, trunkLoopback)
+	app := &controlledApp{dialogs: make(chan *Dialog, 1)}
+	s.SetHandler(app)
+	u := newRawUA(t, s.Addr("udp"))
+	d, _ := rawCall(t, u, app, "reack")
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.ReInvite(context.Background(), appSDP(40002, SendOnly, 2))
+		done <- err
+	}()
+	inv := u.expectRequest("INVITE")
+	res := sip.NewResponseFromRequest(inv, 200, "OK", []byte(rawSDP("recvonly")))
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	u.send(res.String())
+	a1 := u.expectRequest("ACK")
+	if err := <-done; err != nil {
+		t.Fatalf("ReInvite: %v", err)
+	}
+	u.send(res.String()) // retransmission
+	a2 := u.expectRequest("ACK")
+	if a1.CSeq().SeqNo != inv.CSeq().SeqNo || a2.CSeq().SeqNo != inv.CSeq().SeqNo {
+		t.Fatalf("ACK CSeqs %d/%d for INVITE %d", a1.CSeq().SeqNo, a2.CSeq().SeqNo, inv.CSeq().SeqNo)
+	}
+}
