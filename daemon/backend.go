@@ -29,6 +29,12 @@ func (b *Backend) Lines(ctx context.Context) []admin.LineView {
 	for _, n := range d.gw.Lines() {
 		running[n] = true
 	}
+	active := map[string]int{}
+	if open, err := d.store.OpenCalls(ctx); err == nil {
+		for _, c := range open {
+			active[c.Line]++
+		}
+	}
 	views := map[string]*admin.LineView{}
 	ls, err := d.store.Lines(ctx)
 	if err != nil {
@@ -51,8 +57,12 @@ func (b *Backend) Lines(ctx context.Context) []admin.LineView {
 	out := make([]admin.LineView, 0, len(views))
 	for _, v := range views {
 		if running[v.MSISDN] {
-			v.Channel = "running" // TODO(bridge): per-line yna.ChannelState accessor
+			v.Channel = yna.ChannelConnecting.String()
+			if st, ok := d.tap.state(v.MSISDN); ok {
+				v.Channel = st.String()
+			}
 		}
+		v.ActiveCalls = active[v.MSISDN]
 		out = append(out, *v)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].MSISDN < out[j].MSISDN })
@@ -152,6 +162,7 @@ func (b *Backend) Unlink(ctx context.Context, msisdn string) error {
 		}
 	}
 	d.gw.RemoveLine(n)
+	d.tap.forget(n)
 	d.metrics.RemoveLine(n)
 	if err := d.store.DeleteLine(ctx, n); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -179,14 +190,32 @@ func (b *Backend) EmergencyAddressURL(_ context.Context, msisdn, successURL, fai
 	return u + sep + "Authorization=" + url.QueryEscape("Bearer "+l.AccessToken), nil
 }
 
-// Ready implements admin.Backend.
-func (b *Backend) Ready(context.Context) error {
+// Ready implements admin.Backend: not draining, SIP listening, the store answering, and
+// (when lines are linked) at least one line's notification channel connected.
+func (b *Backend) Ready(ctx context.Context) error {
 	d := b.d
 	if d.Draining() {
 		return errors.New("draining")
 	}
 	if !d.sip.Addr("udp").IsValid() && !d.sip.Addr("tcp").IsValid() && !d.sip.Addr("tls").IsValid() {
 		return errors.New("SIP not listening")
+	}
+	ls, err := d.store.Lines(ctx)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	linked := 0
+	for _, l := range ls {
+		if l.State != store.LineLinked {
+			continue
+		}
+		linked++
+		if st, ok := d.tap.state(l.MSISDN); ok && st == yna.ChannelConnected {
+			return nil
+		}
+	}
+	if linked > 0 {
+		return errors.New("no line's notification channel is connected")
 	}
 	return nil
 }

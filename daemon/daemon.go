@@ -28,6 +28,7 @@ type Daemon struct {
 	log     *zap.Logger
 	store   store.Store
 	metrics *metrics.Metrics
+	tap     *metricsTap
 	yna     *yna.Client
 	sip     *sip.Server
 	engine  *rtpmedia.WebRTCEngine
@@ -73,6 +74,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	d.store = st
 	d.metrics = metrics.New(opts.Version)
+	d.tap = newMetricsTap(d.metrics)
 
 	yc := opts.YNA
 	yc.Logger = d.log.Named("yna")
@@ -97,7 +99,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	d.cdr = newCDRSink(st, d.log.Named("cdr"))
 	d.gw, err = bridge.New(opts.Bridge, bridge.Deps{SIP: d.sip, YNA: d.yna, Media: bridge.WebRTCMedia{Engine: d.engine},
-		Tokens: d.tokens, Metrics: d.metrics, CDR: d.cdr, Logger: d.log})
+		Tokens: d.tokens, Metrics: d.tap, CDR: d.cdr, Logger: d.log})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
@@ -178,6 +180,7 @@ func (d *Daemon) registrationsLoop() {
 // established calls go on, the other lines are untouched.
 func (d *Daemon) lineFailed(line string) {
 	d.gw.RemoveLine(line)
+	d.tap.forget(line)
 	d.metrics.ChannelUp(line, false)
 }
 

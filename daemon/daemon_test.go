@@ -61,8 +61,17 @@ func TestDaemonLinkBackendDrain(t *testing.T) {
 	if _, err := sim.WaitChannel(ctx, tAccount, func(ci ynasim.ChannelInfo) bool { return ci.SocketsOpen > 0 }); err != nil {
 		t.Fatalf("channel: %v", err)
 	}
-	ls = b.Lines(ctx)
-	if len(ls) != 1 || ls[0].State != admin.LineLinked || ls[0].Channel == "" || ls[0].TokenExpiresAt.IsZero() {
+	// The channel state reaches the admin view through the gateway's metrics callback.
+	tk := time.NewTicker(10 * time.Millisecond)
+	defer tk.Stop()
+	for ls = b.Lines(ctx); len(ls) != 1 || ls[0].Channel != "connected"; ls = b.Lines(ctx) {
+		select {
+		case <-tk.C:
+		case <-ctx.Done():
+			t.Fatalf("line channel never connected: %+v", ls)
+		}
+	}
+	if ls[0].State != admin.LineLinked || ls[0].TokenExpiresAt.IsZero() || ls[0].LinkedAt.IsZero() {
 		t.Errorf("lines after link: %+v", ls)
 	}
 	if l, err := d.Store().GetLine(ctx, tLine); err != nil || l.AccessToken == "" || l.State != store.LineLinked {
