@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -35,6 +36,12 @@ func Run(configPath, version string, logOut io.Writer) error {
 		return err
 	}
 	opts.Logger, opts.Level, opts.Version = log, &lvl, version
+	// Third-party code logging through log/slog (sipgo) writes JSON lines too, warnings up.
+	slogOut := logOut
+	if slogOut == nil {
+		slogOut = os.Stderr
+	}
+	slog.SetDefault(slog.New(slog.NewJSONHandler(slogOut, &slog.HandlerOptions{Level: slog.LevelWarn})))
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)

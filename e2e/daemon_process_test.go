@@ -265,6 +265,13 @@ func testReload(t *testing.T, bin string) {
 		t.Fatalf("202 before reload: %d %s, want 403", before.Code, before.Reason)
 	}
 
+	// A broken file is refused and the running configuration kept.
+	if err := os.WriteFile(e.configPath(), []byte("sip: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.signal(syscall.SIGHUP)
+	p.waitLog("reload: configuration rejected", 10*time.Second)
+
 	e.cfg.Outbound = []string{"201", "202"}
 	e.cfg.Users[0].Password = "pw-201-new"
 	e.writeConfig()
