@@ -80,6 +80,13 @@ func (c *call) sipEvent(ev sip.Event) bool {
 		}
 	case *sip.OfferEvent:
 		c.phoneOffer(e)
+	case *sip.AckEvent:
+		if len(e.SDP) > 0 { // the answer to the offer we put in a 200 (offerless re-INVITE)
+			if md, err := rtpmedia.ParseSDP(e.SDP); err == nil && !md.Addr.Addr().IsUnspecified() && md.Addr.Port() != 0 {
+				c.sipLeg.SetRemote(md.Addr)
+				c.sipLeg.SetRemoteRTCP(md.RTCPAddr)
+			}
+		}
 	}
 	return false
 }

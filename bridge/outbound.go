@@ -63,7 +63,8 @@ func (c *call) reject(ic *sip.InboundCall, ce *CallError) {
 // outboundSetup is the state of an outbound call before it is answered.
 type outboundSetup struct {
 	ic         *sip.InboundCall
-	phone      *rtpmedia.MediaDescription
+	late       bool                       // INVITE without SDP: our offer goes in the 200 OK
+	phone      *rtpmedia.MediaDescription // the phone's offer (nil for a late offer)
 	sipAnswer  []byte // our answer to the phone, once the network answered
 	sent183    bool
 	sent180    bool
@@ -78,22 +79,21 @@ func (c *call) runOutbound(inviteCtx context.Context, ic *sip.InboundCall, rt ou
 		c.reject(ic, callErr(503, ResultNetworkError, "YNA line not linked", true, err))
 		return
 	}
-	offer := ic.Offer()
-	if len(offer) == 0 {
-		c.reject(ic, callErr(488, ResultCodec, "SDP offer required", false, nil))
-		return
+	st := &outboundSetup{ic: ic, late: len(ic.Offer()) == 0}
+	codecs := g.cfg.Media.Codecs // late offer: we offer in the 200 OK, the phone answers in the ACK
+	c.phoneDir, c.netDir = rtpmedia.SendRecv, rtpmedia.SendRecv
+	if !st.late {
+		if st.phone, err = rtpmedia.ParseSDP(ic.Offer()); err != nil {
+			c.reject(ic, Classify(err))
+			return
+		}
+		codecs = commonCodecs(st.phone.Codecs, g.cfg.Media.Codecs, false)
+		if !hasAudio(codecs) {
+			c.reject(ic, Classify(fmt.Errorf("%w: phone offered %v", rtpmedia.ErrNoCommonCodec, st.phone.Codecs)))
+			return
+		}
+		c.phoneDir = st.phone.EffectiveDirection()
 	}
-	st := &outboundSetup{ic: ic}
-	if st.phone, err = rtpmedia.ParseSDP(offer); err != nil {
-		c.reject(ic, Classify(err))
-		return
-	}
-	codecs := commonCodecs(st.phone.Codecs, g.cfg.Media.Codecs, false)
-	if !hasAudio(codecs) {
-		c.reject(ic, Classify(fmt.Errorf("%w: phone offered %v", rtpmedia.ErrNoCommonCodec, st.phone.Codecs)))
-		return
-	}
-	c.phoneDir, c.netDir = st.phone.EffectiveDirection(), rtpmedia.SendRecv
 	if err := c.newSIPLeg(st.phone); err != nil {
 		c.reject(ic, Classify(err))
 		return
@@ -192,12 +192,14 @@ func (c *call) outboundStatus(st *outboundSetup, n *yna.SessionStatus) bool {
 		}
 		c.answerPhone(st)
 		return true
-	case st.answerDone && !st.sent183 && (n.Status == yna.StatusInProgress || n.Status == yna.StatusProceeding || code == 183):
+	case st.answerDone && !st.late && !st.sent183 && (n.Status == yna.StatusInProgress || n.Status == yna.StatusProceeding || code == 183):
 		st.sent183 = true
 		if err := st.ic.Progress(context.Background(), 183, st.sipAnswer); err != nil {
 			c.log.Debug("183 failed", zap.Error(err))
 		}
-	case n.Status == yna.StatusRinging || code == 180:
+	case n.Status == yna.StatusRinging || code == 180,
+		st.late && (n.Status == yna.StatusInProgress || n.Status == yna.StatusProceeding || code == 183):
+		// Ringback only: a late-offer call cannot get early media without 100rel.
 		if !st.sent180 && !st.sent183 {
 			st.sent180 = true
 			if err := st.ic.Progress(context.Background(), 180, nil); err != nil {
@@ -217,6 +219,9 @@ func (c *call) applyNetAnswer(st *outboundSetup, sdp string) error {
 	c.lastNetRemote = sdp
 	st.answerDone = true
 	nc := c.net.Codec()
+	if st.late {
+		return c.lateOffer(st, nc)
+	}
 	pick, ok := phoneCodecFor(st.phone.Codecs, nc)
 	if !ok {
 		return fmt.Errorf("%w: network chose %v, phone offered %v", rtpmedia.ErrNoCommonCodec, nc, st.phone.Codecs)
@@ -232,6 +237,45 @@ func (c *call) applyNetAnswer(st *outboundSetup, sdp string) error {
 		return err
 	}
 	st.sipAnswer, c.sipCodec, c.sipDTMF = ans, chosen, dtmf
+	return c.startRelay()
+}
+
+// lateOffer builds our SIP offer (sent in the 200 OK) for the codec the network chose.
+func (c *call) lateOffer(st *outboundSetup, nc rtpmedia.Codec) error {
+	pick, ok := phoneCodecFor(c.g.cfg.Media.Codecs, nc)
+	if !ok {
+		return fmt.Errorf("%w: network chose %v", rtpmedia.ErrNoCommonCodec, nc)
+	}
+	c.sipCodec, c.sipDTMF = pick, nil
+	for _, cd := range c.g.cfg.Media.Codecs {
+		if cd.IsDTMF() && cd.ClockRate == pick.ClockRate {
+			d := cd
+			c.sipDTMF = &d
+			break
+		}
+	}
+	offer, err := rtpmedia.BuildOffer(c.localSDPConfig(c.sipCodecs(), rtpmedia.SendRecv))
+	if err != nil {
+		return err
+	}
+	st.sipAnswer = offer
+	return nil
+}
+
+// lateAnswer applies the phone's answer from the ACK and starts the relay.
+func (c *call) lateAnswer(ans []byte) error {
+	md, err := rtpmedia.ParseSDP(ans)
+	if err != nil {
+		return err
+	}
+	if err := c.pickPhoneCodec(md); err != nil {
+		return err
+	}
+	if md.Addr.Addr().IsValid() && !md.Addr.Addr().IsUnspecified() && md.Addr.Port() != 0 {
+		c.sipLeg.SetRemote(md.Addr)
+		c.sipLeg.SetRemoteRTCP(md.RTCPAddr)
+	}
+	c.phoneDir = md.EffectiveDirection()
 	return c.startRelay()
 }
 
@@ -271,6 +315,15 @@ func (c *call) answerPhone(st *outboundSetup) {
 		return
 	}
 	c.dlg = dlg
+	if st.late {
+		if err := c.lateAnswer(dlg.RemoteSDP()); err != nil {
+			c.log.Info("phone's answer in the ACK not usable", zap.Error(err))
+			c.hangupSIP("media not acceptable")
+			c.end()
+			c.finish(ResultCodec, "late offer answer: "+err.Error(), 0)
+			return
+		}
+	}
 	c.answered()
 	c.log.Info("outbound call answered", zap.Stringer("codec", c.sipCodec))
 	c.runEstablished()

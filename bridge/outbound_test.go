@@ -127,3 +127,20 @@ func TestOutboundRefused(t *testing.T) {
 		t.Errorf("%d calls reached the network", n)
 	}
 }
+
+func TestOutboundLateOffer(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.phone("alice", "alicepw")
+	oc := alice.callLate(e.ctx(30*time.Second), farNumber)
+	if oc.code != 200 {
+		t.Fatalf("final %d", oc.code)
+	}
+	id := e.simCall(ynasim.DirectionOutbound)
+	e.waitState(id, ynasim.CallConnected)
+	waitFor(t, oc.media.gotRx, 15*time.Second, "RTP at the phone")
+	eventually(t, 10*time.Second, "far end receiving RTP", func() bool { return e.farEndStats(id).PacketsReceived > 0 })
+	if err := oc.sess.Bye(e.ctx(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(id, ynasim.CallTerminated)
+}

@@ -305,6 +305,49 @@ func (p *phone) callHook(ctx context.Context, number string, onProv func(code in
 	return oc
 }
 
+// callLate places a call without SDP in the INVITE (late offer) and answers the gateway's
+// offer from the 200 OK in the ACK.
+func (p *phone) callLate(ctx context.Context, number string) *outCall {
+	p.t.Helper()
+	m := newPhoneMedia(p.t)
+	oc := &outCall{media: m}
+	sess, err := p.dua.Invite(ctx, p.gwURI(number), nil, p.fromHeader())
+	if err != nil {
+		m.close()
+		p.t.Fatalf("INVITE: %v", err)
+	}
+	oc.sess = sess
+	p.mu.Lock()
+	p.media[sess.InviteRequest.CallID().Value()] = m
+	p.mu.Unlock()
+	if err := sess.WaitAnswer(ctx, sipgo.AnswerOptions{Username: p.user, Password: p.pass}); err != nil {
+		var de *sipgo.ErrDialogResponse
+		if errors.As(err, &de) {
+			oc.code = de.Res.StatusCode
+			return oc
+		}
+		p.t.Fatalf("late offer call: %v", err)
+	}
+	oc.code = sess.InviteResponse.StatusCode
+	md, err := rtpmedia.ParseSDP(sess.InviteResponse.Body())
+	if err != nil {
+		p.t.Fatalf("200 OK without an offer: %v", err)
+	}
+	ans, _, _, err := rtpmedia.Answer(md, rtpmedia.OfferConfig{Addr: m.leg.LocalAddr(), Codecs: phoneCodecs, Direction: rtpmedia.SendRecv, SessionID: 5, Version: 1})
+	if err != nil {
+		p.t.Fatalf("answer: %v", err)
+	}
+	ack := sipmsg.NewRequest(sipmsg.ACK, sess.InviteResponse.Contact().Address)
+	ack.AppendHeader(&sipmsg.CSeqHeader{SeqNo: sess.InviteRequest.CSeq().SeqNo, MethodName: sipmsg.ACK})
+	ack.SetBody(ans)
+	ack.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
+	if err := sess.WriteAck(ctx, ack); err != nil {
+		p.t.Fatalf("ACK: %v", err)
+	}
+	m.start(md.Addr)
+	return oc
+}
+
 // hold re-INVITEs with direction dir and returns the answered direction.
 func (p *phone) reinvite(ctx context.Context, oc *outCall, dir rtpmedia.Direction) rtpmedia.Direction {
 	p.t.Helper()
