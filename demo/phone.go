@@ -39,19 +39,19 @@ type Phone struct {
 
 // Call is one call of the phone (placed or answered).
 type Call struct {
-	p       *Phone
-	CallID  string
-	From    string // caller user part (incoming calls)
-	Code    int    // final status of a placed call (-1: transport error)
-	Reason  string // Reason header of a failure
+	p      *Phone
+	CallID string
+	From   string // caller user part (incoming calls)
+	Code   int    // final status of a placed call (-1: transport error)
+	Reason string // Reason header of a failure
 	// RetryAfter is the Retry-After header of a failure ("" if none).
 	RetryAfter string
-	Prov    []int  // provisional status codes seen
-	media   *media
-	cs      *sipgo.DialogClientSession
-	ss      *sipgo.DialogServerSession
-	byeOnce sync.Once
-	bye     chan struct{} // closed when the other side sent BYE
+	Prov       []int // provisional status codes seen
+	media      *media
+	cs         *sipgo.DialogClientSession
+	ss         *sipgo.DialogServerSession
+	byeOnce    sync.Once
+	bye        chan struct{} // closed when the other side sent BYE
 }
 
 // NewPhone starts the phone's UDP listener. gw is the gateway's SIP address.
