@@ -11,8 +11,8 @@ import (
 
 // TestHoldResumeFromPhone: sipp holds with a=sendonly (the gateway must answer
 // recvonly/inactive, checked by the scenario), the YNA call goes to Hold with the far
-// end recvonly and media stops both ways; the resume restores sendrecv and media flows
-// both ways again.
+// end recvonly and its media toward the phone stops; the resume restores sendrecv and
+// media flows both ways again.
 func TestHoldResumeFromPhone(t *testing.T) {
 	e := newGwEnv(t, nil)
 	run := startSipp(t, "uac_hold.xml", e.sipAddr(), sippOpts{auth: true,
@@ -27,10 +27,10 @@ func TestHoldResumeFromPhone(t *testing.T) {
 		t.Errorf("sim: heldByClient=%v", ci.HeldByClient)
 	}
 	e.waitStats(id, 5*time.Second, "far end recvonly", func(s farend.Stats) bool { return s.Direction == "recvonly" || s.Direction == "inactive" })
-	// Media stops both ways while held (the gateway does not relay the held phone's
-	// stream either).
-	if d := e.observe(id, 600*time.Millisecond); d.PacketsSent > 2 || d.PacketsReceived > 2 {
-		t.Errorf("media during the phone's hold: far end sent %d, received %d in 600 ms", d.PacketsSent, d.PacketsReceived)
+	// The network → phone media stops while the phone holds. (Whether the held phone's
+	// own sendonly stream reaches the network is TestPhoneHoldStreamReachesNetwork.)
+	if d := e.observe(id, 600*time.Millisecond); d.PacketsSent > 2 {
+		t.Errorf("far end sent %d packets in 600 ms while held by the phone", d.PacketsSent)
 	}
 
 	e.waitState(id, ynasim.CallConnected)
@@ -51,6 +51,35 @@ func TestHoldResumeFromPhone(t *testing.T) {
 	}
 	if ci := e.waitState(id, ynasim.CallTerminated); ci.Outcome != ynasim.OutcomeEndedByClient {
 		t.Errorf("outcome %s", ci.Outcome)
+	}
+}
+
+// TestPhoneHoldStreamReachesNetwork: a phone (or PBX) holding with a=sendonly keeps
+// sending (music on hold); the network answered recvonly, so that stream must reach the
+// far end, and the far end must see one continuous RTP stream (no sequence gap counted
+// as loss) across hold and resume.
+func TestPhoneHoldStreamReachesNetwork(t *testing.T) {
+	t.Skip("bug: bridge applyHold sets the SIP leg Inactive on any hold, so the held phone's sendonly RTP is dropped and its sequence gap reaches the network as loss; see report")
+	e := newGwEnv(t, nil)
+	run := startSipp(t, "uac_hold.xml", e.sipAddr(), sippOpts{auth: true,
+		vars: map[string]string{"TONE": writeTonePCMA(t, 5), "TALK_MS": "1500", "HOLD_MS": "3000"}})
+	id := e.simCall(ynasim.DirectionOutbound)
+	e.waitState(id, ynasim.CallHold)
+	st := e.waitStats(id, 5*time.Second, "far end recvonly", func(s farend.Stats) bool { return s.Direction == "recvonly" })
+	var still bool
+	e.waitStats(id, 5*time.Second, "the held phone's stream at the far end", func(s farend.Stats) bool {
+		ci, _ := e.sim.Call(id)
+		still = ci.State == ynasim.CallHold
+		return s.PacketsReceived >= st.PacketsReceived+25 || !still
+	})
+	if !still {
+		t.Errorf("the far end received less than 25 packets from the phone during its sendonly hold")
+	}
+	e.waitState(id, ynasim.CallConnected)
+	run.mustPass(30 * time.Second)
+	ci := e.waitState(id, ynasim.CallTerminated)
+	if fs, _ := ci.Media.(farend.Stats); fs.Lost != 0 {
+		t.Errorf("far end counted %d lost packets across the phone's hold", fs.Lost)
 	}
 }
 
