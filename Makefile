@@ -4,7 +4,7 @@ GO ?= go
 .PHONY: demo test test-deps vet unit bench fuzz
 
 demo:
-	$(GO) run ./cmd/ynasim
+	$(GO) run ./cmd/ynagw demo
 
 test-deps:
 	./scripts/install-test-deps.sh
