@@ -46,6 +46,18 @@ func TestInboundForkTwoPhones(t *testing.T) {
 	e.action(id, ynasim.ActionDTMF, "7")
 	eventually(t, 10*time.Second, "bob logs the received DTMF 7", func() bool { return bob.logContains("received event: '7'") })
 
+	// The answering phone holds and resumes (re-INVITE sendonly / sendrecv from baresip).
+	bob.command("hold", "")
+	ci = e.waitState(id, ynasim.CallHold)
+	eventually(t, 10*time.Second, "POST /hold recorded", func() bool { ci, _ = e.sim.Call(id); return hasREST(ci, "hold") && ci.HeldByClient })
+	e.waitStats(id, 5*time.Second, "far end recvonly while bob holds", func(s farend.Stats) bool { return s.Direction == "recvonly" || s.Direction == "inactive" })
+	bob.command("resume", "")
+	e.waitState(id, ynasim.CallConnected)
+	st = e.waitStats(id, 5*time.Second, "far end sendrecv after bob resumed", func(s farend.Stats) bool { return s.Direction == "sendrecv" })
+	e.waitStats(id, 5*time.Second, "media both ways after bob resumed", func(s farend.Stats) bool {
+		return s.PacketsReceived >= st.PacketsReceived+25 && s.PacketsSent >= st.PacketsSent+25
+	})
+
 	e.action(id, ynasim.ActionHangup)
 	bob.waitEvent("CALL_CLOSED", 10*time.Second) // BYE from the gateway
 	hz := bob.heardToneHz()
@@ -130,6 +142,30 @@ func TestOutboundBaresipAudioContent(t *testing.T) {
 	if hz := bob.heardToneHz(); !within(hz, farToneHz, 0.2) {
 		t.Errorf("phone heard %.0f Hz, want the far end's %d Hz", hz, farToneHz)
 	}
+	if ci := e.waitState(id, ynasim.CallTerminated); ci.Outcome != ynasim.OutcomeEndedByClient {
+		t.Errorf("outcome %s", ci.Outcome)
+	}
+}
+
+// TestOutboundEarlyMediaToPhone: the far end's early media (183 + SDP, before any answer)
+// reaches a baresip phone: its RTP is established before the call is.
+func TestOutboundEarlyMediaToPhone(t *testing.T) {
+	e := newGwEnv(t, nil)
+	const number = "2065550177"
+	if err := e.sim.SetNumberBehaviour(number, ynasim.Behaviour{Kind: ynasim.BehaviourManual}); err != nil {
+		t.Fatal(err)
+	}
+	bob := startBaresip(t, e, "bob", "bobpw", "manual")
+	bob.command("dial", "sip:"+number+"@"+e.sipAddr().String())
+	id := e.simCall(ynasim.DirectionOutbound)
+	e.action(id, ynasim.ActionProgress)
+	bob.waitEvent("CALL_RTPESTAB", 10*time.Second) // far-end RTP arrived at the phone
+	if ci, _ := e.sim.Call(id); ci.State != ynasim.CallInProgress {
+		t.Fatalf("sim state %s, want %s while only early media flows", ci.State, ynasim.CallInProgress)
+	}
+	e.action(id, ynasim.ActionAnswer)
+	bob.waitEvent("CALL_ESTABLISHED", 10*time.Second)
+	bob.command("hangup", "")
 	if ci := e.waitState(id, ynasim.CallTerminated); ci.Outcome != ynasim.OutcomeEndedByClient {
 		t.Errorf("outcome %s", ci.Outcome)
 	}
