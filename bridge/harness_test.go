@@ -23,7 +23,15 @@ import (
 	"go.uber.org/zap/zaptest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// sip.Server's sipgo client sends in-dialog requests (BYE, re-INVITE) from ephemeral
+		// UDP sockets (no WithClientConnectionAddr); sipgo occasionally leaves the reader of
+		// such a socket running after UserAgent.Close. Not a bridge goroutine; reported to
+		// the sip package owner. The phones of these tests send from their listener only.
+		goleak.IgnoreAnyFunction("github.com/emiago/sipgo/sip.(*TransportUDP).readUDPConnection"),
+	)
+}
 
 const (
 	testLine     = "14255550100"
@@ -60,6 +68,7 @@ type env struct {
 	tokens *StaticTokens
 	cdrs   chan CDR
 	log    *zap.Logger
+	phones []func() // phone cleanups, run after the gateway closed
 }
 
 type cdrChan chan CDR
@@ -93,6 +102,11 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.sim.Close() })
+	t.Cleanup(func() { // after the gateway and the SIP server closed (cleanups run LIFO)
+		for _, f := range e.phones {
+			f()
+		}
+	})
 	e.yc, err = yna.NewClient(yna.Config{BaseURL: e.sim.URL(), ClientID: testClientID, ClientSecret: testSecret, Key: key,
 		StatusRetryDelay: 100 * time.Millisecond})
 	if err != nil {
@@ -176,7 +190,9 @@ func (e *env) linkToken(account string) string {
 }
 
 func (e *env) phone(user, pass string) *phone {
-	return newPhone(e.t, user, pass, e.srv.Addr("udp"))
+	p, cleanup := newPhone(e.t, user, pass, e.srv.Addr("udp"))
+	e.phones = append(e.phones, cleanup)
+	return p
 }
 
 func (e *env) ctx(d time.Duration) context.Context {

@@ -65,7 +65,7 @@ type outboundSetup struct {
 	ic         *sip.InboundCall
 	late       bool                       // INVITE without SDP: our offer goes in the 200 OK
 	phone      *rtpmedia.MediaDescription // the phone's offer (nil for a late offer)
-	sipAnswer  []byte // our answer to the phone, once the network answered
+	sipAnswer  []byte                     // our answer to the phone, once the network answered
 	sent183    bool
 	sent180    bool
 	answerDone bool

@@ -137,7 +137,9 @@ type inCall struct {
 	from  string
 }
 
-func newPhone(t *testing.T, user, pass string, gw netip.AddrPort) *phone {
+// newPhone starts a phone; the caller runs cleanup when the test is over (after the
+// gateway closed, so no SIP request races the phone's shutdown).
+func newPhone(t *testing.T, user, pass string, gw netip.AddrPort) (*phone, func()) {
 	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgentHostname("127.0.0.1"), sipgo.WithUserAgent(user))
 	if err != nil {
@@ -177,7 +179,7 @@ func newPhone(t *testing.T, user, pass string, gw netip.AddrPort) *phone {
 		defer close(served)
 		_ = srv.ServeUDP(conn)
 	}()
-	t.Cleanup(func() {
+	cleanup := func() {
 		p.mu.Lock()
 		for _, m := range p.media {
 			m.close()
@@ -186,7 +188,7 @@ func newPhone(t *testing.T, user, pass string, gw netip.AddrPort) *phone {
 		_ = ua.Close()
 		_ = conn.Close()
 		<-served
-	})
+	}
 	deadline := time.After(5 * time.Second)
 	for {
 		if c, _ := ua.TransportLayer().GetConnection("udp", p.addr.String()); c != nil {
@@ -195,16 +197,19 @@ func newPhone(t *testing.T, user, pass string, gw netip.AddrPort) *phone {
 		select {
 		case <-time.After(time.Millisecond):
 		case <-deadline:
+			cleanup()
 			t.Fatal("phone UDP listener not ready")
 		}
 	}
-	p.cli, err = sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
+	// Every request leaves from the listening socket (no ephemeral sockets to leak).
+	p.cli, err = sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientConnectionAddr(p.addr.String()))
 	if err != nil {
+		cleanup()
 		t.Fatal(err)
 	}
 	p.dua = &sipgo.DialogUA{Client: p.cli, ContactHDR: sipmsg.ContactHeader{
 		Address: sipmsg.Uri{Scheme: "sip", User: user, Host: "127.0.0.1", Port: p.addr.Port}}}
-	return p
+	return p, cleanup
 }
 
 func (p *phone) gwURI(user string) sipmsg.Uri {
