@@ -167,8 +167,8 @@ func (c *call) sipCodecs() []rtpmedia.Codec {
 	return out
 }
 
-// common returns the codecs of offered that conf supports, in the order of first (which is
-// either offered or conf), with the payload types of usePTsOf.
+// commonCodecs returns the codecs of order that other also has (same format), in order's
+// order, carrying order's payload types when ptsFromOrder, else other's.
 func commonCodecs(order, other []rtpmedia.Codec, ptsFromOrder bool) []rtpmedia.Codec {
 	var out []rtpmedia.Codec
 	for _, a := range order {

@@ -16,6 +16,11 @@
 //
 // # Flows (fact sheet §9)
 //
+// Files: config.go (Config), deps.go (TokenSource, Metrics, CDRSink), media.go (NetLeg,
+// Relay, MediaFactory), gateway.go (Gateway, call table, notification routing), line.go
+// (one notification channel per line), routing.go (outbound line choice), call.go,
+// outbound.go, inbound.go, established.go (the call goroutine), errors.go.
+//
 // Outbound (SIP → YNA): INVITE from a registered phone or trunk → line routing (the
 // authenticated user / trunk must be listed in LineConfig.Outbound; a dialled Prefix or
 // the From user may pick among several lines; otherwise 403) → dial plan + yna.
@@ -34,8 +39,17 @@
 // timeout → DELETE /end (the network sends the caller to voicemail). A network cancel
 // (SessionCancelled/Terminated) cancels the fork.
 //
+// A late-offer INVITE (no SDP) is supported: our offer goes in the 200 OK (no early media
+// then) and the phone's answer comes in the ACK.
+//
 // Hold/resume both ways, network re-offers and DTMF (SIP INFO → RFC 4733 toward the
-// network) are handled in the established state (established.go).
+// network; RFC 4733 is relayed as is in both directions) are handled in the established
+// state (established.go). A Hold notification without an "offer" member is the holder's
+// confirmation (Final-Holding step 5) and never treated as an offer.
+//
+// Failures map to SIP through one table (errors.go: FromStatus, Classify). Final
+// responses carry "Reason: SIP;cause=<code>;text=..." (the sip package writes the Reason
+// header of rejections; Q.850 causes are not sent).
 //
 // A dropped notification channel never ends established calls: calls only depend on REST
 // and media; notifications resume after the channel recovers.

@@ -144,3 +144,25 @@ func TestOutboundLateOffer(t *testing.T) {
 	}
 	e.waitState(id, ynasim.CallTerminated)
 }
+
+// REST failures of /start become classified SIP responses, never a bare 500.
+func TestOutboundStartFailures(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.phone("alice", "alicepw")
+	if err := e.sim.SetEndpointFault(ynasim.EndpointFault{Endpoint: "start", Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	if oc := alice.call(e.ctx(30*time.Second), farNumber); oc.code != 503 || !strings.Contains(oc.reason, "YNA") {
+		t.Errorf("start 503: %d %q", oc.code, oc.reason)
+	}
+	if err := e.sim.ExpireTokens(testAccount); err != nil {
+		t.Fatal(err)
+	}
+	oc := alice.call(e.ctx(30*time.Second), farNumber)
+	if oc.code != 503 || !strings.Contains(oc.reason, "relink") {
+		t.Errorf("expired token: %d %q", oc.code, oc.reason)
+	}
+	if cdr := e.cdr(); cdr.Result != ResultNetworkError {
+		t.Errorf("CDR %+v", cdr)
+	}
+}
