@@ -30,8 +30,9 @@ func TestTwoLinesConcurrentCalls(t *testing.T) {
 	alice.register(e.ctx(10 * time.Second)) // registered, but not a Ring user of line 2
 
 	var wg sync.WaitGroup
-	calls := make([]*outCall, 2)
-	for i, p := range []*phone{alice, bob} {
+	callers := []*phone{alice, alice, bob} // two concurrent calls on line 1, one on line 2
+	calls := make([]*outCall, len(callers))
+	for i, p := range callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -45,14 +46,14 @@ func TestTwoLinesConcurrentCalls(t *testing.T) {
 		}
 		waitFor(t, oc.media.gotRx, 15*time.Second, "RTP at the phone")
 	}
-	lines := map[string]bool{}
+	lines := map[string]int{}
 	for _, ci := range e.sim.Calls() {
-		lines[ci.Line+"/"+ci.AccountID] = true
+		lines[ci.Line+"/"+ci.AccountID]++
 	}
-	if !lines[testLine+"/"+testAccount] || !lines[line2+"/acct2"] {
+	if lines[testLine+"/"+testAccount] != 2 || lines[line2+"/acct2"] != 1 {
 		t.Errorf("sim calls on %v", lines)
 	}
-	if e.gw.ActiveCalls() != 2 {
+	if e.gw.ActiveCalls() != 3 {
 		t.Errorf("%d active calls", e.gw.ActiveCalls())
 	}
 
@@ -72,7 +73,7 @@ func TestTwoLinesConcurrentCalls(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for range 3 {
+	for range 4 {
 		if cdr := e.cdr(); cdr.Result != ResultAnswered {
 			t.Errorf("CDR %+v", cdr)
 		}
