@@ -224,11 +224,18 @@ func (c *call) applyHold() {
 		c.relay.SetHold(!sipToNet, !netToSIP)
 	}
 	if c.sipLeg != nil {
-		if sipToNet && netToSIP {
-			c.sipLeg.SetDirection(rtpmedia.SendRecv)
-		} else {
-			c.sipLeg.SetDirection(rtpmedia.Inactive) // held: the long media timeout applies
+		// Our SIP-side direction: we send what comes from the network and receive what
+		// goes to it. Anything but sendrecv makes the leg apply HeldMediaTimeout.
+		d := rtpmedia.Inactive
+		switch {
+		case sipToNet && netToSIP:
+			d = rtpmedia.SendRecv
+		case netToSIP:
+			d = rtpmedia.SendOnly
+		case sipToNet:
+			d = rtpmedia.RecvOnly
 		}
+		c.sipLeg.SetDirection(d)
 	}
 }
 

@@ -34,6 +34,9 @@ func TestHoldResumeFromPhone(t *testing.T) {
 	if !ci.HeldByClient || !e.restSeen(id, "hold") {
 		t.Errorf("sim: heldByClient=%v events %+v", ci.HeldByClient, ci.Events)
 	}
+	// sendonly hold: the phone's media (music on hold) still reaches the network.
+	held := e.farEndStats(id).PacketsReceived
+	eventually(t, 10*time.Second, "far end receiving the held phone's RTP", func() bool { return e.farEndStats(id).PacketsReceived > held+5 })
 	if got := alice.reinvite(e.ctx(15*time.Second), oc, rtpmedia.SendRecv); got != rtpmedia.SendRecv {
 		t.Errorf("resume answered %v, want sendrecv", got)
 	}
