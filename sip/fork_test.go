@@ -23,16 +23,17 @@ import (
 // ---- sipp UAS targets -------------------------------------------------------
 
 type sippUAS struct {
-	port int
-	dir  string
-	cmd  *exec.Cmd
-	out  *bytes.Buffer
-	done chan struct{}
-	rc   int
+	port  int
+	proto string // "udp" or "tcp"
+	dir   string
+	cmd   *exec.Cmd
+	out   *bytes.Buffer
+	done  chan struct{}
+	rc    int
 }
 
 func (s *sippUAS) uri(user string) string {
-	return fmt.Sprintf("sip:%s@127.0.0.1:%d;transport=udp", user, s.port)
+	return fmt.Sprintf("sip:%s@127.0.0.1:%d;transport=%s", user, s.port, s.proto)
 }
 
 // startSippUAS runs sipp with a scenario from testdata/sipp as a one-call UAS
@@ -65,7 +66,7 @@ func startSippUASWith(t *testing.T, scenario string, repl map[string]string, arg
 	argv := append([]string{"-sf", sf, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
 		"-cp", strconv.Itoa(ctl), "-m", "1", "-nostdin", "-timeout", "30s",
 		"-trace_err", "-trace_logs", "-trace_msg"}, args...)
-	s := &sippUAS{port: port, dir: dir, out: &bytes.Buffer{}, done: make(chan struct{}), rc: -1}
+	s := &sippUAS{port: port, proto: "udp", dir: dir, out: &bytes.Buffer{}, done: make(chan struct{}), rc: -1}
 	s.cmd = exec.Command(bin, argv...)
 	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
@@ -91,7 +92,14 @@ func startSippUASWith(t *testing.T, scenario string, repl map[string]string, arg
 			<-s.done
 		}
 	})
-	waitUDPBound(t, port, s.done)
+	proto := "udp"
+	for i, a := range args {
+		if a == "-t" && i+1 < len(args) && strings.HasPrefix(args[i+1], "t") {
+			proto = "tcp"
+		}
+	}
+	s.proto = proto
+	waitBound(t, proto, port, s.done)
 	return s
 }
 
@@ -134,16 +142,20 @@ func freeUDPPort(t *testing.T) int {
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
-// waitUDPBound polls /proc/net/udp until something is bound to 127.0.0.1:port
-// (sipp signals nothing when it is ready). Polling with a deadline, no sleeps.
-func waitUDPBound(t *testing.T, port int, exited <-chan struct{}) {
+// waitBound polls /proc/net/{udp,tcp} until something is bound (TCP:
+// listening) on 127.0.0.1:port (sipp signals nothing when it is ready).
+// Polling with a deadline, no sleeps.
+func waitBound(t *testing.T, proto string, port int, exited <-chan struct{}) {
 	t.Helper()
-	want := fmt.Sprintf("0100007F:%04X", port)
+	want := fmt.Sprintf("0100007F:%04X 00000000:0000", port)
+	if proto == "tcp" {
+		want += " 0A" // LISTEN
+	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(10 * time.Second)
 	for {
-		if data, err := os.ReadFile("/proc/net/udp"); err == nil && bytes.Contains(data, []byte(want)) {
+		if data, err := os.ReadFile("/proc/net/" + proto); err == nil && bytes.Contains(data, []byte(want)) {
 			return
 		}
 		select {

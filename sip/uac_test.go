@@ -199,7 +199,7 @@ func freeUDPTCPPort(t *testing.T) int {
 func newForkServer(t *testing.T) *Server {
 	t.Helper()
 	s, err := NewServer(Config{
-		Listen: []ListenConfig{{Network: "udp", Addr: "127.0.0.1:0"}},
+		Listen: []ListenConfig{{Network: "udp", Addr: "127.0.0.1:0"}, {Network: "tcp", Addr: "127.0.0.1:0"}},
 		Domain: "ynagw",
 		Users:  []User{{Username: "alice", Password: "alicepw"}},
 		// baresip 1.0 (libre) answers every WWW-Authenticate it gets and fails
@@ -485,4 +485,37 @@ func TestCancelForks(t *testing.T) {
 	if n != 0 {
 		t.Errorf("%d forks still registered after Done", n)
 	}
+}
+
+// One fork over two transports: a TCP target answers, a UDP target that
+// rings gets CANCEL with "Call completed elsewhere"; then we hang up over TCP.
+func TestDialMixedTransports(t *testing.T) {
+	tcp := startSippUAS(t, "fork_uas_answer.xml", "-t", "t1", "-d", "300")
+	udp := startSippUAS(t, "fork_uas_slow.xml")
+	srv := newForkServer(t)
+	o, err := srv.Dial(context.Background(), DialRequest{
+		From: "<sip:+15551230000@ynagw>", To: "<sip:joe@ynagw>", Offer: []byte(testOffer),
+		Targets: []Target{{URI: tcp.uri("joe"), Label: "tcp"}, {URI: udp.uri("joe"), Label: "udp"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, final := finalEvent(t, o, 10*time.Second)
+	ans, ok := final.(*AnsweredEvent)
+	if !ok || ans.Branch != "tcp" {
+		t.Fatalf("final %#v, want answer over tcp", final)
+	}
+	udp.requireOK(t)
+	d := ans.Dialog
+	go func() {
+		for range d.Events() {
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.Hangup(ctx, "test done"); err != nil {
+		t.Errorf("Hangup: %v", err)
+	}
+	tcp.requireOK(t)
+	waitDone(t, o, 10*time.Second)
 }
