@@ -407,6 +407,23 @@ func TestForkEarlyMedia(t *testing.T) {
 	waitDone(t, o, 10*time.Second)
 }
 
+// sipgo's WaitAnswer gives up after 10 responses; a UAS that keeps sending
+// 180s must still get a CANCEL (Reason cause=500) instead of ringing forever.
+func TestForkTooManyProvisionals(t *testing.T) {
+	chatty := startSippUAS(t, "fork_uas_chatty.xml")
+	u := newTestUAC(t)
+	o := u.dial(t, context.Background(), DialRequest{To: "<sip:kim@ynagw>", Targets: []Target{{URI: chatty.uri("kim")}}})
+	progress, final := finalEvent(t, o, 10*time.Second)
+	if _, ok := final.(*FailedEvent); !ok {
+		t.Fatalf("final %#v, want failure", final)
+	}
+	if len(progress) != 1 {
+		t.Errorf("%d progress events, want 1 (duplicates suppressed)", len(progress))
+	}
+	chatty.requireOK(t)
+	waitDone(t, o, 10*time.Second)
+}
+
 func TestForkAllReject(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -34,6 +34,7 @@ const (
 	reasonRingTimeout        = `SIP;cause=408;text="Ring timeout"`
 	reasonBranchTimeout      = `SIP;cause=408;text="Branch timeout"`
 	reasonCallerCancelled    = `SIP;cause=487;text="Call cancelled"`
+	reasonGaveUp             = `SIP;cause=500;text="Too many provisional responses"`
 )
 
 // reasonHeaderValue turns Cancel's argument into a Reason header value: a full
@@ -93,6 +94,7 @@ type branch struct {
 	waitDone    chan struct{}   // closed when WaitAnswer has returned
 	forceStop   context.CancelCauseFunc
 	quiet       atomic.Bool // server closing: send nothing more (no CANCEL/ACK/BYE)
+	cancelSent  atomic.Bool
 }
 
 func newBranch(idx int, t Target, ua *sipgo.DialogUA, local string, log *zap.Logger) *branch {
@@ -297,6 +299,16 @@ func (b *branch) run(dreq *DialRequest, ruri sipmsg.Uri, report chan<- branchMsg
 		}
 		return
 	}
+	if resp != nil && resp.IsProvisional() && !b.quiet.Load() {
+		// WaitAnswer gave up while the INVITE is still ringing (it stops
+		// after 10 responses, e.g. a UAS repeating 180s): stop the ringing.
+		b.mu.Lock()
+		inv := b.snapshot
+		b.mu.Unlock()
+		if inv != nil {
+			b.sendCancel(inv, reasonGaveUp)
+		}
+	}
 	sess.Close()
 	code, reason := classifyWaitErr(err, resp)
 	report <- branchMsg{idx: b.idx, kind: branchFinal, code: code, reason: reason, err: err}
@@ -396,16 +408,7 @@ func (b *branch) canceller(sess *sipgo.DialogClientSession) {
 	if b.quiet.Load() {
 		return // stopQuietly already forced WaitAnswer out
 	}
-	cancel := buildCancel(inv, b.reason)
-	ctx, stop := context.WithTimeout(context.Background(), sipmsg.Timer_B)
-	res, err := b.ua.Client.Do(ctx, cancel, sipgo.ClientRequestBuild)
-	stop()
-	switch {
-	case err != nil:
-		b.log.Debug("CANCEL failed", zap.Error(err))
-	case res.StatusCode != 200:
-		b.log.Debug("CANCEL rejected", zap.Int("code", res.StatusCode))
-	}
+	b.sendCancel(inv, b.reason)
 
 	t := time.NewTimer(64 * sipmsg.T1)
 	defer t.Stop()
@@ -416,6 +419,23 @@ func (b *branch) canceller(sess *sipgo.DialogClientSession) {
 		fs := b.forceStop
 		b.mu.Unlock()
 		fs(sipgo.WaitAnswerForceCancelErr)
+	}
+}
+
+// sendCancel sends one CANCEL for inv (at most one per branch) and waits for
+// its response.
+func (b *branch) sendCancel(inv *sipmsg.Request, reason string) {
+	if !b.cancelSent.CompareAndSwap(false, true) {
+		return
+	}
+	ctx, stop := context.WithTimeout(context.Background(), sipmsg.Timer_B)
+	defer stop()
+	res, err := b.ua.Client.Do(ctx, buildCancel(inv, reason), sipgo.ClientRequestBuild)
+	switch {
+	case err != nil:
+		b.log.Debug("CANCEL failed", zap.Error(err))
+	case res.StatusCode != 200:
+		b.log.Debug("CANCEL rejected", zap.Int("code", res.StatusCode))
 	}
 }
 
