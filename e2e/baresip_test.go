@@ -42,11 +42,31 @@ type baresip struct {
 }
 
 // startBaresip starts a phone for user (password pass) registered at gw; answermode is
-// "auto" or "manual". It waits until the gateway's registrar has the contact and the
-// ctrl_tcp socket is connected. Everything is stopped in t.Cleanup.
+// "auto" or "manual". It waits until the gateway's registrar has the phone's contact and
+// the ctrl_tcp socket is connected. A start that fails (e.g. a port taken by another
+// process between freePort and baresip's bind) is retried with new ports. Everything is
+// stopped in t.Cleanup.
 func startBaresip(t *testing.T, e *gwEnv, user, pass, answermode string) *baresip {
 	t.Helper()
 	bin := testpeer.Require(t, "baresip")
+	var errs []error
+	for attempt := 0; attempt < 3; attempt++ {
+		b, err := tryBaresip(t, e, bin, user, pass, answermode)
+		if err == nil {
+			t.Cleanup(b.stop)
+			return b
+		}
+		b.stop()
+		data, _ := os.ReadFile(filepath.Join(b.dir, "baresip.log"))
+		t.Logf("baresip %s start attempt %d: %v\n%s", user, attempt+1, err, tail(string(data), 2000))
+		errs = append(errs, err)
+	}
+	t.Fatalf("baresip %s did not start: %v", user, errs)
+	return nil
+}
+
+func tryBaresip(t *testing.T, e *gwEnv, bin, user, pass, answermode string) (*baresip, error) {
+	t.Helper()
 	dir := t.TempDir()
 	b := &baresip{t: t, name: user, dir: dir, snd: filepath.Join(dir, "snd"), exited: make(chan struct{}), events: make(chan map[string]any, 256)}
 	if err := os.Mkdir(b.snd, 0o700); err != nil {
@@ -83,33 +103,47 @@ func startBaresip(t *testing.T, e *gwEnv, user, pass, answermode string) *baresi
 	b.cmd = exec.Command(bin, "-f", dir)
 	b.cmd.Stdout, b.cmd.Stderr = b.logf, b.logf
 	if err := b.cmd.Start(); err != nil {
-		t.Fatal(err)
+		close(b.exited)
+		return b, err
 	}
 	go func() {
 		_ = b.cmd.Wait()
 		close(b.exited)
 	}()
-	t.Cleanup(b.stop)
 
-	e.waitContacts(user, 1)
-	deadline := time.Now().Add(10 * time.Second)
+	// Registered: the registrar holds a contact with this phone's SIP port.
+	contact := fmt.Sprintf("@127.0.0.1:%d", sipPort)
+	deadline := time.After(8 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for registered := false; !registered; {
+		for _, c := range e.srv.Contacts(user) {
+			registered = registered || strings.Contains(c.URI, contact)
+		}
+		select {
+		case <-tick.C:
+		case <-b.exited:
+			return b, fmt.Errorf("exited before registering")
+		case <-deadline:
+			return b, fmt.Errorf("no registration with contact *%s", contact)
+		}
+	}
 	for {
 		b.conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ctrlPort))
 		if err == nil {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("baresip %s ctrl_tcp: %v", user, err)
-		}
-		select { // the registration is already seen, so the socket is up or nearly
-		case <-time.After(50 * time.Millisecond):
+		select { // registered, so the ctrl socket is up or nearly
+		case <-tick.C:
 		case <-b.exited:
-			t.Fatalf("baresip %s exited", user)
+			return b, fmt.Errorf("exited")
+		case <-deadline:
+			return b, fmt.Errorf("ctrl_tcp: %w", err)
 		}
 	}
 	b.reader.Add(1)
 	go b.read()
-	return b
+	return b, nil
 }
 
 func (b *baresip) stop() {
@@ -123,7 +157,9 @@ func (b *baresip) stop() {
 		_ = b.conn.Close()
 	}
 	b.reader.Wait()
-	_ = b.logf.Close()
+	if b.logf != nil {
+		_ = b.logf.Close()
+	}
 	if b.t.Failed() {
 		data, _ := os.ReadFile(filepath.Join(b.dir, "baresip.log"))
 		b.mu.Lock()
