@@ -14,7 +14,14 @@ func TestDTMFInfoReachesNetwork(t *testing.T) {
 	alice, oc, id := establishedOutbound(t, e)
 	alice.info(e.ctx(10*time.Second), oc, "5")
 	alice.info(e.ctx(10*time.Second), oc, "#")
-	eventually(t, 10*time.Second, "digits at the far end", func() bool { return strings.Contains(e.farEndStats(id).Digits, "5#") })
+	deadline := time.Now().Add(10 * time.Second)
+	eventually(t, 12*time.Second, "digits at the far end", func() bool {
+		st := e.farEndStats(id)
+		if time.Now().After(deadline) {
+			t.Fatalf("far end digits %q (dtmf packets %d)", st.Digits, st.DTMFPacketsRecv)
+		}
+		return strings.Contains(st.Digits, "5#")
+	})
 }
 
 func TestSIPMediaTimeoutEndsBothSides(t *testing.T) {
