@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -92,9 +93,30 @@ func TestInboundCancelledByNetwork(t *testing.T) {
 	if err := e.sim.CallAction(e.ctx(10*time.Second), id, ynasim.ActionCancel); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, alice.cancels, 10*time.Second, "CANCEL at the phone")
+	if r := waitFor(t, alice.cancels, 10*time.Second, "CANCEL at the phone"); !strings.Contains(r, "cause=487") {
+		t.Errorf("CANCEL Reason %q", r)
+	}
 	if cdr := e.cdr(); cdr.Result != ResultCancelled {
 		t.Errorf("CDR %+v", cdr)
+	}
+}
+
+func TestInboundAnsweredOnMobile(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.phone("alice", "alicepw")
+	alice.mode.Store("ring")
+	alice.register(e.ctx(10 * time.Second))
+	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, alice.invites, 10*time.Second, "INVITE at the phone")
+	e.waitState(id, ynasim.CallRinging)
+	if err := e.sim.CallAction(e.ctx(10*time.Second), id, ynasim.ActionAnswerOnMobile); err != nil {
+		t.Fatal(err)
+	}
+	if r := waitFor(t, alice.cancels, 10*time.Second, "CANCEL at the phone"); !strings.Contains(r, "cause=200") || !strings.Contains(r, "elsewhere") {
+		t.Errorf("CANCEL Reason %q, want completed elsewhere", r)
 	}
 }
 

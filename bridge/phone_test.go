@@ -123,7 +123,7 @@ type phone struct {
 	incoming  chan *inCall
 	reinvites chan rtpmedia.Direction
 	byes      chan string
-	cancels   chan string
+	cancels   chan string // Reason header of each CANCEL
 	invites   chan string // every new INVITE's Call-ID
 
 	mu       sync.Mutex
@@ -423,7 +423,13 @@ func (p *phone) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		if err != nil {
 			return
 		}
-		tx.OnCancel(func(*sipmsg.Request) { p.cancels <- callID })
+		tx.OnCancel(func(r *sipmsg.Request) { // reports the CANCEL's Reason header
+			reason := ""
+			if h := r.GetHeader("Reason"); h != nil {
+				reason = h.Value()
+			}
+			p.cancels <- reason
+		})
 		_ = sess.Respond(180, "Ringing", nil)
 		<-tx.Done() // sipgo terminates a transaction whose handler returns without a final response
 	default:
