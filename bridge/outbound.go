@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ynagw/ynagw/rtpmedia"
@@ -85,6 +86,10 @@ func (c *call) runOutbound(inviteCtx context.Context, ic *sip.InboundCall, rt ou
 	if !st.late {
 		if st.phone, err = rtpmedia.ParseSDP(ic.Offer()); err != nil {
 			c.reject(ic, Classify(err))
+			return
+		}
+		if p := strings.ToUpper(st.phone.Proto); p != "" && p != "RTP/AVP" && p != "RTP/AVPF" {
+			c.reject(ic, Classify(fmt.Errorf("%w: phone offered %s", rtpmedia.ErrUnsupportedTransport, st.phone.Proto)))
 			return
 		}
 		codecs = commonCodecs(st.phone.Codecs, g.cfg.Media.Codecs, false)

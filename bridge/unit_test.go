@@ -219,3 +219,20 @@ func TestDispatchBuffersUnknownCalls(t *testing.T) {
 		t.Fatal("not unbound")
 	}
 }
+
+// Routing never panics on odd Request-URIs, From headers or dial plans.
+func FuzzRoute(f *testing.F) {
+	for _, s := range []string{"sip:2065550123@gw", "<tel:+1-206-555-0123>", "sip:911@x", "sip:@", "<", "sips:;;@@", "sip:9\x00@x"} {
+		f.Add(s, "sip:alice@ynagw", "9")
+	}
+	lines := []LineConfig{{MSISDN: "14255550100", Outbound: []string{"*"}, Prefix: "8"}}
+	f.Fuzz(func(t *testing.T, ruri, from, strip string) {
+		rt, err := route(lines, DialPlan{StripPrefix: strip, CountryCode: "1", NationalLength: 10}, caller{user: "alice", ruri: ruri, from: from, to: ruri})
+		if err == nil && (rt.dest == "" || yna.IsEmergency(rt.dest)) {
+			t.Fatalf("route(%q) = %q", ruri, rt.dest)
+		}
+		if err != nil && Classify(err).SIPStatus < 400 {
+			t.Fatalf("error %v maps to %d", err, Classify(err).SIPStatus)
+		}
+	})
+}
