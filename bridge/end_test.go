@@ -75,3 +75,19 @@ func TestCloseWhileRingingCancelsFork(t *testing.T) {
 		t.Errorf("outcome %s", ci.Outcome)
 	}
 }
+
+// When the network media leg fails, both sides are ended: BYE to the phone, DELETE /end.
+func TestNetworkMediaFailureEndsBothSides(t *testing.T) {
+	legs := make(chan NetLeg, 4)
+	e := newEnvMedia(t, nil, func(m MediaFactory) MediaFactory { return tapMedia{inner: m, legs: legs} })
+	alice, _, id := establishedOutbound(t, e)
+	leg := waitFor(t, legs, time.Second, "the call's network leg")
+	_ = leg.Close() // the WebRTC transport dies under the call
+	waitFor(t, alice.byes, 10*time.Second, "BYE after the network media failure")
+	if ci := e.waitState(id, ynasim.CallTerminated); ci.Outcome != ynasim.OutcomeEndedByClient {
+		t.Errorf("outcome %s", ci.Outcome)
+	}
+	if cdr := e.cdr(); !strings.Contains(cdr.EndReason, "media") {
+		t.Errorf("end reason %q", cdr.EndReason)
+	}
+}

@@ -82,7 +82,27 @@ func (c cdrChan) Write(_ context.Context, r CDR) error {
 }
 
 // newEnv starts everything; mod may change the gateway config.
-func newEnv(t *testing.T, mod func(*Config)) *env {
+func newEnv(t *testing.T, mod func(*Config)) *env { return newEnvMedia(t, mod, nil) }
+
+// tapMedia hands every network leg the gateway creates to the test.
+type tapMedia struct {
+	inner MediaFactory
+	legs  chan NetLeg
+}
+
+func (m tapMedia) NewNetLeg(codecs []rtpmedia.Codec) (NetLeg, error) {
+	l, err := m.inner.NewNetLeg(codecs)
+	if err == nil {
+		select {
+		case m.legs <- l:
+		default:
+		}
+	}
+	return l, err
+}
+
+// newEnvMedia is newEnv with the media factory wrapped by wrap (if not nil).
+func newEnvMedia(t *testing.T, mod func(*Config), wrap func(MediaFactory) MediaFactory) *env {
 	t.Helper()
 	e := &env{t: t, cdrs: make(chan CDR, 16), log: zaptest.NewLogger(t, zaptest.Level(testLogLevel))}
 	key := appKey(t)
@@ -145,7 +165,11 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	if mod != nil {
 		mod(&cfg)
 	}
-	e.gw, err = New(cfg, Deps{SIP: e.srv, YNA: e.yc, Media: WebRTCMedia{Engine: engine}, Tokens: e.tokens, CDR: cdrChan(e.cdrs), Logger: e.log})
+	var media MediaFactory = WebRTCMedia{Engine: engine}
+	if wrap != nil {
+		media = wrap(media)
+	}
+	e.gw, err = New(cfg, Deps{SIP: e.srv, YNA: e.yc, Media: media, Tokens: e.tokens, CDR: cdrChan(e.cdrs), Logger: e.log})
 	if err != nil {
 		t.Fatal(err)
 	}
