@@ -304,6 +304,13 @@ func (g *Gateway) bind(callID string, c *call) []*yna.SessionStatus {
 	return out
 }
 
+// bound reports whether callID belongs to a running call.
+func (g *Gateway) bound(callID string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.calls[callID] != nil
+}
+
 func (g *Gateway) unbind(c *call) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -25,6 +25,11 @@ func (g *Gateway) startInbound(line string, inv *yna.SessionInvitation) {
 			line = n
 		}
 	}
+	if g.bound(id) {
+		// A redelivered invitation (e.g. after a channel recovery): the call exists already.
+		g.log.Info("duplicate invitation ignored", zap.String("yna_call_id", id))
+		return
+	}
 	c := g.newCall(DirectionInbound, line)
 	c.rec.Peer = callerNumber(inv.OriginatorAddress)
 	c.setIDs("", id)

@@ -236,3 +236,13 @@ func FuzzRoute(f *testing.F) {
 		}
 	})
 }
+
+func TestDuplicateInvitationIgnored(t *testing.T) {
+	g := &Gateway{log: zap.NewNop(), calls: map[string]*call{}, pending: map[string][]pendingNote{}, live: map[*call]struct{}{}, confs: map[string]LineConfig{}}
+	existing := &call{notes: newMailbox[*yna.SessionStatus]()}
+	g.bind("ABC", existing)
+	g.startInbound("14255550100", &yna.SessionInvitation{OriginatorAddress: "tel:+12065550123", CallObjectRef: "https://x/sessions/ABC", SDP: "v=0"})
+	if len(g.live) != 0 || g.calls["ABC"] != existing {
+		t.Fatalf("duplicate invitation started a call: live=%d", len(g.live))
+	}
+}
