@@ -92,13 +92,21 @@ func (c *call) sipEvent(ev sip.Event) bool {
 }
 
 // phoneOffer answers a re-INVITE/UPDATE from the phone: hold, resume or refresh (§9.4).
+// The answer is built first (a re-offer we cannot take changes nothing), then the network
+// is told about a hold or resume, then the phone gets its 200.
 func (c *call) phoneOffer(e *sip.OfferEvent) {
-	if len(e.SDP) == 0 { // offerless re-INVITE: our current SDP as offer
-		_ = e.Respond(200, c.sipOffer(rtpmedia.SendRecv.Intersect(c.phoneDir.Answer())))
+	if len(e.SDP) == 0 { // offerless re-INVITE: our current SDP as offer, answer in the ACK
+		_ = e.Respond(200, c.sipOffer(c.netAllows()))
 		return
 	}
 	md, err := rtpmedia.ParseSDP(e.SDP)
 	if err != nil {
+		_ = e.Respond(488, nil)
+		return
+	}
+	ans, chosen, dtmf, err := rtpmedia.Answer(md, c.localSDPConfig(c.sipCodecs(), c.netAllows()))
+	if err != nil {
+		c.log.Info("phone re-offer not acceptable", zap.Error(err))
 		_ = e.Respond(488, nil)
 		return
 	}
@@ -110,13 +118,6 @@ func (c *call) phoneOffer(e *sip.OfferEvent) {
 		c.netReoffer(yna.OpHold, pd)
 	case !holds && wasHeld:
 		c.netReoffer(yna.OpResume, rtpmedia.SendRecv)
-	}
-	local := c.sipCodecs()
-	ans, chosen, dtmf, err := rtpmedia.Answer(md, c.localSDPConfig(local, rtpmedia.SendRecv))
-	if err != nil {
-		c.log.Info("phone re-offer not acceptable", zap.Error(err))
-		_ = e.Respond(488, nil)
-		return
 	}
 	if !md.Addr.Addr().IsUnspecified() && md.Addr.Port() != 0 {
 		c.sipLeg.SetRemote(md.Addr)
@@ -132,6 +133,20 @@ func (c *call) phoneOffer(e *sip.OfferEvent) {
 	}
 	c.applyHold()
 	c.log.Info("phone re-offer answered", zap.Stringer("phone_dir", pd))
+}
+
+// netAllows is the most our SIP side may do given the network's direction: send toward
+// the phone only what the network sends, receive only what the network takes.
+func (c *call) netAllows() rtpmedia.Direction {
+	switch s, r := c.netDir.Sends(), c.netDir.Receives(); {
+	case s && r:
+		return rtpmedia.SendRecv
+	case s:
+		return rtpmedia.SendOnly
+	case r:
+		return rtpmedia.RecvOnly
+	}
+	return rtpmedia.Inactive
 }
 
 // netReoffer runs a local hold (op OpHold) or resume (OpResume) toward the network. A
