@@ -4,7 +4,8 @@
 //
 // # Ownership
 //
-// A call is one object owned by ONE goroutine (call.run). Everything that happens to a
+// A call is one object owned by ONE goroutine (runOutbound / runInbound, then
+// runEstablished). Everything that happens to a
 // call reaches that goroutine as a message: YNA notifications (routed by callId from the
 // line's notification channel into the call's mailbox), SIP dialog events, fork events
 // and media failures. REST requests are made from the call goroutine itself.
@@ -14,12 +15,13 @@
 // every call goroutine. Close ends every call properly (BYE toward SIP, DELETE /end
 // toward YNA) and waits for all goroutines.
 //
-// # Flows (fact sheet §9)
-//
 // Files: config.go (Config), deps.go (TokenSource, Metrics, CDRSink), media.go (NetLeg,
-// Relay, MediaFactory), gateway.go (Gateway, call table, notification routing), line.go
-// (one notification channel per line), routing.go (outbound line choice), call.go,
-// outbound.go, inbound.go, established.go (the call goroutine), errors.go.
+// Relay, MediaFactory), webrtc.go (WebRTCMedia), gateway.go (Gateway, call table,
+// notification routing), line.go (one notification channel per line), routing.go
+// (outbound line choice), call.go, outbound.go, inbound.go, established.go (the call
+// goroutine), errors.go (the SIP mapping table), mailbox.go.
+//
+// # Flows (fact sheet §9)
 //
 // Outbound (SIP → YNA): INVITE from a registered phone or trunk → line routing (the
 // authenticated user / trunk must be listed in LineConfig.Outbound; a dialled Prefix or
@@ -34,7 +36,8 @@
 //
 // Inbound (YNA → SIP): invitation → POST /inProgress → SIP offer built from the network's
 // codecs we can carry → parallel fork to every registered contact of LineConfig.Ring (or
-// LineConfig.RingTrunk) → first 18x → POST /ringing → first 200 → WebRTC answer with the
+// LineConfig.RingTrunk) → first 18x → POST /ringing (sent before /connected at the latest)
+// → first 200 → WebRTC answer with the
 // phone's codec → POST /connected → relay. No contacts, every branch rejecting or the ring
 // timeout → DELETE /end (the network sends the caller to voicemail). A network cancel
 // (SessionCancelled/Terminated) cancels the fork.
