@@ -170,6 +170,8 @@ func (d *Dialog) terminate(err error, _ bool) {
 }
 
 // Hangup sends BYE with a Reason header and ends the dialog (TerminatedEvent{nil}).
+// reason is either a full RFC 3326 Reason value (e.g. `Q.850;cause=16;text="Normal
+// call clearing"`), sent as is, or plain text, sent as SIP;cause=200;text="<reason>".
 func (d *Dialog) Hangup(ctx context.Context, reason string) error {
 	return d.hangup(ctx, reason, nil)
 }
@@ -183,7 +185,7 @@ func (d *Dialog) hangup(ctx context.Context, reason string, endErr error) error 
 	d.mu.Unlock()
 	req := sip.NewRequest(sip.BYE, d.target())
 	if reason != "" {
-		req.AppendHeader(sip.NewHeader("Reason", fmt.Sprintf("SIP;cause=200;text=%q", sanitizeReason(reason))))
+		req.AppendHeader(sip.NewHeader("Reason", hangupReason(reason)))
 	}
 	_, err := d.do(ctx, req)
 	d.terminate(endErr, false)

@@ -236,11 +236,39 @@ func (c *InboundCall) Progress(ctx context.Context, code int, sdp []byte) error 
 	return nil
 }
 
-// Reject sends a final error response (300-699) with a Reason header.
+// Reject sends a final error response (300-699) with a Reason header
+// SIP;cause=<code>;text="<reason>" (none when reason is empty).
 func (c *InboundCall) Reject(code int, reason string) error {
 	if code < 300 || code > 699 {
 		code = 500
 	}
+	hdr := ""
+	if reason != "" {
+		hdr = fmt.Sprintf("SIP;cause=%d;text=%q", code, sanitizeReason(reason))
+	}
+	return c.reject(code, hdr, reason)
+}
+
+// RejectWithReason is Reject with a full RFC 3326 Reason header value supplied by
+// the caller, e.g. `Q.850;cause=17;text="User busy"` or `SIP;cause=486;text="Busy Here"`
+// (empty: no Reason header). A malformed value (no protocol token or numeric cause,
+// control characters, unbalanced quotes) returns an error wrapping ErrBadReason and
+// sends nothing: the call stays pending.
+func (c *InboundCall) RejectWithReason(code int, reasonHeader string) error {
+	if code < 300 || code > 699 {
+		code = 500
+	}
+	if reasonHeader != "" {
+		if err := checkReasonHeader(reasonHeader); err != nil {
+			return err
+		}
+	}
+	return c.reject(code, reasonHeader, reasonHeader)
+}
+
+// reject sends the final error response; hdr is the Reason header value ("" = none),
+// why goes into the StatusError reported by Err.
+func (c *InboundCall) reject(code int, hdr, why string) error {
 	c.mu.Lock()
 	if c.state != callPending {
 		c.mu.Unlock()
@@ -250,15 +278,15 @@ func (c *InboundCall) Reject(code int, reason string) error {
 	c.mu.Unlock()
 	phrase := StatusText(code)
 	res := sip.NewResponseFromRequest(c.sess.InviteRequest, code, phrase, nil)
-	if reason != "" {
-		res.AppendHeader(sip.NewHeader("Reason", fmt.Sprintf("SIP;cause=%d;text=%q", code, sanitizeReason(reason))))
+	if hdr != "" {
+		res.AppendHeader(sip.NewHeader("Reason", hdr))
 	}
 	if code == 503 || code == 486 || code == 480 {
 		res.AppendHeader(retryAfter(30))
 	}
 	res.AppendHeader(sip.NewHeader("Server", c.srv.cfg.UserAgent))
 	err := c.tx.Respond(res)
-	c.finish(&StatusError{Code: code, Reason: reason}, false)
+	c.finish(&StatusError{Code: code, Reason: why}, false)
 	if err != nil {
 		return fmt.Errorf("sip: reject: %w", err)
 	}
