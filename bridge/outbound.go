@@ -204,8 +204,11 @@ func (c *call) outboundStatus(st *outboundSetup, n *yna.SessionStatus) bool {
 		}
 	case n.Status == yna.StatusRinging || code == 180,
 		st.late && (n.Status == yna.StatusInProgress || n.Status == yna.StatusProceeding || code == 183):
-		// Ringback only: a late-offer call cannot get early media without 100rel.
-		if !st.sent180 && !st.sent183 {
+		// Ringing gives a 180 even after a 183 with SDP (fact sheet §9 flow: 183 → 183,
+		// 180 → 180); a 180 without SDP leaves the early media session as it is (RFC
+		// 3261 §13.2.1). A late-offer call gets ringback only: it cannot get early media
+		// without 100rel.
+		if !st.sent180 {
 			st.sent180 = true
 			if err := st.ic.Progress(context.Background(), 180, nil); err != nil {
 				c.log.Debug("180 failed", zap.Error(err))
