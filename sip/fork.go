@@ -9,6 +9,13 @@ package sip
 // the owner on one channel; the owner answers a branch's 2xx on that branch's
 // decide channel. Done is closed only after every branch goroutine has
 // finished (including ACK+BYE of late 2xx responses).
+//
+// Timing notes: a branch that never sent a provisional cannot be CANCELled
+// (RFC 3261 §9.1); it is given up when its INVITE transaction times out
+// (Timer B, 32 s), so Done can lag the FailedEvent of a ring timeout by that
+// much. A branch that got CANCEL but no final response is forced out after
+// 64*T1. Each branch uses its own Call-ID (to the callee each branch is an
+// independent call from a B2BUA).
 
 import (
 	"context"
