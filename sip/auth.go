@@ -131,15 +131,6 @@ type identity struct {
 	trunk *Trunk
 }
 
-func (s *Server) userByName(name string) *User {
-	for i := range s.cfg.Users {
-		if s.cfg.Users[i].Username == name {
-			return &s.cfg.Users[i]
-		}
-	}
-	return nil
-}
-
 // trunksFrom returns trunks whose AllowFrom contains ip, and trunks without AllowFrom
 // that use digest.
 func (s *Server) trunkCandidates(ip netip.Addr) (byIP []*Trunk) {
@@ -197,7 +188,12 @@ func (s *Server) authenticateInvite(req *sip.Request, tx sip.ServerTransaction) 
 			return identity{trunk: t}, true
 		}
 	}
-	return identity{user: s.userByName(name)}, true
+	usr := s.userByName(name)
+	if usr == nil { // removed by SetUsers while we checked
+		s.respond(req, tx, 403, "Forbidden", nil)
+		return identity{}, false
+	}
+	return identity{user: usr}, true
 }
 
 func sourceAddr(req *sip.Request) netip.AddrPort {

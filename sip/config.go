@@ -114,11 +114,7 @@ func (c *Config) Init() {
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
-	for i := range c.Users {
-		if c.Users[i].AOR == "" {
-			c.Users[i].AOR = "sip:" + c.Users[i].Username + "@" + c.Domain
-		}
-	}
+	fillUserAORs(c.Users, c.Domain)
 	for i := range c.Listen {
 		c.Listen[i].Network = strings.ToLower(c.Listen[i].Network)
 	}
@@ -154,15 +150,8 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	users := map[string]bool{}
-	for i, u := range c.Users {
-		if u.Username == "" || u.Password == "" {
-			errs = append(errs, fmt.Errorf("users[%d]: username and password required", i))
-		}
-		if users[u.Username] {
-			errs = append(errs, fmt.Errorf("users[%d]: duplicate username %q", i, u.Username))
-		}
-		users[u.Username] = true
+	if err := validateUsers(c.Users); err != nil {
+		errs = append(errs, err)
 	}
 	for i, t := range c.Trunks {
 		if t.Name == "" {

@@ -104,6 +104,10 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	user := s.userByName(name)
+	if user == nil { // removed by SetUsers while we checked
+		s.respond(req, tx, 403, "Forbidden", nil)
+		return
+	}
 	if aorUser(req.To().Address.User) != aorUser(user.Username) && aorUser(req.To().Address.User) != aorUser(user.AOR) {
 		s.respond(req, tx, 403, "AOR Mismatch", nil)
 		return
@@ -180,6 +184,11 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 
 	now := time.Now()
 	r.mu.Lock()
+	if s.userByName(user.Username) == nil { // SetUsers removed the user meanwhile
+		r.mu.Unlock()
+		s.respond(req, tx, 403, "Forbidden", nil)
+		return
+	}
 	if star {
 		delete(r.bindings, key)
 	}
@@ -226,6 +235,26 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	hdrs = append(hdrs, s.capabilityHeaders()...)
 	s.log.Debug("register", zap.String("user", name), zap.Int("bindings", len(bs)), zap.Stringer("src", src))
 	s.respond(req, tx, 200, "OK", nil, hdrs...)
+}
+
+// retainUsers drops the bindings of users not in t and refreshes the AOR of the others.
+func (r *registrar) retainUsers(t *userTable) {
+	keep := make(map[string]*User, len(t.byName))
+	for _, u := range t.byName {
+		keep[aorUser(u.Username)] = u
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, bs := range r.bindings {
+		u := keep[k]
+		if u == nil {
+			delete(r.bindings, k)
+			continue
+		}
+		for _, b := range bs {
+			b.AOR = u.AOR
+		}
+	}
 }
 
 // splitContacts splits a Contact header value at top-level commas.

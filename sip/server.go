@@ -65,6 +65,8 @@ type Server struct {
 	guard      *authGuard
 	reg        *registrar
 	digestAlgs []string
+	users      atomic.Pointer[userTable] // desk-phone accounts; replaced by SetUsers
+	usersMu    sync.Mutex                // serialises SetUsers
 
 	ua        *sipgo.UserAgent
 	sipSrv    *sipgo.Server
@@ -113,6 +115,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if len(cfg.DigestAlgorithms) > 0 {
 		s.digestAlgs = cfg.DigestAlgorithms
 	}
+	s.users.Store(newUserTable(cfg.Users))
 	s.reg = newRegistrar(s)
 	return s, nil
 }
