@@ -71,6 +71,7 @@ type Config struct {
 	NonceTTL           time.Duration // digest nonce lifetime; default 5m (older nonces get stale=true)
 	DigestAlgorithms   []string      // challenge algorithms in order; default ["MD5"]. Add "SHA-256" only if every phone copes: baresip/libre fails on any non-MD5 challenge
 	Logger             *zap.Logger
+	Observer           Observer // metrics hooks; nil = none
 }
 
 // Init fills zero fields with defaults.

@@ -544,6 +544,7 @@ func (d *Dialog) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 		d.mu.Unlock()
 		return
 	}
+	s.obs.Response(200)
 	d.mu.Lock()
 	d.inInvite = false
 	if offer != nil {

@@ -109,7 +109,12 @@ func (s *Server) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.mu.Unlock()
 
 	s.respond(req, tx, 100, "Trying", nil)
-	tx.OnCancel(func(*sip.Request) { c.finish(ErrCanceled, true) })
+	tx.OnCancel(func(*sip.Request) {
+		// sipgo's transaction layer has answered the CANCEL 200 and sends 487 now
+		s.obs.Response(200)
+		s.obs.Response(487)
+		c.finish(ErrCanceled, true)
+	})
 	tx.OnTerminate(func(string, error) { c.finish(errors.New("sip: INVITE transaction ended"), true) })
 
 	h := *hp
@@ -233,6 +238,7 @@ func (c *InboundCall) Progress(ctx context.Context, code int, sdp []byte) error 
 	if err := c.tx.Respond(res); err != nil {
 		return fmt.Errorf("sip: progress: %w", err)
 	}
+	c.srv.obs.Response(code)
 	return nil
 }
 
@@ -286,6 +292,9 @@ func (c *InboundCall) reject(code int, hdr, why string) error {
 	}
 	res.AppendHeader(sip.NewHeader("Server", c.srv.cfg.UserAgent))
 	err := c.tx.Respond(res)
+	if err == nil {
+		c.srv.obs.Response(code)
+	}
 	c.finish(&StatusError{Code: code, Reason: why}, false)
 	if err != nil {
 		return fmt.Errorf("sip: reject: %w", err)
@@ -371,6 +380,7 @@ func (c *InboundCall) Answer(ctx context.Context, sdp []byte) (*Dialog, error) {
 		d.terminate(ErrCanceled, false)
 		return nil, fmt.Errorf("sip: answer: %w", err)
 	}
+	s.obs.Response(200)
 	// final response sent: the dialog owns the slot now
 	c.mu.Lock()
 	c.state = callFinal

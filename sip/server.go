@@ -65,6 +65,7 @@ type Server struct {
 	guard      *authGuard
 	reg        *registrar
 	digestAlgs []string
+	obs        Observer                  // never nil
 	users      atomic.Pointer[userTable] // desk-phone accounts; replaced by SetUsers
 	usersMu    sync.Mutex                // serialises SetUsers
 
@@ -112,6 +113,10 @@ func NewServer(cfg Config) (*Server, error) {
 		calls:      map[*InboundCall]struct{}{},
 		dialogUAs:  map[string]*sipgo.DialogUA{},
 	}
+	s.obs = cfg.Observer
+	if s.obs == nil {
+		s.obs = nopObserver{}
+	}
 	if len(cfg.DigestAlgorithms) > 0 {
 		s.digestAlgs = cfg.DigestAlgorithms
 	}
@@ -144,6 +149,10 @@ func (s *Server) Start(ctx context.Context) error {
 	)
 	if err != nil {
 		return fmt.Errorf("sip ua: %w", err)
+	}
+	if s.cfg.Observer != nil {
+		// before any listener runs: the handler list is not synchronised
+		ua.TransportLayer().OnMessage(s.observeMessages)
 	}
 	sipSrv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(sl))
 	if err != nil {
@@ -432,12 +441,16 @@ func (s *Server) send(tx sip.ServerTransaction, res *sip.Response) {
 	if tx == nil {
 		if err := s.ua.TransportLayer().WriteMsg(res); err != nil {
 			s.log.Debug("write response failed", zap.Error(err))
+			return
 		}
+		s.obs.Response(res.StatusCode)
 		return
 	}
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("respond failed", zap.Int("code", res.StatusCode), zap.Error(err))
+		return
 	}
+	s.obs.Response(res.StatusCode)
 }
 
 func retryAfter(sec int) sip.Header { return sip.NewHeader("Retry-After", strconv.Itoa(sec)) }
