@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/ynagw/ynagw/rtpmedia"
 	"github.com/ynagw/ynagw/sip"
 	"github.com/ynagw/ynagw/yna"
@@ -51,7 +52,7 @@ func (g *Gateway) newCall(dir, line string) *call {
 		start: time.Now(), sdpSess: rand.Uint64N(1 << 62),
 	}
 	c.log = g.log.With(zap.String("call_dir", dir), zap.String("line", line), zap.String("sip_call_id", ""), zap.String("yna_call_id", ""))
-	c.rec = CDR{Direction: dir, Line: line, SetupAt: c.start}
+	c.rec = CDR{ID: uuid.NewString(), Direction: dir, Line: line, SetupAt: c.start}
 	c.m = g.metrics.CallStarted(dir, line)
 	return c
 }
@@ -269,9 +270,44 @@ func (c *call) finish(result, reason string, sipStatus int) {
 		zap.Uint64("sip_rtp_in", c.rec.SIPMedia.PacketsIn), zap.Uint64("sip_rtp_out", c.rec.SIPMedia.PacketsOut))
 }
 
+// recordOpen opens the call's durable record if the CDR sink is a CallRecorder.
+func (c *call) recordOpen() error {
+	r, ok := c.g.cdr.(CallRecorder)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := c.restCtx()
+	defer cancel()
+	return r.Open(ctx, c.rec)
+}
+
+// recordUpdate updates the call's durable record (errors are logged only).
+func (c *call) recordUpdate() {
+	r, ok := c.g.cdr.(CallRecorder)
+	if !ok {
+		return
+	}
+	ctx, cancel := c.restCtx()
+	defer cancel()
+	if err := r.Update(ctx, c.rec); err != nil {
+		c.log.Warn("CDR update failed", zap.Error(err))
+	}
+}
+
+// recordAnswer records the answer time durably before the answer goes out (200 OK to
+// the phone / POST /connected); unanswer undoes it if the answer then failed.
+func (c *call) recordAnswer() {
+	c.rec.AnsweredAt = time.Now()
+	c.recordUpdate()
+}
+
+func (c *call) unanswer() { c.rec.AnsweredAt = time.Time{} }
+
 // answered records the answer.
 func (c *call) answered() {
-	c.rec.AnsweredAt = time.Now()
+	if c.rec.AnsweredAt.IsZero() {
+		c.rec.AnsweredAt = time.Now()
+	}
 	c.m.Setup(c.rec.AnsweredAt.Sub(c.start))
 	c.m.Answered()
 }

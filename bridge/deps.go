@@ -108,8 +108,10 @@ type LegStats struct {
 	Lost                  int64
 }
 
-// CDR is the record of one finished call.
+// CDR is the record of one call. ID identifies the call from setup to end (a random
+// UUID set by the gateway); a CallRecorder keys its open record by it.
 type CDR struct {
+	ID         string
 	Direction  string // DirectionOutbound / DirectionInbound
 	Line       string // the YNA line (MSISDN)
 	Peer       string // the other party: dialled number (outbound) or caller (inbound)
@@ -129,6 +131,19 @@ type CDR struct {
 // CDRSink stores CDRs. Write is called from the call goroutine after the call ended.
 type CDRSink interface {
 	Write(ctx context.Context, cdr CDR) error
+}
+
+// CallRecorder is an optional CDRSink extension for crash recovery: a record that is
+// durable while the call runs, so a restarted daemon can end the calls a crash left open.
+// The call goroutine checks for it with a type assertion; without it only Write is used.
+type CallRecorder interface {
+	// Open records a call at setup, before the SIP fork (inbound) or POST /start
+	// (outbound). An error refuses the call (outbound: 500; inbound: DELETE /end).
+	Open(ctx context.Context, cdr CDR) error
+	// Update records what became known: the YNA callId (outbound, after POST /start) and
+	// the answer (before the 200 OK to the phone / before POST /connected). Errors are
+	// logged only.
+	Update(ctx context.Context, cdr CDR) error
 }
 
 // NopCDRSink discards CDRs.

@@ -104,6 +104,13 @@ func (m tapMedia) NewNetLeg(codecs []rtpmedia.Codec) (NetLeg, error) {
 // newEnvMedia is newEnv with the media factory wrapped by wrap (if not nil).
 func newEnvMedia(t *testing.T, mod func(*Config), wrap func(MediaFactory) MediaFactory) *env {
 	t.Helper()
+	return newEnvWith(t, mod, wrap, nil)
+}
+
+// newEnvWith is newEnvMedia with the CDR sink built by sink from the env's channel sink
+// (if not nil).
+func newEnvWith(t *testing.T, mod func(*Config), wrap func(MediaFactory) MediaFactory, sink func(e *env, ch cdrChan) CDRSink) *env {
+	t.Helper()
 	e := &env{t: t, cdrs: make(chan CDR, 16), log: zaptest.NewLogger(t, zaptest.Level(testLogLevel))}
 	key := appKey(t)
 	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
@@ -169,7 +176,11 @@ func newEnvMedia(t *testing.T, mod func(*Config), wrap func(MediaFactory) MediaF
 	if wrap != nil {
 		media = wrap(media)
 	}
-	e.gw, err = New(cfg, Deps{SIP: e.srv, YNA: e.yc, Media: media, Tokens: e.tokens, CDR: cdrChan(e.cdrs), Logger: e.log})
+	var cdrs CDRSink = cdrChan(e.cdrs)
+	if sink != nil {
+		cdrs = sink(e, cdrChan(e.cdrs))
+	}
+	e.gw, err = New(cfg, Deps{SIP: e.srv, YNA: e.yc, Media: media, Tokens: e.tokens, CDR: cdrs, Logger: e.log})
 	if err != nil {
 		t.Fatal(err)
 	}

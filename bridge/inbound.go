@@ -95,6 +95,10 @@ func (c *call) runInbound(inv *yna.SessionInvitation) {
 		return
 	}
 	c.log.Info("incoming call", zap.String("from", c.rec.Peer))
+	if err := c.recordOpen(); err != nil {
+		fail(ResultError, "CDR store unavailable: "+err.Error(), 500, true)
+		return
+	}
 	empty := ""
 	ctx, cancel := c.restCtx()
 	err = g.yna.InProgress(ctx, c.token, c.ynaID, &empty)
@@ -278,6 +282,7 @@ func (c *call) acceptInbound(inv *yna.SessionInvitation, e *sip.AnsweredEvent) {
 		ans, err = c.net.AcceptOffer(ctx, inv.SDP)
 		if err == nil {
 			c.lastNetRemote = inv.SDP
+			c.recordAnswer() // durable before POST /connected
 			_, err = g.yna.Connected(ctx, c.token, c.ynaID, &ans)
 		}
 		cancel()
@@ -287,6 +292,7 @@ func (c *call) acceptInbound(inv *yna.SessionInvitation, e *sip.AnsweredEvent) {
 	}
 	if err != nil {
 		c.log.Warn("connecting the network side failed", zap.Error(err))
+		c.unanswer()
 		c.hangupSIP("network side failed")
 		c.end()
 		c.finish(ResultNetworkError, "connect: "+err.Error(), 0)

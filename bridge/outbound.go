@@ -80,6 +80,10 @@ func (c *call) runOutbound(inviteCtx context.Context, ic *sip.InboundCall, rt ou
 		c.reject(ic, callErr(503, ResultNetworkError, "YNA line not linked", true, err))
 		return
 	}
+	if err := c.recordOpen(); err != nil {
+		c.reject(ic, callErr(500, ResultError, "CDR store unavailable", false, err))
+		return
+	}
 	st := &outboundSetup{ic: ic, late: len(ic.Offer()) == 0}
 	codecs := g.cfg.Media.Codecs // late offer: we offer in the 200 OK, the phone answers in the ACK
 	c.phoneDir, c.netDir = rtpmedia.SendRecv, rtpmedia.SendRecv
@@ -134,6 +138,7 @@ func (c *call) runOutbound(inviteCtx context.Context, ic *sip.InboundCall, rt ou
 		return
 	}
 	c.setIDs("", res.CallID)
+	c.recordUpdate()
 	c.log.Info("outbound call started", zap.String("to", rt.dest), zap.String("sip_user", c.rec.SIPUser))
 	for _, n := range g.bind(res.CallID, c) {
 		c.notes.put(n)
@@ -305,6 +310,7 @@ func phoneCodecFor(offered []rtpmedia.Codec, nc rtpmedia.Codec) (rtpmedia.Codec,
 
 // answerPhone sends 200 OK, waits for the ACK and runs the established call.
 func (c *call) answerPhone(st *outboundSetup) {
+	c.recordAnswer() // durable before the 200 OK
 	ctx, cancel := context.WithTimeout(c.g.ctx, 64*500*time.Millisecond)
 	dlg, err := st.ic.Answer(ctx, st.sipAnswer)
 	cancel()
@@ -318,6 +324,7 @@ func (c *call) answerPhone(st *outboundSetup) {
 	}
 	if err != nil {
 		c.log.Info("answering the phone failed", zap.Error(err))
+		c.unanswer()
 		c.end()
 		c.finish(ResultCancelled, "phone did not take the answer: "+err.Error(), sip.StatusOf(err))
 		return

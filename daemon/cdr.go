@@ -13,67 +13,52 @@ import (
 	"go.uber.org/zap"
 )
 
-// cdrSink is the gateway's CDRSink backed by the store.
+// cdrSink is the gateway's CDRSink and bridge.CallRecorder backed by the store.
 //
-// The store's durability contract wants a row at call setup (OpenCall), the answer
-// recorded before the 200 OK (UpdateCall) and the end at the end (CloseCall). bridge's
-// CDRSink only has Write (at the end), so:
-//   - Open is called by the daemon's INVITE wrapper for outbound calls (setup, SIP Call-ID
-//     known) and can be called by bridge for any call once it offers a setup hook;
-//   - Update records a YNA call id / the answer when bridge offers such a hook;
-//   - Write closes the open row, or opens and closes it in one go.
-//
-// Rows are keyed by SIP Call-ID while open (bridge.CDR carries no id of its own).
+// The store's durability contract wants a row at call setup (OpenCall), the YNA call id
+// and the answer recorded before they matter (UpdateCall) and the end at the end
+// (CloseCall). bridge calls Open at setup (before POST /start or the SIP fork), Update
+// once the YNA call id is known and at the answer (before the 200 OK / POST /connected),
+// and Write at the end. Rows are keyed by bridge.CDR.ID (the store id), so a crashed
+// daemon's orphans carry the YNA call id recovery needs for DELETE /end.
 type cdrSink struct {
 	st  store.Store
 	log *zap.Logger
 
 	mu   sync.Mutex
-	open map[string]string // key (sip:<Call-ID> or yna:<callId>) → store id
+	open map[string]bool // store ids of the rows opened and not yet closed
 }
 
-var _ bridge.CDRSink = (*cdrSink)(nil)
+var (
+	_ bridge.CDRSink      = (*cdrSink)(nil)
+	_ bridge.CallRecorder = (*cdrSink)(nil)
+)
 
 func newCDRSink(st store.Store, log *zap.Logger) *cdrSink {
-	return &cdrSink{st: st, log: log, open: map[string]string{}}
+	return &cdrSink{st: st, log: log, open: map[string]bool{}}
 }
 
-func cdrKeys(c bridge.CDR) []string {
-	var ks []string
-	if c.SIPCallID != "" {
-		ks = append(ks, "sip:"+c.SIPCallID)
-	}
-	if c.YNACallID != "" {
-		ks = append(ks, "yna:"+c.YNACallID)
-	}
-	return ks
-}
-
-func (s *cdrSink) lookup(c bridge.CDR) (string, bool) {
+func (s *cdrSink) isOpen(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, k := range cdrKeys(c) {
-		if id, ok := s.open[k]; ok {
-			return id, true
-		}
-	}
-	return "", false
+	return s.open[id]
 }
 
-func (s *cdrSink) remember(c bridge.CDR, id string) {
+func (s *cdrSink) setOpen(id string, open bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, k := range cdrKeys(c) {
-		s.open[k] = id
+	if open {
+		s.open[id] = true
+	} else {
+		delete(s.open, id)
 	}
 }
 
-func (s *cdrSink) forget(c bridge.CDR) {
+// openCount returns the number of rows open.
+func (s *cdrSink) openCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, k := range cdrKeys(c) {
-		delete(s.open, k)
-	}
+	return len(s.open)
 }
 
 // toStore converts a bridge CDR (From/To follow the call's direction).
@@ -91,31 +76,33 @@ func toStore(id string, c bridge.CDR) store.CDR {
 	return r
 }
 
-// Open records a call at setup; it returns once the row is durable.
+// Open implements bridge.CallRecorder: records a call at setup; it returns once the row
+// is durable.
 func (s *cdrSink) Open(ctx context.Context, c bridge.CDR) error {
-	if _, ok := s.lookup(c); ok {
+	if c.ID == "" {
+		return errors.New("daemon: open CDR: no call id")
+	}
+	if s.isOpen(c.ID) {
 		return s.Update(ctx, c)
 	}
-	id := uuid.NewString()
-	r := toStore(id, c)
+	r := toStore(c.ID, c)
 	if r.SetupAt.IsZero() {
 		r.SetupAt = time.Now()
 	}
 	if err := s.st.OpenCall(ctx, r); err != nil {
 		return fmt.Errorf("daemon: open CDR: %w", err)
 	}
-	s.remember(c, id)
+	s.setOpen(c.ID, true)
 	return nil
 }
 
-// Update merges what is known now (YNA call id, answer time) into the open row.
+// Update implements bridge.CallRecorder: merges what is known now (YNA call id, answer
+// time) into the open row.
 func (s *cdrSink) Update(ctx context.Context, c bridge.CDR) error {
-	id, ok := s.lookup(c)
-	if !ok {
+	if !s.isOpen(c.ID) {
 		return s.Open(ctx, c)
 	}
-	s.remember(c, id) // a newly known YNA id becomes a key too
-	r := toStore(id, c)
+	r := toStore(c.ID, c)
 	r.SetupAt = time.Time{}
 	if c.AnsweredAt.IsZero() {
 		r.AnswerAt = time.Time{}
@@ -128,18 +115,20 @@ func (s *cdrSink) Update(ctx context.Context, c bridge.CDR) error {
 	return nil
 }
 
-// Write implements bridge.CDRSink: the call ended.
+// Write implements bridge.CDRSink: the call ended. A call never opened (or a CDR without
+// id) gets its row opened and closed in one go.
 func (s *cdrSink) Write(ctx context.Context, c bridge.CDR) error {
-	id, ok := s.lookup(c)
-	if !ok {
+	if c.ID == "" {
+		c.ID = uuid.NewString()
+	}
+	if !s.isOpen(c.ID) {
 		if err := s.Open(ctx, c); err != nil {
 			return err
 		}
-		id, _ = s.lookup(c)
 	} else if err := s.Update(ctx, c); err != nil {
 		s.log.Warn("CDR update at end", zap.Error(err))
 	}
-	defer s.forget(c)
+	defer s.setOpen(c.ID, false)
 	code := c.SIPStatus
 	if code == 0 && !c.AnsweredAt.IsZero() {
 		code = 200
@@ -149,23 +138,10 @@ func (s *cdrSink) Write(ctx context.Context, c bridge.CDR) error {
 		PacketsNetIn: c.NetMedia.PacketsIn, PacketsNetOut: c.NetMedia.PacketsOut,
 		LostSIP: nonNeg(c.SIPMedia.Lost), LostNet: nonNeg(c.NetMedia.Lost),
 	}}
-	if err := s.st.CloseCall(ctx, id, end); err != nil && !errors.Is(err, store.ErrAlreadyClosed) {
+	if err := s.st.CloseCall(ctx, c.ID, end); err != nil && !errors.Is(err, store.ErrAlreadyClosed) {
 		return fmt.Errorf("daemon: close CDR: %w", err)
 	}
 	return nil
-}
-
-// abandon closes a row opened at setup whose call never reached the gateway (the INVITE
-// was refused before bridge saw it).
-func (s *cdrSink) abandon(ctx context.Context, c bridge.CDR, result, reason string, code int) {
-	id, ok := s.lookup(c)
-	if !ok {
-		return
-	}
-	s.forget(c)
-	if err := s.st.CloseCall(ctx, id, store.CallEnd{Result: result, Reason: reason, SIPCode: code}); err != nil {
-		s.log.Warn("close CDR", zap.Error(err))
-	}
 }
 
 func nonNeg(v int64) uint64 {

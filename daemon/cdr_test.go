@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,22 +18,28 @@ func TestCDRSinkLifecycle(t *testing.T) {
 		SIPCallID: "sip-1", YNACallID: "yna-1", SetupAt: t0, AnsweredAt: t0.Add(2 * time.Second), EndedAt: t0.Add(30 * time.Second),
 		Result: "answered", EndReason: "BYE", SIPMedia: bridge.LegStats{PacketsIn: 10, PacketsOut: 11, Lost: -1},
 		NetMedia: bridge.LegStats{PacketsIn: 12, PacketsOut: 13, Lost: 2}}
+	final.ID = "call-1"
 	cases := []struct {
 		name  string
 		steps func(ctx context.Context, s *cdrSink) error
 	}{
 		{"write only", func(context.Context, *cdrSink) error { return nil }},
-		{"opened at INVITE by SIP Call-ID", func(ctx context.Context, s *cdrSink) error {
-			return s.Open(ctx, bridge.CDR{Direction: bridge.DirectionOutbound, Line: unroutedLine, SIPCallID: "sip-1", SIPUser: "201"})
+		{"opened at setup", func(ctx context.Context, s *cdrSink) error {
+			return s.Open(ctx, bridge.CDR{ID: "call-1", Direction: bridge.DirectionOutbound, Line: tLine, SIPCallID: "sip-1", SIPUser: "201"})
 		}},
 		{"opened, YNA id then answer recorded", func(ctx context.Context, s *cdrSink) error {
-			if err := s.Open(ctx, bridge.CDR{Direction: bridge.DirectionOutbound, Line: tLine, SIPCallID: "sip-1"}); err != nil {
+			if err := s.Open(ctx, bridge.CDR{ID: "call-1", Direction: bridge.DirectionOutbound, Line: tLine, SIPCallID: "sip-1"}); err != nil {
 				return err
 			}
-			if err := s.Update(ctx, bridge.CDR{Direction: bridge.DirectionOutbound, Line: tLine, SIPCallID: "sip-1", YNACallID: "yna-1"}); err != nil {
+			if err := s.Update(ctx, bridge.CDR{ID: "call-1", Direction: bridge.DirectionOutbound, Line: tLine, SIPCallID: "sip-1", YNACallID: "yna-1"}); err != nil {
 				return err
 			}
-			return s.Update(ctx, bridge.CDR{YNACallID: "yna-1", AnsweredAt: t0.Add(2 * time.Second)})
+			// Durable before the 200 OK: the open row has the YNA id and the answer.
+			c, err := s.st.GetCall(ctx, "call-1")
+			if err != nil || !c.Open() || c.YNACallID != "yna-1" {
+				return fmt.Errorf("open row %+v %v, want the YNA id", c, err)
+			}
+			return s.Update(ctx, bridge.CDR{ID: "call-1", Direction: bridge.DirectionOutbound, Line: tLine, YNACallID: "yna-1", AnsweredAt: t0.Add(2 * time.Second)})
 		}},
 	}
 	for _, tc := range cases {
@@ -67,7 +74,7 @@ func TestCDRSinkLifecycle(t *testing.T) {
 	}
 }
 
-func TestCDRSinkInboundAndAbandon(t *testing.T) {
+func TestCDRSinkInboundWriteOnly(t *testing.T) {
 	ctx := ctxT(t, 10*time.Second)
 	st := openStore(t, filepath.Join(t.TempDir(), "db"), testKey(t))
 	defer st.Close()
@@ -77,20 +84,15 @@ func TestCDRSinkInboundAndAbandon(t *testing.T) {
 	if err := s.Write(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Open(ctx, bridge.CDR{Direction: bridge.DirectionOutbound, Line: unroutedLine, SIPCallID: "gone"}); err != nil {
-		t.Fatal(err)
+	if err := s.Open(ctx, bridge.CDR{Line: tLine}); err == nil {
+		t.Error("Open without an id accepted")
 	}
-	s.abandon(ctx, bridge.CDR{SIPCallID: "gone"}, "failed", "refused", 500)
 	cs, _ := st.CDRs(ctx, store.CDRFilter{})
-	if len(cs) != 2 {
+	if len(cs) != 1 {
 		t.Fatalf("CDRs %+v", cs)
 	}
-	for _, c := range cs {
-		if c.Open() {
-			t.Errorf("open %+v", c)
-		}
-		if c.Direction == store.Inbound && (c.From != "12065550199" || c.To != "201" || c.SIPCode != 480 || c.Result != "noAnswer") {
-			t.Errorf("inbound CDR %+v", c)
-		}
+	c := cs[0]
+	if c.Open() || c.From != "12065550199" || c.To != "201" || c.SIPCode != 480 || c.Result != "noAnswer" {
+		t.Errorf("inbound CDR %+v", c)
 	}
 }

@@ -103,7 +103,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
-	d.gate = &inviteGate{gw: d.gw, cdr: d.cdr, log: d.log.Named("gate")}
+	d.gate = &inviteGate{gw: d.gw, log: d.log.Named("gate")}
 	d.backend = &Backend{d: d}
 	return d, nil
 }
@@ -260,7 +260,7 @@ func (d *Daemon) activeCallSample(n int) []string {
 	d.cdr.mu.Lock()
 	defer d.cdr.mu.Unlock()
 	var ids []string
-	for k := range d.cdr.open {
+	for k := range d.cdr.open { // TODO(L2): bridge Calls()
 		ids = append(ids, k)
 	}
 	sort.Strings(ids)

@@ -157,7 +157,7 @@ func TestDaemonRecoversOrphans(t *testing.T) {
 	}
 	must(st.PutLine(ctx, store.Line{MSISDN: tLine, AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken, ExpiresAt: time.Now().Add(time.Hour)}))
 	must(st.OpenCall(ctx, store.CDR{ID: "with-yna", Direction: store.Outbound, Line: tLine, SIPCallID: "s1", YNACallID: sr.CallID}))
-	must(st.OpenCall(ctx, store.CDR{ID: "sip-only", Direction: store.Outbound, Line: unroutedLine, SIPCallID: "s2"}))
+	must(st.OpenCall(ctx, store.CDR{ID: "sip-only", Direction: store.Outbound, Line: tLine, SIPCallID: "s2"}))
 	must(st.OpenCall(ctx, store.CDR{ID: "done", Direction: store.Inbound, Line: tLine}))
 	must(st.CloseCall(ctx, "done", store.CallEnd{Result: "answered"}))
 	must(st.Close())

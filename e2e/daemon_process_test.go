@@ -230,10 +230,9 @@ func testCrashRecovery(t *testing.T, bin string) {
 	if len(orphaned) != 1 {
 		t.Fatalf("want 1 orphaned CDR, CDRs: %+v", e.cdrs())
 	}
-	if orphaned[0] == "" {
-		// The gateway records the call at INVITE time (SIP Call-ID) but bridge offers no
-		// hook yet to store the YNA call id before the crash, so /end cannot be sent.
-		t.Skip("bridge has no call-setup CDR hook yet: the orphan's YNA call id is unknown, no DELETE /end possible")
+	if orphaned[0] != id {
+		// bridge records the YNA call id durably (CallRecorder.Update) before the answer.
+		t.Errorf("orphaned CDR has YNA call id %q, want %q", orphaned[0], id)
 	}
 	if err := e.sim.WaitCallState(dpCtx(t, 10*time.Second), id, ynasim.CallTerminated); err != nil {
 		t.Errorf("the orphaned YNA call was not ended: %v", err)
