@@ -331,11 +331,7 @@ func (s *Server) pingContact(c Contact) bool {
 	if c.Source.IsValid() {
 		req.SetDestination(c.Source.String())
 	}
-	if c.Transport == "udp" {
-		if a := s.Addr("udp"); a.IsValid() {
-			req.Laddr = sip.Addr{IP: a.Addr().AsSlice(), Port: int(a.Port())}
-		}
-	}
+	// over UDP the client sends it from the listener socket (listenerRequester)
 	res, err := s.client.Do(ctx, req)
 	if err != nil {
 		s.log.Debug("keep-alive failed", zap.String("contact", c.URI), zap.Error(err))

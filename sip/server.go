@@ -73,6 +73,7 @@ type Server struct {
 	sipSrv    *sipgo.Server
 	client    *sipgo.Client
 	dialogUAs map[string]*sipgo.DialogUA // by network
+	udpListen *udpListener               // the UDP listener socket s.client sends from
 
 	handler atomic.Pointer[Handler]
 
@@ -171,6 +172,7 @@ func (s *Server) Start(ctx context.Context) error {
 		_ = ua.Close()
 		return fmt.Errorf("sip client: %w", err)
 	}
+	client.TxRequester = listenerRequester{s: s} // UDP requests leave from the listener
 	s.mu.Lock()
 	s.ua, s.sipSrv, s.client = ua, sipSrv, client
 	s.mu.Unlock()
@@ -199,7 +201,11 @@ func (s *Server) listen(ctx context.Context, l ListenConfig) error {
 		if err != nil {
 			return fmt.Errorf("sip listen udp %s: %w", l.Addr, err)
 		}
-		bound = pc.LocalAddr().(*net.UDPAddr).AddrPort()
+		local := pc.LocalAddr().(*net.UDPAddr)
+		bound = local.AddrPort()
+		s.mu.Lock()
+		s.udpListen = newUDPListener(local, l.Advertise)
+		s.mu.Unlock()
 		s.addCloser(pc)
 		s.goOwned(func() { _ = s.sipSrv.ServeUDP(pc) })
 	case "tcp", "tls":

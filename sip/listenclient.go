@@ -1,0 +1,78 @@
+package sip
+
+import (
+	"context"
+	"net"
+	"strconv"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// listenerRequester is s.client's TxRequester: every UDP request the client sends
+// (in-dialog BYE/re-INVITE/UPDATE/ACK, keep-alive OPTIONS, fork INVITE/CANCEL)
+// leaves from the UDP listener socket, the address phones registered to and
+// latched onto through their NAT, never from a throwaway socket (whose reply
+// path a NAT would not open, and whose reader sipgo may leave running).
+// Requests over TCP/TLS and requests that already chose a local address are
+// passed through unchanged.
+type listenerRequester struct{ s *Server }
+
+func (r listenerRequester) Request(ctx context.Context, req *sip.Request) (sip.ClientTransaction, error) {
+	r.s.bindUDPListener(req)
+	if req.IsAck() { // Client.WriteRequest: no transaction
+		return nil, r.s.ua.TransportLayer().WriteMsg(req)
+	}
+	tx, err := r.s.ua.TransactionLayer().Request(ctx, req)
+	if err != nil {
+		return nil, err // not a typed nil inside the interface
+	}
+	return tx, nil
+}
+
+// udpListener is the local address of the UDP listener socket as sipgo's
+// connection pool knows it, and the advertised sent-by for Via.
+type udpListener struct {
+	laddr   sip.Addr
+	key     string // pool key: the socket's LocalAddr().String()
+	viaHost string
+	viaPort int
+}
+
+// bindUDPListener sets req.Laddr to the UDP listener (and the Via sent-by to the
+// advertised address) when req goes over UDP and has no local address yet.
+func (s *Server) bindUDPListener(req *sip.Request) {
+	if sip.NetworkToLower(req.Transport()) != "udp" || req.Laddr.Port != 0 {
+		return
+	}
+	s.mu.Lock()
+	l := s.udpListen
+	s.mu.Unlock()
+	if l == nil {
+		return
+	}
+	// only while sipgo serves the socket: otherwise it would bind a second one
+	if _, err := s.ua.TransportLayer().GetConnection("udp", l.key); err != nil {
+		return
+	}
+	l.laddr.Copy(&req.Laddr)
+	if via := req.Via(); via != nil && l.viaPort != 0 && via.Port == 0 && (via.Host == "" || via.Host == l.viaHost) {
+		via.Host, via.Port = l.viaHost, l.viaPort
+	}
+}
+
+// newUDPListener describes the UDP listener bound to local and advertised as adv
+// ("host:port"; empty when not configured).
+func newUDPListener(local *net.UDPAddr, adv string) *udpListener {
+	l := &udpListener{
+		laddr: sip.Addr{IP: append(net.IP(nil), local.IP...), Port: local.Port, Hostname: local.IP.String()},
+		key:   local.String(),
+	}
+	if adv == "" {
+		return l // sipgo fills Via sent-by from the socket's address
+	}
+	host, portS, err := net.SplitHostPort(adv)
+	if p, perr := strconv.Atoi(portS); err == nil && perr == nil && host != "" && p > 0 {
+		l.viaHost, l.viaPort = host, p
+	}
+	return l
+}
