@@ -299,9 +299,12 @@ func (b *branch) run(dreq *DialRequest, ruri sipmsg.Uri, report chan<- branchMsg
 		}
 		return
 	}
-	if resp != nil && resp.IsProvisional() && !b.quiet.Load() {
+	if resp != nil && resp.IsProvisional() && !b.quiet.Load() && waitGaveUp(err) {
 		// WaitAnswer gave up while the INVITE is still ringing (it stops
 		// after 10 responses, e.g. a UAS repeating 180s): stop the ringing.
+		// Any other error means the INVITE transaction is gone (terminated,
+		// timed out, transport closed): nothing to CANCEL, and sending now
+		// could open a fresh socket after the transports closed.
 		b.mu.Lock()
 		inv := b.snapshot
 		b.mu.Unlock()
@@ -312,6 +315,13 @@ func (b *branch) run(dreq *DialRequest, ruri sipmsg.Uri, report chan<- branchMsg
 	sess.Close()
 	code, reason := classifyWaitErr(err, resp)
 	report <- branchMsg{idx: b.idx, kind: branchFinal, code: code, reason: reason, err: err}
+}
+
+// waitGaveUp reports whether WaitAnswer stopped on its response limit while
+// the INVITE transaction is still alive. sipgo v1.7.3 has no sentinel for it,
+// only this message ("more than 10 responses received").
+func waitGaveUp(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "more than 10 responses")
 }
 
 // classifyWaitErr maps the way WaitAnswer failed to a SIP status.
