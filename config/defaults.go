@@ -75,7 +75,9 @@ func (c *Config) Init() {
 	dur(&s.MaxRingTime, DefaultMaxRingTime)
 	dur(&s.NonceTTL, DefaultNonceTTL)
 	if len(s.DigestAlgorithms) == 0 {
-		s.DigestAlgorithms = []string{"MD5", "SHA-256"}
+		// MD5 only: some phones (baresip/libre 1.0) fail to register as soon as a
+		// SHA-256 challenge is offered, even next to an MD5 one (see sip.Config).
+		s.DigestAlgorithms = []string{"MD5"}
 	}
 
 	r := &c.RTP
