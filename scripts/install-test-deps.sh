@@ -7,8 +7,6 @@ set -euo pipefail
 PKGS=(
   "sip-tester:sipp"
   "baresip-core:baresip"
-  "sox:sox"
-  "tshark:tshark"
   "prometheus:promtool"
   "chromium:chromium"
   "systemd:systemd-analyze"
