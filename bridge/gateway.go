@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ynagw/ynagw/rtpmedia"
@@ -40,6 +41,8 @@ type Gateway struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the gateway owns
+
+	draining atomic.Bool
 
 	mu      sync.Mutex
 	started bool
@@ -193,6 +196,23 @@ func (g *Gateway) Lines() []string {
 	}
 	return out
 }
+
+// DrainReason is the reason phrase of the 503 (with Retry-After) a draining gateway
+// answers new INVITEs with.
+const DrainReason = "Gateway draining"
+
+// SetDraining turns draining on or off. While draining, new SIP INVITEs are answered 503
+// with Retry-After and new network invitations are ended at once (DELETE /end: the
+// caller goes to voicemail); notification channels stay open and established calls
+// (and calls already being set up) continue.
+func (g *Gateway) SetDraining(on bool) {
+	if g.draining.Swap(on) != on {
+		g.log.Info("draining", zap.Bool("on", on))
+	}
+}
+
+// Draining reports whether the gateway is draining.
+func (g *Gateway) Draining() bool { return g.draining.Load() }
 
 // ActiveCalls returns the number of calls in progress.
 func (g *Gateway) ActiveCalls() int {

@@ -94,6 +94,10 @@ func (c *call) runInbound(inv *yna.SessionInvitation) {
 		fail(ResultNoRoute, "line not configured", 0, true)
 		return
 	}
+	if g.draining.Load() {
+		fail(ResultUnavailable, "gateway draining", 503, true) // DELETE /end: voicemail
+		return
+	}
 	c.log.Info("incoming call", zap.String("from", c.rec.Peer))
 	if err := c.recordOpen(); err != nil {
 		fail(ResultError, "CDR store unavailable: "+err.Error(), 500, true)

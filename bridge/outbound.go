@@ -32,6 +32,11 @@ func (g *Gateway) HandleInvite(ctx context.Context, ic *sip.InboundCall) {
 		return
 	}
 	defer g.wg.Done()
+	if g.draining.Load() {
+		g.log.Info("INVITE refused while draining", zap.String("sip_call_id", ic.CallID()))
+		_ = ic.Reject(503, DrainReason) // the sip package adds Retry-After to every 503
+		return
+	}
 	who := caller{user: ic.AuthUser(), trunk: ic.Trunk(), from: ic.From(), ruri: ic.RequestURI(), to: ic.To()}
 	rt, rerr := route(g.outboundLines(), g.cfg.DialPlan, who)
 	c := g.newCall(DirectionOutbound, rt.line.MSISDN)

@@ -248,6 +248,7 @@ type outCall struct {
 	early       bool // a 183 with SDP arrived
 	code        int  // final status
 	reason      string
+	retryAfter  string // Retry-After of a failure response
 }
 
 // call places a call to number and waits for the final response.
@@ -293,6 +294,9 @@ func (p *phone) callHook(ctx context.Context, number string, onProv func(code in
 		oc.code = de.Res.StatusCode
 		if h := de.Res.GetHeader("Reason"); h != nil {
 			oc.reason = h.Value()
+		}
+		if h := de.Res.GetHeader("Retry-After"); h != nil {
+			oc.retryAfter = h.Value()
 		}
 		return oc
 	case err != nil:

@@ -35,7 +35,6 @@ type Daemon struct {
 	gw      *bridge.Gateway
 	tokens  *tokenStore
 	cdr     *cdrSink
-	gate    *inviteGate
 	backend *Backend
 	admin   *admin.Server
 
@@ -103,7 +102,6 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
-	d.gate = &inviteGate{gw: d.gw, log: d.log.Named("gate")}
 	d.backend = &Backend{d: d}
 	return d, nil
 }
@@ -127,7 +125,6 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err := d.gw.Start(ctx); err != nil {
 		return fmt.Errorf("daemon: gateway: %w", err)
 	}
-	d.sip.SetHandler(d.gate) // in front of the gateway (drain, CDR at setup)
 	configured := map[string]bool{}
 	for _, l := range d.opts.Bridge.Lines {
 		configured[l.MSISDN] = true
@@ -223,7 +220,8 @@ func (d *Daemon) Drain(ctx context.Context, timeout time.Duration) {
 	d.mu.Lock()
 	d.draining = true
 	d.mu.Unlock()
-	d.gate.draining.Store(true)
+	d.gw.SetDraining(true) // new INVITEs 503 + Retry-After, new invitations to voicemail
+	d.metrics.SetUp(false)
 	if d.admin != nil {
 		d.admin.SetDraining(true)
 	}
@@ -281,7 +279,6 @@ func (d *Daemon) Close(ctx context.Context) error {
 	d.closed = true
 	d.draining = true
 	d.mu.Unlock()
-	d.gate.draining.Store(true)
 	var errs []error
 	if d.gw != nil {
 		if err := d.gw.Close(ctx); err != nil {

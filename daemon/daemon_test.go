@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ynagw/ynagw/admin"
+	"github.com/ynagw/ynagw/metrics"
 	"github.com/ynagw/ynagw/rtpmedia"
 	"github.com/ynagw/ynagw/store"
 	"github.com/ynagw/ynagw/yna"
@@ -100,6 +101,12 @@ func TestDaemonLinkBackendDrain(t *testing.T) {
 	}
 	if err := b.Ready(ctx); err == nil {
 		t.Error("ready while draining")
+	}
+	if !d.Gateway().Draining() {
+		t.Error("gateway not draining after Drain")
+	}
+	if up := gaugeValue(t, d, metrics.NameUp); up != 0 {
+		t.Errorf("%s = %v while draining, want 0", metrics.NameUp, up)
 	}
 
 	if err := b.Unlink(ctx, tLine); err != nil {
@@ -206,4 +213,20 @@ func TestNewFailsCleanly(t *testing.T) {
 	// The store was closed each time: it opens again.
 	st := openStore(t, filepath.Join(dir, "ynagw.db"), key)
 	_ = st.Close()
+}
+
+// gaugeValue returns the value of the unlabelled gauge name from the daemon's registry.
+func gaugeValue(t *testing.T, d *Daemon, name string) float64 {
+	t.Helper()
+	fams, err := d.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
 }

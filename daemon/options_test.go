@@ -132,16 +132,3 @@ func TestVersion(t *testing.T) {
 		t.Error("empty default version")
 	}
 }
-
-func TestUriUser(t *testing.T) {
-	for in, want := range map[string]string{
-		"sip:2065550123@ynagw;user=phone": "2065550123",
-		"sips:%2B12065550123@x":           "+12065550123",
-		"tel:+12065550123":                "+12065550123",
-		"sip:bob@host":                    "bob",
-	} {
-		if got := uriUser(in); got != want {
-			t.Errorf("uriUser(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
