@@ -23,15 +23,7 @@ import (
 	"go.uber.org/zap/zaptest"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// sip.Server's sipgo client sends in-dialog requests (BYE, re-INVITE) from ephemeral
-		// UDP sockets (no WithClientConnectionAddr); sipgo occasionally leaves the reader of
-		// such a socket running after UserAgent.Close. Not a bridge goroutine; reported to
-		// the sip package owner. The phones of these tests send from their listener only.
-		goleak.IgnoreAnyFunction("github.com/emiago/sipgo/sip.(*TransportUDP).readUDPConnection"),
-	)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const (
 	testLine     = "14255550100"
