@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,6 +29,7 @@ type call struct {
 	ynaID string
 	rec   CDR
 	start time.Time
+	snap  atomic.Pointer[CallInfo] // published by the call goroutine, read by Gateway.Calls
 
 	// media
 	sipLeg   *rtpmedia.Leg
@@ -54,6 +56,7 @@ func (g *Gateway) newCall(dir, line string) *call {
 	c.log = g.log.With(zap.String("call_dir", dir), zap.String("line", line), zap.String("sip_call_id", ""), zap.String("yna_call_id", ""))
 	c.rec = CDR{ID: uuid.NewString(), Direction: dir, Line: line, SetupAt: c.start}
 	c.m = g.metrics.CallStarted(dir, line)
+	c.publish(CallStateSetup)
 	return c
 }
 
@@ -68,6 +71,7 @@ func (c *call) setIDs(sipID, ynaID string) {
 	}
 	c.log = c.g.log.With(zap.String("call_dir", c.dir), zap.String("line", c.line),
 		zap.String("sip_call_id", c.rec.SIPCallID), zap.String("yna_call_id", c.rec.YNACallID))
+	c.publish("")
 }
 
 // restCtx bounds one REST request; it is not cancelled by Close so that teardown
@@ -238,6 +242,11 @@ func (c *call) applyHold() {
 		}
 		c.sipLeg.SetDirection(d)
 	}
+	if sipToNet && netToSIP {
+		c.publish(CallStateConnected)
+	} else {
+		c.publish(CallStateHeld)
+	}
 }
 
 // finish closes the media and writes metrics and the CDR.
@@ -310,6 +319,7 @@ func (c *call) answered() {
 	}
 	c.m.Setup(c.rec.AnsweredAt.Sub(c.start))
 	c.m.Answered()
+	c.publish(CallStateConnected)
 }
 
 func trimReason(s string) string {

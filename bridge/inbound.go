@@ -195,6 +195,7 @@ func (c *call) ringing(inv *yna.SessionInvitation, oc *sip.OutboundCall) {
 			switch e := ev.(type) {
 			case *sip.ProgressEvent:
 				if netEnded == "" {
+					c.publish(CallStateRinging)
 					c.postRinging()
 				}
 			case *sip.FailedEvent:

@@ -209,6 +209,7 @@ func (c *call) outboundStatus(st *outboundSetup, n *yna.SessionStatus) bool {
 		return true
 	case st.answerDone && !st.late && !st.sent183 && (n.Status == yna.StatusInProgress || n.Status == yna.StatusProceeding || code == 183):
 		st.sent183 = true
+		c.publish(CallStateRinging)
 		if err := st.ic.Progress(context.Background(), 183, st.sipAnswer); err != nil {
 			c.log.Debug("183 failed", zap.Error(err))
 		}
@@ -220,6 +221,7 @@ func (c *call) outboundStatus(st *outboundSetup, n *yna.SessionStatus) bool {
 		// without 100rel.
 		if !st.sent180 {
 			st.sent180 = true
+			c.publish(CallStateRinging)
 			if err := st.ic.Progress(context.Background(), 180, nil); err != nil {
 				c.log.Debug("180 failed", zap.Error(err))
 			}

@@ -30,10 +30,8 @@ func (b *Backend) Lines(ctx context.Context) []admin.LineView {
 		running[n] = true
 	}
 	active := map[string]int{}
-	if open, err := d.store.OpenCalls(ctx); err == nil {
-		for _, c := range open {
-			active[c.Line]++
-		}
+	for _, c := range d.gw.Calls() {
+		active[c.Line]++
 	}
 	views := map[string]*admin.LineView{}
 	ls, err := d.store.Lines(ctx)
@@ -56,11 +54,8 @@ func (b *Backend) Lines(ctx context.Context) []admin.LineView {
 	}
 	out := make([]admin.LineView, 0, len(views))
 	for _, v := range views {
-		if running[v.MSISDN] {
-			v.Channel = yna.ChannelConnecting.String()
-			if st, ok := d.tap.state(v.MSISDN); ok {
-				v.Channel = st.String()
-			}
+		if st, ok := d.gw.ChannelState(v.MSISDN); ok && running[v.MSISDN] {
+			v.Channel = st.String()
 		}
 		v.ActiveCalls = active[v.MSISDN]
 		out = append(out, *v)
@@ -89,24 +84,14 @@ func (b *Backend) Phones(context.Context) []admin.PhoneView {
 	return out
 }
 
-// Calls implements admin.Backend: the open CDR rows (opened at setup).
-func (b *Backend) Calls(ctx context.Context) []admin.CallView {
-	cs, err := b.d.store.OpenCalls(ctx)
-	if err != nil {
-		return nil
-	}
+// Calls implements admin.Backend: the gateway's calls in progress (bridge.CallInfo
+// snapshots; ID is the CDR id).
+func (b *Backend) Calls(context.Context) []admin.CallView {
+	cs := b.d.gw.Calls()
 	out := make([]admin.CallView, 0, len(cs))
 	for _, c := range cs {
-		state := "setup"
-		if !c.AnswerAt.IsZero() {
-			state = "active"
-		}
-		remote := c.To
-		if c.Direction == store.Inbound {
-			remote = c.From
-		}
 		out = append(out, admin.CallView{ID: c.ID, SIPCallID: c.SIPCallID, YNACallID: c.YNACallID, Direction: c.Direction,
-			Line: c.Line, Remote: remote, State: state, Since: c.SetupAt})
+			Line: c.Line, Remote: c.Peer, State: c.State, Since: c.Since})
 	}
 	return out
 }
@@ -162,7 +147,6 @@ func (b *Backend) Unlink(ctx context.Context, msisdn string) error {
 		}
 	}
 	d.gw.RemoveLine(n)
-	d.tap.forget(n)
 	d.metrics.RemoveLine(n)
 	if err := d.store.DeleteLine(ctx, n); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -210,7 +194,7 @@ func (b *Backend) Ready(ctx context.Context) error {
 			continue
 		}
 		linked++
-		if st, ok := d.tap.state(l.MSISDN); ok && st == yna.ChannelConnected {
+		if st, ok := d.gw.ChannelState(l.MSISDN); ok && st == yna.ChannelConnected {
 			return nil
 		}
 	}

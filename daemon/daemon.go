@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -28,7 +27,6 @@ type Daemon struct {
 	log     *zap.Logger
 	store   store.Store
 	metrics *metrics.Metrics
-	tap     *metricsTap
 	yna     *yna.Client
 	sip     *sip.Server
 	engine  *rtpmedia.WebRTCEngine
@@ -73,7 +71,6 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	d.store = st
 	d.metrics = metrics.New(opts.Version)
-	d.tap = newMetricsTap(d.metrics)
 
 	yc := opts.YNA
 	yc.Logger = d.log.Named("yna")
@@ -98,7 +95,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	d.cdr = newCDRSink(st, d.log.Named("cdr"))
 	d.gw, err = bridge.New(opts.Bridge, bridge.Deps{SIP: d.sip, YNA: d.yna, Media: bridge.WebRTCMedia{Engine: d.engine},
-		Tokens: d.tokens, Metrics: d.tap, CDR: d.cdr, Logger: d.log})
+		Tokens: d.tokens, Metrics: d.metrics, CDR: d.cdr, Logger: d.log})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
@@ -177,7 +174,6 @@ func (d *Daemon) registrationsLoop() {
 // established calls go on, the other lines are untouched.
 func (d *Daemon) lineFailed(line string) {
 	d.gw.RemoveLine(line)
-	d.tap.forget(line)
 	d.metrics.ChannelUp(line, false)
 }
 
@@ -253,19 +249,21 @@ func (d *Daemon) Drain(ctx context.Context, timeout time.Duration) {
 	}
 }
 
-// activeCallSample returns up to n ids of open calls (from the CDR rows opened at setup).
+// activeCallSample describes up to n of the gateway's calls (oldest first) for the drain
+// log: "<direction> <line> <state> <YNA callId or SIP Call-ID>".
 func (d *Daemon) activeCallSample(n int) []string {
-	d.cdr.mu.Lock()
-	defer d.cdr.mu.Unlock()
-	var ids []string
-	for k := range d.cdr.open { // TODO(L2): bridge Calls()
-		ids = append(ids, k)
+	var out []string
+	for _, c := range d.gw.Calls() {
+		if len(out) == n {
+			break
+		}
+		id := c.YNACallID
+		if id == "" {
+			id = c.SIPCallID
+		}
+		out = append(out, c.Direction+" "+c.Line+" "+c.State+" "+id)
 	}
-	sort.Strings(ids)
-	if len(ids) > n {
-		ids = ids[:n]
-	}
-	return ids
+	return out
 }
 
 // Close ends every call properly (BYE + DELETE /end, CDRs written), then stops the SIP

@@ -62,7 +62,7 @@ func TestDaemonLinkBackendDrain(t *testing.T) {
 	if _, err := sim.WaitChannel(ctx, tAccount, func(ci ynasim.ChannelInfo) bool { return ci.SocketsOpen > 0 }); err != nil {
 		t.Fatalf("channel: %v", err)
 	}
-	// The channel state reaches the admin view through the gateway's metrics callback.
+	// The channel state reaches the admin view through Gateway.ChannelState.
 	tk := time.NewTicker(10 * time.Millisecond)
 	defer tk.Stop()
 	for ls = b.Lines(ctx); len(ls) != 1 || ls[0].Channel != "connected"; ls = b.Lines(ctx) {
