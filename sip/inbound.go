@@ -108,14 +108,24 @@ func (s *Server) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.calls[c] = struct{}{}
 	s.mu.Unlock()
 
-	s.respond(req, tx, 100, "Trying", nil)
-	tx.OnCancel(func(*sip.Request) {
+	// Hook the transaction before the 100 Trying lets the caller CANCEL, and notice a
+	// CANCEL or transaction end that came even earlier (the hooks then report false):
+	// otherwise the call would ring on unnoticed.
+	hooked := tx.OnCancel(func(*sip.Request) {
 		// sipgo's transaction layer has answered the CANCEL 200 and sends 487 now
 		s.obs.Response(200)
 		s.obs.Response(487)
 		c.finish(ErrCanceled, true)
 	})
-	tx.OnTerminate(func(string, error) { c.finish(errors.New("sip: INVITE transaction ended"), true) })
+	if !hooked {
+		c.finish(ErrCanceled, true)
+	}
+	if !tx.OnTerminate(func(string, error) { c.finish(errTxEnded, true) }) {
+		c.finish(errTxEnded, true)
+	}
+	if c.state0() == callPending {
+		s.respond(req, tx, 100, "Trying", nil)
+	}
 
 	h := *hp
 	if !s.goOwned(func() {
@@ -138,6 +148,15 @@ func (s *Server) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.log.Info("call not answered in MaxRingTime", zap.String("call-id", c.CallID()))
 		_ = c.Reject(480, "No Answer")
 	}
+}
+
+var errTxEnded = errors.New("sip: INVITE transaction ended")
+
+// state0 is the call's current state.
+func (c *InboundCall) state0() callState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
 }
 
 // release gives the MaxConcurrentCalls slot back once.
