@@ -413,6 +413,20 @@ func (c *InboundCall) Answer(ctx context.Context, sdp []byte) (*Dialog, error) {
 
 	ack, err := d.waitAck(ctx, res, ackCh, c.tx.Acks())
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// The caller gave up and never gets the dialog, so nobody could end it:
+			// keep waiting for the ACK (no BYE before it, RFC 3261 §15), then hang up.
+			abandoned := fmt.Errorf("sip: answer abandoned: %w", err)
+			if !s.goOwned(func() {
+				if _, err := d.waitAck(s.ctx, res, ackCh, c.tx.Acks()); err == nil {
+					hctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+					defer cancel()
+					_ = d.hangup(hctx, "answer abandoned", abandoned)
+				}
+			}) {
+				d.terminate(ErrClosed, false)
+			}
+		}
 		return nil, err
 	}
 	if c.offer == nil {
