@@ -266,6 +266,9 @@ func (c *call) finish(result, reason string, sipStatus int) {
 	}
 	c.rec.EndedAt = time.Now()
 	c.rec.Result, c.rec.EndReason, c.rec.SIPStatus = result, reason, sipStatus
+	if m, ok := c.m.(OneWayObserver); ok && oneWay(!c.rec.AnsweredAt.IsZero(), c.rec.SIPMedia.PacketsIn, c.rec.NetMedia.PacketsIn) {
+		m.OneWay()
+	}
 	c.m.Media("sip", c.rec.SIPMedia.PacketsIn, c.rec.SIPMedia.PacketsOut, c.rec.SIPMedia.Lost)
 	c.m.Media("net", c.rec.NetMedia.PacketsIn, c.rec.NetMedia.PacketsOut, c.rec.NetMedia.Lost)
 	c.m.Ended(result, c.rec.EndedAt.Sub(c.start))
@@ -311,6 +314,12 @@ func (c *call) recordAnswer() {
 }
 
 func (c *call) unanswer() { c.rec.AnsweredAt = time.Time{} }
+
+// oneWay reports whether an answered call had media one way only: packets from the
+// phone (SIP leg in) but none from the network (network leg in), or the reverse.
+func oneWay(answered bool, sipIn, netIn uint64) bool {
+	return answered && (sipIn == 0) != (netIn == 0)
+}
 
 // answered records the answer.
 func (c *call) answered() {

@@ -88,6 +88,26 @@ type CallMetrics interface {
 	Ended(result string, d time.Duration) // always last
 }
 
+// ForkObserver is an optional Metrics extension: ForkBranch is called once per branch of
+// an inbound call's SIP fork with its final result (sip.BranchResult.Result: answered,
+// cancelled, rejected, timeout, late_2xx) once the fork is over.
+type ForkObserver interface {
+	ForkBranch(result string)
+}
+
+// MediaTimeoutObserver is an optional CallMetrics extension: MediaTimeout is called
+// (before Ended) when the call ended because the SIP side's RTP stopped
+// (rtpmedia.ErrMediaTimeout).
+type MediaTimeoutObserver interface {
+	MediaTimeout()
+}
+
+// OneWayObserver is an optional CallMetrics extension: OneWay is called (before Ended)
+// when an answered call had media in one direction only.
+type OneWayObserver interface {
+	OneWay()
+}
+
 // NopMetrics discards everything.
 type NopMetrics struct{}
 

@@ -44,6 +44,9 @@ func (c *call) runEstablished() {
 			reason := "media failed"
 			if errors.Is(c.relay.Err(), rtpmedia.ErrMediaTimeout) {
 				reason = "SIP media timeout"
+				if m, ok := c.m.(MediaTimeoutObserver); ok {
+					m.MediaTimeout()
+				}
 			}
 			c.hangupSIP(reason)
 			c.end()

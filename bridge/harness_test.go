@@ -99,9 +99,9 @@ func newEnvMedia(t *testing.T, mod func(*Config), wrap func(MediaFactory) MediaF
 	return newEnvWith(t, mod, wrap, nil)
 }
 
-// newEnvWith is newEnvMedia with the CDR sink built by sink from the env's channel sink
-// (if not nil).
-func newEnvWith(t *testing.T, mod func(*Config), wrap func(MediaFactory) MediaFactory, sink func(e *env, ch cdrChan) CDRSink) *env {
+// newEnvWith is newEnvMedia with the gateway's Deps changed by deps (if not nil) before
+// New, e.g. to wrap the CDR sink (a cdrChan feeding e.cdrs) or to set Metrics.
+func newEnvWith(t *testing.T, mod func(*Config), wrap func(MediaFactory) MediaFactory, deps func(e *env, d *Deps)) *env {
 	t.Helper()
 	e := &env{t: t, cdrs: make(chan CDR, 16), log: zaptest.NewLogger(t, zaptest.Level(testLogLevel))}
 	key := appKey(t)
@@ -168,11 +168,11 @@ func newEnvWith(t *testing.T, mod func(*Config), wrap func(MediaFactory) MediaFa
 	if wrap != nil {
 		media = wrap(media)
 	}
-	var cdrs CDRSink = cdrChan(e.cdrs)
-	if sink != nil {
-		cdrs = sink(e, cdrChan(e.cdrs))
+	d := Deps{SIP: e.srv, YNA: e.yc, Media: media, Tokens: e.tokens, CDR: cdrChan(e.cdrs), Logger: e.log}
+	if deps != nil {
+		deps(e, &d)
 	}
-	e.gw, err = New(cfg, Deps{SIP: e.srv, YNA: e.yc, Media: media, Tokens: e.tokens, CDR: cdrs, Logger: e.log})
+	e.gw, err = New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}

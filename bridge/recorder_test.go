@@ -57,9 +57,9 @@ func (s *recSink) log() []recEvent {
 
 func newRecEnv(t *testing.T, openErr error) (*env, *recSink) {
 	var rs *recSink
-	e := newEnvWith(t, nil, nil, func(e *env, ch cdrChan) CDRSink {
-		rs = &recSink{cdrChan: ch, e: e, openErr: openErr}
-		return rs
+	e := newEnvWith(t, nil, nil, func(e *env, d *Deps) {
+		rs = &recSink{cdrChan: cdrChan(e.cdrs), e: e, openErr: openErr}
+		d.CDR = rs
 	})
 	return e, rs
 }

@@ -80,6 +80,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	sc := opts.SIP
 	sc.Logger = d.log
+	sc.Observer = sipObserver{d.metrics}
 	if d.sip, err = sip.NewServer(sc); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
@@ -310,3 +311,9 @@ func (d *Daemon) closeParts() {
 		_ = d.store.Close()
 	}
 }
+
+// sipObserver counts SIP traffic (sip.Observer → ynagw_sip_requests/responses).
+type sipObserver struct{ m *metrics.Metrics }
+
+func (o sipObserver) Request(method string) { o.m.SIPRequest(method) }
+func (o sipObserver) Response(code int)     { o.m.SIPResponse(code) }

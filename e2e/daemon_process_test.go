@@ -329,7 +329,8 @@ func testMetrics(t *testing.T, bin string) {
 	ph := p.phone("201", "pw-201")
 	c, _ := e.connectedCall(p, ph)
 	body := httpGet(t, "http://"+p.admin+"/metrics")
-	for _, want := range []string{`ynagw_calls_active{direction="outbound"} 1`, "ynagw_up 1", "ynagw_build_info"} {
+	for _, want := range []string{`ynagw_calls_active{direction="outbound"} 1`, "ynagw_up 1", "ynagw_build_info",
+		`ynagw_sip_requests_total{method="INVITE"}`, `ynagw_sip_responses_total{code_class="2xx"}`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
