@@ -102,7 +102,7 @@ func (s *Server) newClientDialog(sess *sipgo.DialogClientSession, localSDP, remo
 		d.remoteTarget = *inv.Recipient.Clone()
 	}
 	d.peerAllowsUpdate = headerHasToken(res, "Allow", "UPDATE")
-	d.st.updateFromResponse(res)
+	d.st.updateFromResponse(res, s.cfg.SessionTimer.MinSE)
 	if !s.addDialog(d) {
 		return nil, ErrClosed
 	}
@@ -284,7 +284,7 @@ func (d *Dialog) sendOffer(ctx context.Context, method sip.RequestMethod, sdp []
 		}
 		d.mu.Lock()
 		d.localSDP, d.remoteSDP = sdp, ans
-		d.st.updateFromResponse(res)
+		d.st.updateFromResponse(res, d.srv.cfg.SessionTimer.MinSE)
 		d.mu.Unlock()
 		d.refreshed()
 		return ans, nil

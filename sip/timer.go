@@ -27,8 +27,8 @@ func parseSessionExpires(msg sip.Message) (d time.Duration, refresher string, ok
 	}
 	parts := strings.Split(hs[0].Value(), ";")
 	n, err := strconv.Atoi(strings.TrimSpace(parts[0]))
-	if err != nil || n <= 0 {
-		return 0, "", false
+	if err != nil || n <= 0 || n > maxSessionExpires {
+		return 0, "", false // absurd values would overflow time.Duration
 	}
 	for _, p := range parts[1:] {
 		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
@@ -102,12 +102,24 @@ func (t *timerParams) updateFromRequest(req *sip.Request, minSE time.Duration) {
 	}
 }
 
-// updateFromResponse adopts Session-Expires from a 2xx to our request.
-func (t *timerParams) updateFromResponse(res *sip.Response) {
+// maxSessionExpires bounds Session-Expires (seconds; RFC 4028 delta-seconds).
+const maxSessionExpires = 1<<31 - 1
+
+// rfc4028MinSE is the smallest session interval RFC 4028 §4 allows anyone to ask for.
+const rfc4028MinSE = 90 * time.Second
+
+// updateFromResponse adopts Session-Expires from a 2xx to our request. An interval
+// below minSE (a peer must not pick one, RFC 4028 §4) is raised to minSE: honouring
+// e.g. "Session-Expires: 1" would make us refresh twice a second forever.
+func (t *timerParams) updateFromResponse(res *sip.Response, minSE time.Duration) {
 	se, refresher, has := parseSessionExpires(res)
 	if !has {
 		return
 	}
+	if minSE <= 0 {
+		minSE = rfc4028MinSE
+	}
+	se = max(se, minSE)
 	t.active = true
 	t.interval = se
 	t.peerSupports = true
