@@ -17,8 +17,15 @@
 //	for ev := range dlg.Events() {     // *OfferEvent (must Respond), *ByeEvent, *DTMFEvent,
 //	}                                  // *AckEvent, *TerminatedEvent (last; channel closes)
 //	dlg.ReInvite(ctx, holdSDP)         // our offer (hold/resume toward the phone)
-//	dlg.Hangup(ctx, "reason")
+//	dlg.Hangup(ctx, "reason")          // or a full Reason value: `Q.850;cause=16`
+//	call.RejectWithReason(486, `Q.850;cause=17;text="User busy"`)
+//	srv.SetUsers(users)                // SIGHUP reload; calls and kept users' registrations survive
 //	srv.Close()
+//
+// Config.Observer receives metrics hooks (requests received, responses sent).
+// Every UDP request we originate (in-dialog BYE/re-INVITE/UPDATE/ACK, keep-alive
+// OPTIONS, fork INVITE/CANCEL) leaves from the UDP listener socket, so phones
+// behind NAT, which latched onto that address when registering, receive it.
 //
 // Offers are never answered from a cached SDP (the livekit/sip#779 and diago#125
 // bug): every re-INVITE/UPDATE offer reaches the user as an OfferEvent. Helpers
