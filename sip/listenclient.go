@@ -3,7 +3,9 @@ package sip
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -50,6 +52,9 @@ func (s *Server) bindUDPListener(req *sip.Request) {
 	if l == nil {
 		return
 	}
+	if !l.canReach(req.Destination()) {
+		return // e.g. an IPv6 target and an IPv4 listener: let sipgo pick a socket
+	}
 	// only while sipgo serves the socket: otherwise it would bind a second one
 	if _, err := s.ua.TransportLayer().GetConnection("udp", l.key); err != nil {
 		return
@@ -75,4 +80,19 @@ func newUDPListener(local *net.UDPAddr, adv string) *udpListener {
 		l.viaHost, l.viaPort = host, p
 	}
 	return l
+}
+
+// canReach reports whether the listener socket can send to dest ("host:port"): an
+// IPv4 listener cannot reach an IPv6 address. Host names are assumed reachable.
+func (l *udpListener) canReach(dest string) bool {
+	host, _, err := net.SplitHostPort(dest)
+	if err != nil {
+		host = dest
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	if err != nil {
+		return true
+	}
+	v4Listener := l.laddr.IP.To4() != nil
+	return !v4Listener || ip.Unmap().Is4()
 }

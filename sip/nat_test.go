@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -189,5 +190,26 @@ func TestAdvertisedViaSentBy(t *testing.T) {
 	u.reply(bye, 200, "") // the raw UA always sends to the real listener
 	if err := <-byeDone; err != nil {
 		t.Fatalf("Hangup: %v", err)
+	}
+}
+
+func TestUDPListenerCanReach(t *testing.T) {
+	v4 := newUDPListener(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5060}, "")
+	v6 := newUDPListener(&net.UDPAddr{IP: net.IPv6unspecified, Port: 5060}, "")
+	for _, tc := range []struct {
+		l    *udpListener
+		dest string
+		want bool
+	}{
+		{v4, "127.0.0.1:5062", true},
+		{v4, "[::1]:5062", false},
+		{v4, "[::ffff:127.0.0.1]:5062", true},
+		{v4, "pbx.example.com:5060", true},
+		{v6, "[::1]:5062", true},
+		{v6, "127.0.0.1:5062", true},
+	} {
+		if got := tc.l.canReach(tc.dest); got != tc.want {
+			t.Errorf("%s canReach(%s) = %v, want %v", tc.l.key, tc.dest, got, tc.want)
+		}
 	}
 }
