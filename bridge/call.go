@@ -315,10 +315,15 @@ func (c *call) recordAnswer() {
 
 func (c *call) unanswer() { c.rec.AnsweredAt = time.Time{} }
 
+// oneWayMinPackets is how many packets one direction must have carried (about a second
+// at 20 ms) before the other direction's silence counts as one-way media: a call hung up
+// right after the answer is not judged.
+const oneWayMinPackets = 50
+
 // oneWay reports whether an answered call had media one way only: packets from the
 // phone (SIP leg in) but none from the network (network leg in), or the reverse.
 func oneWay(answered bool, sipIn, netIn uint64) bool {
-	return answered && (sipIn == 0) != (netIn == 0)
+	return answered && ((sipIn >= oneWayMinPackets && netIn == 0) || (netIn >= oneWayMinPackets && sipIn == 0))
 }
 
 // answered records the answer.

@@ -98,11 +98,12 @@ func TestOneWay(t *testing.T) {
 		sipIn, netIn uint64
 		want         bool
 	}{
-		{true, 10, 10, false},
-		{true, 10, 0, true},
-		{true, 0, 10, true},
-		{true, 0, 0, false}, // no media at all is not one-way
-		{false, 10, 0, false},
+		{true, 100, 100, false},
+		{true, 100, 0, true},
+		{true, 0, 100, true},
+		{true, 10, 0, false}, // too short to judge
+		{true, 0, 0, false},  // no media at all is not one-way
+		{false, 100, 0, false},
 	} {
 		if got := oneWay(tc.answered, tc.sipIn, tc.netIn); got != tc.want {
 			t.Errorf("oneWay(%v, %d, %d) = %v", tc.answered, tc.sipIn, tc.netIn, got)
