@@ -635,6 +635,13 @@ func TestReasonHeaderValue(t *testing.T) {
 		{ReasonCompletedElsewhere, ReasonCompletedElsewhere},
 		{`Q.850;cause=16;text="Normal"`, `Q.850;cause=16;text="Normal"`},
 		{`Caller "hung" up` + "\r\nX: y", `SIP;cause=487;text="Caller hung upX: y"`},
+		// full values are validated: CR/LF would inject headers into the CANCEL
+		{"SIP;cause=487\r\nX-Injected: 1", `SIP;cause=487;text="Call cancelled"`},
+		{"Q.850;cause=16;text=\"a\nb\"", `SIP;cause=487;text="Call cancelled"`},
+		{"SIP;cause=abc", `SIP;cause=487;text="Call cancelled"`},
+		{`SIP;text="no cause"`, `SIP;cause=487;text="Call cancelled"`},
+		{`sip;cause=503;text="Server shutting down"`, `sip;cause=503;text="Server shutting down"`},
+		{strings.Repeat("x", 300), `SIP;cause=487;text="` + strings.Repeat("x", 128) + `"`},
 	}
 	for _, tt := range tests {
 		if got := reasonHeaderValue(tt.in); got != tt.want {

@@ -38,8 +38,10 @@ const (
 )
 
 // reasonHeaderValue turns Cancel's argument into a Reason header value: a full
-// value ("SIP;cause=..." / "Q.850;cause=...") is used as is, plain text becomes
-// SIP;cause=487;text="...", and empty means "Call cancelled".
+// value ("SIP;cause=..." / "Q.850;cause=...") is used as is when it passes
+// checkReasonHeader (no CR/LF or other control characters: no header
+// injection), a malformed one is replaced by reasonCallerCancelled, plain text
+// becomes SIP;cause=487;text="...", and empty means "Call cancelled".
 func reasonHeaderValue(r string) string {
 	r = strings.TrimSpace(r)
 	if r == "" {
@@ -47,10 +49,20 @@ func reasonHeaderValue(r string) string {
 	}
 	up := strings.ToUpper(r)
 	if strings.HasPrefix(up, "SIP;") || strings.HasPrefix(up, "Q.850;") {
+		if checkReasonHeader(r) != nil {
+			return reasonCallerCancelled
+		}
 		return r
 	}
-	return `SIP;cause=487;text="` + sanitizeReasonText(r) + `"`
+	text := sanitizeReasonText(r)
+	if len(text) > maxReasonText {
+		text = text[:maxReasonText]
+	}
+	return `SIP;cause=487;text="` + text + `"`
 }
+
+// maxReasonText bounds the text of a Reason built from Cancel's plain text.
+const maxReasonText = 128
 
 // branchMsgKind says what a branch reports to the fork owner.
 type branchMsgKind int
