@@ -12,9 +12,10 @@ import (
 )
 
 // Reload applies what a SIGHUP may change without dropping calls (config.Reloadable):
-// line routing (ring lists, ring trunk, outbound permissions, prefixes) and the log level.
-// Users are applied when the SIP server can take them (see usersSetter); every other
-// change is logged as needing a restart and left as it runs.
+// line routing (ring lists, ring trunk, outbound permissions, prefixes), the log level
+// and the SIP users (sip.Server.SetUsers). Every other change is logged as needing a
+// restart and left as it runs; the comparison and the conversions are config's
+// (Config.Reloadable, Config.Bridge, Config.SIPUsers).
 func (d *Daemon) Reload(ctx context.Context, old, cfg *config.Config) {
 	users, routing, err := old.Reloadable(cfg)
 	var applied []string
@@ -31,12 +32,12 @@ func (d *Daemon) Reload(ctx context.Context, old, cfg *config.Config) {
 		applied = append(applied, "routing")
 	}
 	if users {
-		if us, ok := any(d.sip).(usersSetter); ok {
-			us.SetUsers(cfg.SIPUsers())
+		// Registrations of kept users stay; a new password applies from the next REGISTER.
+		if uerr := d.sip.SetUsers(cfg.SIPUsers()); uerr != nil {
+			d.log.Error("reload: new users refused by the SIP server; keeping the running ones", zap.Error(uerr))
+		} else {
 			d.setSIPUsers(cfg)
 			applied = append(applied, "users")
-		} else {
-			d.log.Warn("reload: users changed but the SIP server cannot take new users at run time; restart to apply")
 		}
 	}
 	if d.opts.Level != nil && old.Log.Level != cfg.Log.Level {
@@ -56,11 +57,6 @@ func (d *Daemon) Reload(ctx context.Context, old, cfg *config.Config) {
 		}
 		d.log.Warn("configuration changes that need a restart were not applied", zap.Strings("fields", paths))
 	}
-}
-
-// usersSetter is what the SIP server needs to offer for users to reload.
-type usersSetter interface {
-	SetUsers(users []sip.User)
 }
 
 func (d *Daemon) lineConfigured(msisdn string) (bridge.LineConfig, bool) {
