@@ -288,10 +288,22 @@ func (s *Server) Addr(network string) netip.AddrPort {
 	return s.addrs[network]
 }
 
-// Close stops listeners, ends every call (480) and dialog (BYE, best effort, 2 s)
-// and waits for all goroutines it owns.
+// closeForksWait bounds how long Close waits for ringing forks to be CANCELled
+// (200 to the CANCEL, 487 to the INVITE, our ACK) before closing the transports.
+const closeForksWait = 2 * time.Second
+
+// Close CANCELs ringing outbound forks (Reason SIP;cause=503, best effort, 2 s),
+// ends every inbound call (480) and dialog (BYE, best effort, 2 s), then stops
+// listeners and waits for all goroutines it owns.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		// First, while transports and the server context are still up: phones
+		// ringing for a fork get a CANCEL instead of ringing on until their own
+		// timeout. A fork answered meanwhile becomes a dialog, hung up below.
+		fctx, fcancel := context.WithTimeout(context.Background(), closeForksWait)
+		s.cancelForks(fctx)
+		fcancel()
+
 		s.mu.Lock()
 		dialogs := make([]*Dialog, 0, len(s.dialogs))
 		for _, d := range s.dialogs {

@@ -412,10 +412,11 @@ func TestBuildInvite(t *testing.T) {
 	}
 }
 
-// Closing the Server while a fork rings ends the fork (503) and Close does
-// not hang on the ringing branch.
+// Closing the Server while a fork rings ends the fork (503), the ringing
+// phone gets a CANCEL with Reason cause=503 (sipp checks it and exits 0) and
+// Close does not hang on the ringing branch.
 func TestDialServerClose(t *testing.T) {
-	ringer := startSippUAS(t, "fork_uas_noanswer.xml")
+	ringer := startSippUASWith(t, "fork_uas_noanswer.xml", map[string]string{"cause=408;": "cause=503;"})
 	srv := newForkServer(t)
 	o, err := srv.Dial(context.Background(), DialRequest{
 		From: "<sip:+15551230000@ynagw>", To: "<sip:hal@ynagw>", Offer: []byte(testOffer),
@@ -443,7 +444,11 @@ func TestDialServerClose(t *testing.T) {
 	if !isFailed(final, 503) {
 		t.Fatalf("final %#v, want 503", final)
 	}
+	if f := final.(*FailedEvent); !errors.Is(f.Err, ErrClosed) {
+		t.Errorf("final error %v, want ErrClosed", f.Err)
+	}
 	waitDone(t, o, 5*time.Second)
+	ringer.requireOK(t) // got CANCEL with cause=503 before the transports closed
 	if _, err := srv.Dial(context.Background(), DialRequest{From: "sip:a@b", Targets: []Target{{URI: "sip:x@127.0.0.1"}}}); StatusOf(err) != 503 {
 		t.Fatalf("Dial after Close: %v", err)
 	}
