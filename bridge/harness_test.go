@@ -23,7 +23,16 @@ import (
 	"go.uber.org/zap/zaptest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// sipgo's reader of a client-created UDP socket bound to 0.0.0.0 (transport_udp.go
+		// createConnection → readUDPConnection) is not always stopped by UserAgent.Close; it
+		// still shows up after sip.Server sends from its listener (seen in 2 of 3 runs of
+		// this package on 2026-11-26, laddr 0.0.0.0:port, so from a test phone's or another
+		// sipgo client). A third-party goroutine, not a bridge one.
+		goleak.IgnoreAnyFunction("github.com/emiago/sipgo/sip.(*TransportUDP).readUDPConnection"),
+	)
+}
 
 const (
 	testLine     = "14255550100"
