@@ -40,6 +40,70 @@ type CallError struct {
 	Result    string
 	Retryable bool
 	Err       error // cause, may be nil
+	// Q850 is the ITU-T Q.850 cause of a failure reported by the network (0: none); the
+	// Reason header then carries it instead of the SIP cause (see ReasonHeader).
+	Q850 int
+}
+
+// ReasonHeader is the RFC 3326 Reason header value of the SIP final response:
+// Q.850;cause=<Q850>;text="<Reason>" when the failure has a Q.850 cause, else
+// SIP;cause=<SIPStatus>;text="<Reason>"; "" without a Reason text.
+func (e *CallError) ReasonHeader() string {
+	text := reasonText(e.Reason)
+	if text == "" {
+		return ""
+	}
+	if e.Q850 > 0 {
+		return fmt.Sprintf(`Q.850;cause=%d;text="%s"`, e.Q850, text)
+	}
+	return fmt.Sprintf(`SIP;cause=%d;text="%s"`, e.SIPStatus, text)
+}
+
+// reasonText makes s safe inside a quoted Reason text (no quotes, backslashes or
+// control characters; at most 100 bytes).
+func reasonText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '"' || r == '\\' {
+			return -1
+		}
+		return r
+	}, trimReason(s))
+}
+
+// q850ForSIP maps a SIP failure status to its Q.850 cause (RFC 3398 §8.2.6.1, SIP →
+// ISUP); 0 where the table has none (487 and 2xx–3xx).
+func q850ForSIP(code int) int {
+	switch code {
+	case 400, 481, 500, 503:
+		return 41 // temporary failure
+	case 401, 402, 403, 407, 603:
+		return 21 // call rejected
+	case 404, 485, 604:
+		return 1 // unallocated number
+	case 405:
+		return 63 // service or option unavailable
+	case 406, 415, 501:
+		return 79 // service or option not implemented
+	case 408, 504:
+		return 102 // recovery on timer expiry
+	case 410:
+		return 22 // number changed
+	case 480:
+		return 18 // no user responding
+	case 482, 483:
+		return 25 // exchange routing error
+	case 484:
+		return 28 // invalid number format
+	case 486, 600:
+		return 17 // user busy
+	case 502:
+		return 38 // network out of order
+	case 606:
+		return 58 // bearer capability not presently available
+	case 413, 414, 416, 420, 421, 423, 488, 505, 513:
+		return 127 // interworking, unspecified
+	}
+	return 0
 }
 
 func (e *CallError) Error() string {
@@ -103,7 +167,24 @@ func resultForSIP(code int) string {
 // FromStatus is THE table mapping a final YNA session status (with its responseCode) of a
 // call that was not answered to a SIP final response. Terminated/SessionCancelled with
 // a 4xx–6xx responseCode pass the code through (the network's own SIP code, §8.2).
+//
+// Every result carries a Q.850 cause for the Reason header: the specific one where the
+// status says more than the SIP code (noAnswer: 19, notReachable: 20), else the RFC 3398
+// mapping of the SIP status (none for 487).
 func FromStatus(status string, code int) *CallError {
+	e := fromStatus(status, code)
+	switch {
+	case status == yna.StatusNoAnswer:
+		e.Q850 = 19 // no answer from user (user alerted)
+	case status == yna.StatusNotReachable:
+		e.Q850 = 20 // subscriber absent
+	default:
+		e.Q850 = q850ForSIP(e.SIPStatus)
+	}
+	return e
+}
+
+func fromStatus(status string, code int) *CallError {
 	passThrough := code >= 400 && code <= 699
 	switch status {
 	case yna.StatusBusy:

@@ -60,7 +60,11 @@ func (g *Gateway) HandleInvite(ctx context.Context, ic *sip.InboundCall) {
 // reject answers the INVITE with the classified error and finishes the call.
 func (c *call) reject(ic *sip.InboundCall, ce *CallError) {
 	c.log.Info("outbound call rejected", zap.Int("status", ce.SIPStatus), zap.String("reason", ce.Reason), zap.Error(ce.Err))
-	if err := ic.Reject(ce.SIPStatus, ce.Reason); err != nil && !errors.Is(err, sip.ErrAlreadyAnswered) {
+	err := ic.RejectWithReason(ce.SIPStatus, ce.ReasonHeader())
+	if errors.Is(err, sip.ErrBadReason) { // cannot happen with ReasonHeader; never leave the INVITE pending
+		err = ic.Reject(ce.SIPStatus, ce.Reason)
+	}
+	if err != nil && !errors.Is(err, sip.ErrAlreadyAnswered) {
 		c.log.Debug("reject failed", zap.Error(err))
 	}
 	c.finish(ce.Result, ce.Reason, ce.SIPStatus)

@@ -62,11 +62,12 @@ func TestOutboundFailuresMapToSIP(t *testing.T) {
 		b      ynasim.Behaviour
 		code   int
 		result string
+		reason string // Reason header prefix (Q.850 cause)
 	}{
-		{"2065550101", ynasim.Behaviour{Kind: ynasim.BehaviourBusy}, 486, ResultBusy},
-		{"2065550102", ynasim.Behaviour{Kind: ynasim.BehaviourDecline, DelayMs: 50}, 603, ResultDeclined},
-		{"2065550103", ynasim.Behaviour{Kind: ynasim.BehaviourNoAnswer, DelayMs: 100}, 480, ResultNoAnswer},
-		{"2065550104", ynasim.Behaviour{Kind: ynasim.BehaviourNotReachable}, 480, ResultNoAnswer},
+		{"2065550101", ynasim.Behaviour{Kind: ynasim.BehaviourBusy}, 486, ResultBusy, "Q.850;cause=17;"},
+		{"2065550102", ynasim.Behaviour{Kind: ynasim.BehaviourDecline, DelayMs: 50}, 603, ResultDeclined, "Q.850;cause=21;"},
+		{"2065550103", ynasim.Behaviour{Kind: ynasim.BehaviourNoAnswer, DelayMs: 100}, 480, ResultNoAnswer, "Q.850;cause=18;"},
+		{"2065550104", ynasim.Behaviour{Kind: ynasim.BehaviourNotReachable}, 480, ResultNoAnswer, "Q.850;cause=18;"},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.b.Kind), func(t *testing.T) {
@@ -77,8 +78,8 @@ func TestOutboundFailuresMapToSIP(t *testing.T) {
 			if oc.code != tc.code {
 				t.Fatalf("final %d (%s), want %d", oc.code, oc.reason, tc.code)
 			}
-			if !strings.HasPrefix(oc.reason, "SIP;cause=") {
-				t.Errorf("Reason header %q", oc.reason)
+			if !strings.HasPrefix(oc.reason, tc.reason) || !strings.Contains(oc.reason, `text="`) {
+				t.Errorf("Reason header %q, want %s...", oc.reason, tc.reason)
 			}
 			if cdr := e.cdr(); cdr.Result != tc.result || cdr.SIPStatus != tc.code {
 				t.Errorf("CDR result %s status %d", cdr.Result, cdr.SIPStatus)

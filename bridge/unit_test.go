@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/ynagw/ynagw/rtpmedia"
@@ -19,28 +20,37 @@ func TestFromStatusTable(t *testing.T) {
 		code   int
 		want   int
 		result string
+		q850   int
 	}{
-		{yna.StatusBusy, 0, 486, ResultBusy},
-		{yna.StatusDeclined, 0, 603, ResultDeclined},
-		{yna.StatusDeclined, 486, 486, ResultBusy},
-		{yna.StatusNoAnswer, 0, 480, ResultNoAnswer},
-		{yna.StatusNotReachable, 0, 480, ResultUnavailable},
-		{yna.StatusFailed, 0, 503, ResultNetworkError},
-		{yna.StatusFailed, 488, 488, ResultCodec},
-		{yna.StatusSessionCancelled, 0, 487, ResultCancelled},
-		{yna.StatusTerminated, 486, 486, ResultBusy},
-		{yna.StatusTerminated, 603, 603, ResultDeclined},
-		{yna.StatusTerminated, 480, 480, ResultNoAnswer},
-		{yna.StatusTerminated, 404, 404, ResultNotFound},
-		{yna.StatusTerminated, 488, 488, ResultCodec}, // never a generic 500
-		{yna.StatusTerminated, 0, 480, ResultUnavailable},
-		{yna.StatusTerminated, 200, 480, ResultUnavailable},
+		{yna.StatusBusy, 0, 486, ResultBusy, 17},
+		{yna.StatusDeclined, 0, 603, ResultDeclined, 21},
+		{yna.StatusDeclined, 486, 486, ResultBusy, 17},
+		{yna.StatusNoAnswer, 0, 480, ResultNoAnswer, 19},
+		{yna.StatusNotReachable, 0, 480, ResultUnavailable, 20},
+		{yna.StatusFailed, 0, 503, ResultNetworkError, 41},
+		{yna.StatusFailed, 488, 488, ResultCodec, 127},
+		{yna.StatusSessionCancelled, 0, 487, ResultCancelled, 0},
+		{yna.StatusTerminated, 486, 486, ResultBusy, 17},
+		{yna.StatusTerminated, 603, 603, ResultDeclined, 21},
+		{yna.StatusTerminated, 480, 480, ResultNoAnswer, 18},
+		{yna.StatusTerminated, 404, 404, ResultNotFound, 1},
+		{yna.StatusTerminated, 488, 488, ResultCodec, 127}, // never a generic 500
+		{yna.StatusTerminated, 0, 480, ResultUnavailable, 18},
+		{yna.StatusTerminated, 200, 480, ResultUnavailable, 18},
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("%s/%d", tc.status, tc.code), func(t *testing.T) {
 			ce := FromStatus(tc.status, tc.code)
-			if ce.SIPStatus != tc.want || ce.Result != tc.result || ce.Reason == "" {
-				t.Errorf("got %d %s %q, want %d %s", ce.SIPStatus, ce.Result, ce.Reason, tc.want, tc.result)
+			if ce.SIPStatus != tc.want || ce.Result != tc.result || ce.Reason == "" || ce.Q850 != tc.q850 {
+				t.Errorf("got %d %s %q Q.850 %d, want %d %s Q.850 %d", ce.SIPStatus, ce.Result, ce.Reason, ce.Q850, tc.want, tc.result, tc.q850)
+			}
+			h := ce.ReasonHeader()
+			want := fmt.Sprintf("SIP;cause=%d;", tc.want)
+			if tc.q850 != 0 {
+				want = fmt.Sprintf("Q.850;cause=%d;", tc.q850)
+			}
+			if !strings.HasPrefix(h, want) || !strings.HasSuffix(h, `"`) {
+				t.Errorf("ReasonHeader %q, want prefix %q", h, want)
 			}
 		})
 	}
@@ -244,5 +254,20 @@ func TestDuplicateInvitationIgnored(t *testing.T) {
 	g.startInbound("14255550100", &yna.SessionInvitation{OriginatorAddress: "tel:+12065550123", CallObjectRef: "https://x/sessions/ABC", SDP: "v=0"})
 	if len(g.live) != 0 || g.calls["ABC"] != existing {
 		t.Fatalf("duplicate invitation started a call: live=%d", len(g.live))
+	}
+}
+
+func TestReasonHeaderText(t *testing.T) {
+	for _, tc := range []struct {
+		ce   *CallError
+		want string
+	}{
+		{callErr(403, ResultForbidden, `say "hi" \ now`+"\x01", false, nil), `SIP;cause=403;text="say hi  now"`},
+		{&CallError{SIPStatus: 486, Reason: "Busy", Q850: 17}, `Q.850;cause=17;text="Busy"`},
+		{&CallError{SIPStatus: 500}, ""},
+	} {
+		if got := tc.ce.ReasonHeader(); got != tc.want {
+			t.Errorf("ReasonHeader() = %q, want %q", got, tc.want)
+		}
 	}
 }
