@@ -190,31 +190,19 @@ func newTestUAC(t *testing.T) *testUAC {
 		t.Fatal(err)
 	}
 	addr := conn.LocalAddr().(*net.UDPAddr)
-	served := make(chan struct{})
+	spc, served := newServedPacketConn(conn), make(chan struct{})
 	go func() {
 		defer close(served)
-		_ = srv.ServeUDP(conn)
+		_ = srv.ServeUDP(spc)
 	}()
 	t.Cleanup(func() {
 		_ = ua.Close()
 		_ = conn.Close()
 		<-served
 	})
-	// ServeUDP registers the listener in the connection pool asynchronously;
-	// until then requests would go out of a fresh socket. No event exists:
-	// poll the pool with a deadline.
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(5 * time.Second)
-	for {
-		if c, _ := ua.TransportLayer().GetConnection("udp", addr.String()); c != nil {
-			break
-		}
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatal("sipgo UDP listener not ready")
-		}
+	// as Server.Start does: requests leave from the listener once sipgo reads it
+	if err := waitServed(context.Background(), "udp", spc.ready, served); err != nil {
+		t.Fatal(err)
 	}
 	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
 	if err != nil {

@@ -128,7 +128,9 @@ func NewServer(cfg Config) (*Server, error) {
 
 func discardSlog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// Start binds all listeners and starts serving. ctx only bounds the start-up.
+// Start binds all listeners and starts serving; it returns once sipgo serves
+// every listener (so requests sent right after Start leave from the UDP
+// listener socket). ctx only bounds the start-up.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	if s.started || s.closing {
@@ -207,7 +209,13 @@ func (s *Server) listen(ctx context.Context, l ListenConfig) error {
 		s.udpListen = newUDPListener(local, l.Advertise)
 		s.mu.Unlock()
 		s.addCloser(pc)
-		s.goOwned(func() { _ = s.sipSrv.ServeUDP(pc) })
+		spc, served := newServedPacketConn(pc), make(chan struct{})
+		if !s.goOwned(func() { defer close(served); _ = s.sipSrv.ServeUDP(spc) }) {
+			return fmt.Errorf("sip listen udp %s: %w", l.Addr, ErrClosed)
+		}
+		if err := waitServed(ctx, "udp "+l.Addr, spc.ready, served); err != nil {
+			return err
+		}
 	case "tcp", "tls":
 		ln, err := lc.Listen(ctx, "tcp", l.Addr)
 		if err != nil {
@@ -221,11 +229,18 @@ func (s *Server) listen(ctx context.Context, l ListenConfig) error {
 				return fmt.Errorf("sip tls cert: %w", err)
 			}
 			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-			s.addCloser(ln)
-			s.goOwned(func() { _ = s.sipSrv.ServeTLS(ln) })
-		} else {
-			s.addCloser(ln)
-			s.goOwned(func() { _ = s.sipSrv.ServeTCP(ln) })
+		}
+		s.addCloser(ln)
+		sln, served := newServedListener(ln), make(chan struct{})
+		serve := s.sipSrv.ServeTCP
+		if l.Network == "tls" {
+			serve = s.sipSrv.ServeTLS
+		}
+		if !s.goOwned(func() { defer close(served); _ = serve(sln) }) {
+			return fmt.Errorf("sip listen %s %s: %w", l.Network, l.Addr, ErrClosed)
+		}
+		if err := waitServed(ctx, l.Network+" "+l.Addr, sln.ready, served); err != nil {
+			return err
 		}
 	}
 	bound = netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())

@@ -216,21 +216,11 @@ func newForkServer(t *testing.T) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	// sipgo registers the UDP listener in its pool asynchronously after
-	// Start; wait for it (no event exists) so INVITEs leave from it.
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(5 * time.Second)
-	for {
-		if c, _ := s.ua.TransportLayer().GetConnection("udp", s.Addr("udp").String()); c != nil {
-			return s
-		}
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatal("server UDP listener not ready")
-		}
+	// Start returns only once sipgo serves the UDP listener: INVITEs leave from it.
+	if c, _ := s.ua.TransportLayer().GetConnection("udp", s.Addr("udp").String()); c == nil {
+		t.Fatal("server UDP listener not in sipgo's pool after Start")
 	}
+	return s
 }
 
 // waitContacts polls the registrar until aor has n bindings (REGISTER has no
