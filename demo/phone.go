@@ -28,6 +28,7 @@ type Phone struct {
 	cli    *sipgo.Client
 	dua    *sipgo.DialogUA
 	conn   net.PacketConn
+	laddr  sipmsg.Addr // conn's address: every request leaves from it
 	served chan struct{}
 
 	incoming chan *Call
@@ -82,42 +83,74 @@ func NewPhone(user, pass, domain string, gw netip.AddrPort) (*Phone, error) {
 	srv.OnOptions(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 200, "OK", nil))
 	})
+	spc := &servedConn{PacketConn: conn, ready: make(chan struct{})}
 	go func() {
 		defer close(p.served)
-		_ = srv.ServeUDP(conn)
+		_ = srv.ServeUDP(spc)
 	}()
-	addr := conn.LocalAddr().(*net.UDPAddr)
-	if err := p.waitListener(addr.String()); err != nil {
+	if err := waitServed(spc.ready, p.served); err != nil {
 		p.Close()
 		return nil, err
 	}
+	addr := conn.LocalAddr().(*net.UDPAddr)
+	p.laddr = sipmsg.Addr{IP: addr.IP, Port: addr.Port, Hostname: addr.IP.String()}
 	p.cli, err = sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientLogger(sl))
 	if err != nil {
 		p.Close()
 		return nil, err
 	}
+	p.cli.TxRequester = listenerRequester{p: p} // like a real phone: one socket for everything
 	p.dua = &sipgo.DialogUA{Client: p.cli, ContactHDR: sipmsg.ContactHeader{
 		Address: sipmsg.Uri{Scheme: "sip", User: user, Host: "127.0.0.1", Port: addr.Port}}}
 	return p, nil
 }
 
-// waitListener waits until sipgo registered the UDP listener as a connection (requests
-// sent before that would not reuse our socket).
-func (p *Phone) waitListener(addr string) error {
+// servedConn closes ready on sipgo's first read: TransportUDP.Serve puts the socket
+// into its connection pool before it starts reading, so from then on requests with
+// Laddr set to it leave from it.
+type servedConn struct {
+	net.PacketConn
+	once  sync.Once
+	ready chan struct{}
+}
+
+func (c *servedConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	c.once.Do(func() { close(c.ready) })
+	return c.PacketConn.ReadFrom(b)
+}
+
+// waitServed waits until sipgo serves the listener (ready), failing if serving
+// ended first (served) or after a deadline.
+func waitServed(ready, served <-chan struct{}) error {
 	deadline := time.NewTimer(5 * time.Second)
 	defer deadline.Stop()
-	tk := time.NewTicker(time.Millisecond)
-	defer tk.Stop()
-	for {
-		if c, _ := p.ua.TransportLayer().GetConnection("udp", addr); c != nil {
-			return nil
-		}
-		select {
-		case <-tk.C:
-		case <-deadline.C:
-			return errors.New("phone: UDP listener not ready")
-		}
+	select {
+	case <-ready:
+		return nil
+	case <-served:
+		return errors.New("phone: UDP listener stopped before serving")
+	case <-deadline.C:
+		return errors.New("phone: UDP listener not served in time")
 	}
+}
+
+// listenerRequester is the phone client's TxRequester: every request (REGISTER,
+// INVITE, ACK, CANCEL, BYE, re-INVITE) leaves from the phone's listening socket, as
+// a real desk phone's do, never from a throwaway socket.
+type listenerRequester struct{ p *Phone }
+
+func (r listenerRequester) Request(ctx context.Context, req *sipmsg.Request) (sipmsg.ClientTransaction, error) {
+	if req.Laddr.Port == 0 {
+		r.p.laddr.Copy(&req.Laddr)
+	}
+	if req.IsAck() { // Client.WriteRequest: no transaction
+		return nil, r.p.ua.TransportLayer().WriteMsg(req)
+	}
+	tx, err := r.p.ua.TransactionLayer().Request(ctx, req)
+	if err != nil {
+		return nil, err // not a typed nil inside the interface
+	}
+	return tx, nil
 }
 
 // AOR is the phone's address of record, e.g. 201@ynagw.local.
