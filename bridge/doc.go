@@ -15,7 +15,8 @@
 // every call goroutine. Close ends every call properly (BYE toward SIP, DELETE /end
 // toward YNA) and waits for all goroutines.
 //
-// Files: config.go (Config), deps.go (TokenSource, Metrics, CDRSink), media.go (NetLeg,
+// Files: config.go (Config), deps.go (TokenSource, Metrics, CDRSink, CallRecorder),
+// snapshot.go (Calls, ChannelState), media.go (NetLeg,
 // Relay, MediaFactory), webrtc.go (WebRTCMedia), gateway.go (Gateway, call table,
 // notification routing), line.go (one notification channel per line), routing.go
 // (outbound line choice), call.go, outbound.go, inbound.go, established.go (the call
@@ -51,8 +52,21 @@
 // confirmation (Final-Holding step 5) and never treated as an offer.
 //
 // Failures map to SIP through one table (errors.go: FromStatus, Classify). Final
-// responses carry "Reason: SIP;cause=<code>;text=..." (the sip package writes the Reason
-// header of rejections; Q.850 causes are not sent).
+// responses carry a Reason header (CallError.ReasonHeader, sent with sip
+// RejectWithReason): "Q.850;cause=<n>;text=..." for failures the network reported
+// (FromStatus: the RFC 3398 SIP → Q.850 table, or a more specific cause), else
+// "SIP;cause=<code>;text=...".
+//
+// # Operations
+//
+// SetDraining: new INVITEs get 503 + Retry-After and new invitations are ended at once
+// (DELETE /end: voicemail) while established calls and notification channels go on.
+// Calls returns immutable CallInfo snapshots that each call goroutine publishes
+// (atomic.Pointer) on its state changes; ChannelState gives a line's channel state.
+// An optional CallRecorder on the CDRSink gets Open at setup and Update with the YNA
+// callId and at the answer (before the 200 OK / POST /connected), for crash recovery;
+// CDR.ID identifies the call throughout. Optional metrics extensions: ForkObserver
+// (fork branch results), MediaTimeoutObserver and OneWayObserver (on CallMetrics).
 //
 // A dropped notification channel never ends established calls: calls only depend on REST
 // and media; notifications resume after the channel recovers.
