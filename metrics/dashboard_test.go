@@ -129,7 +129,7 @@ func TestDashboard(t *testing.T) {
 	}
 	for _, must := range []string{NameCallsActive, NameCallsTotal, NameCallSetup, NameYNARequests, NameYNARequestSeconds,
 		NameChannelUp, NameChannelReconnects, NameRegistrations, NameRTPPackets, NameRTPLost, NameOneWayCalls,
-		NameMediaTimeouts, NameTokenExpiry} {
+		NameMediaTimeouts, NameTokenExpiry, NameLineNeedsRelink} {
 		if !used[must] {
 			t.Errorf("dashboard lacks a panel on %s", must)
 		}

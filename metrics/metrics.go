@@ -46,6 +46,7 @@ type Metrics struct {
 	oneWay        prometheus.Counter
 	mediaTimeouts prometheus.Counter
 	tokenExpiry   *prometheus.GaugeVec
+	needsRelink   *prometheus.GaugeVec
 	up            prometheus.Gauge
 
 	mu       sync.Mutex
@@ -91,6 +92,7 @@ func New(version string) *Metrics {
 	m.oneWay = prometheus.NewCounter(prometheus.CounterOpts{Name: NameOneWayCalls, Help: help(NameOneWayCalls)})
 	m.mediaTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: NameMediaTimeouts, Help: help(NameMediaTimeouts)})
 	m.tokenExpiry = gv(NameTokenExpiry, "line")
+	m.needsRelink = gv(NameLineNeedsRelink, "line")
 	m.up = prometheus.NewGauge(prometheus.GaugeOpts{Name: NameUp, Help: help(NameUp)})
 	build := gv(NameBuildInfo, "version", "goversion")
 	build.WithLabelValues(version, runtime.Version()).Set(1)
@@ -108,7 +110,7 @@ func New(version string) *Metrics {
 
 	m.reg.MustRegister(m.callsActive, m.callsTotal, m.callSetup, m.forkBranches, m.ynaRequests,
 		m.ynaSeconds, m.channelUp, m.reconnects, m.sipRequests, m.sipResponses, m.registrations,
-		m.rtpPackets, m.rtpLost, m.oneWay, m.mediaTimeouts, m.tokenExpiry, m.up, build,
+		m.rtpPackets, m.rtpLost, m.oneWay, m.mediaTimeouts, m.tokenExpiry, m.needsRelink, m.up, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -166,6 +168,11 @@ func (m *Metrics) TokenExpiry(line string, at time.Time) {
 	m.tokenExpiry.WithLabelValues(m.line(line)).Set(float64(at.UnixNano()) / 1e9)
 }
 
+// LineNeedsRelink sets whether line needs a relink (its tokens could not be renewed).
+func (m *Metrics) LineNeedsRelink(line string, needs bool) {
+	m.needsRelink.WithLabelValues(m.line(line)).Set(b2f(needs))
+}
+
 // MediaTimeout counts one call ended by the SIP-side media timeout (also available on the
 // per-call handle).
 func (m *Metrics) MediaTimeout() { m.mediaTimeouts.Inc() }
@@ -181,7 +188,8 @@ func (m *Metrics) RemoveLine(line string) {
 	if !known {
 		return
 	}
-	for _, v := range []*prometheus.MetricVec{m.channelUp.MetricVec, m.reconnects.MetricVec, m.tokenExpiry.MetricVec} {
+	for _, v := range []*prometheus.MetricVec{m.channelUp.MetricVec, m.reconnects.MetricVec, m.tokenExpiry.MetricVec,
+		m.needsRelink.MetricVec} {
 		v.DeleteLabelValues(line)
 	}
 }

@@ -144,6 +144,7 @@ func TestPlainMethods(t *testing.T) {
 	m.ChannelReconnect("14255550100")
 	at := time.Unix(1_800_000_000, 0)
 	m.TokenExpiry("14255550100", at)
+	m.LineNeedsRelink("14255550100", true)
 	m.MediaTimeout()
 	m.YNARequest(yna.OpStart, 201, 200*time.Millisecond, nil)
 	m.YNARequest(yna.OpStart, 0, time.Second, errors.New("dial"))
@@ -166,6 +167,7 @@ func TestPlainMethods(t *testing.T) {
 		{"channel up", m.channelUp.WithLabelValues("14255550100"), 1},
 		{"reconnects", m.reconnects.WithLabelValues("14255550100"), 1},
 		{"token expiry", m.tokenExpiry.WithLabelValues("14255550100"), 1_800_000_000},
+		{"needs relink", m.needsRelink.WithLabelValues("14255550100"), 1},
 		{"media timeouts", m.mediaTimeouts, 1},
 		{"yna start 201", m.ynaRequests.WithLabelValues("start", "201"), 1},
 		{"yna start error", m.ynaRequests.WithLabelValues("start", "error"), 1},
@@ -182,7 +184,7 @@ func TestPlainMethods(t *testing.T) {
 		t.Errorf("yna histogram series = %d, want 3 (start, token, other)", n)
 	}
 	m.RemoveLine("14255550100")
-	for _, c := range []prometheus.Collector{m.channelUp, m.reconnects, m.tokenExpiry} {
+	for _, c := range []prometheus.Collector{m.channelUp, m.reconnects, m.tokenExpiry, m.needsRelink} {
 		if n := testutil.CollectAndCount(c); n != 0 {
 			t.Errorf("after RemoveLine: %d series left", n)
 		}
@@ -216,6 +218,55 @@ func TestChannelState(t *testing.T) {
 	}
 }
 
+func TestLineNeedsRelink(t *testing.T) {
+	m := New("x")
+	const a, b = "14255550100", "14255550101"
+	steps := []struct {
+		line   string
+		needs  bool
+		wantA  float64
+		wantB  float64
+		series int
+	}{
+		{a, false, 0, 0, 1},
+		{b, false, 0, 0, 2},
+		{a, true, 1, 0, 2}, // refresh refused: only that line
+		{a, true, 1, 0, 2},
+		{a, false, 0, 0, 2}, // relinked
+		{b, true, 0, 1, 2},
+	}
+	for i, s := range steps {
+		m.LineNeedsRelink(s.line, s.needs)
+		if got := testutil.ToFloat64(m.needsRelink.WithLabelValues(a)); got != s.wantA {
+			t.Errorf("step %d: %s = %v, want %v", i, a, got, s.wantA)
+		}
+		if i > 0 {
+			if got := testutil.ToFloat64(m.needsRelink.WithLabelValues(b)); got != s.wantB {
+				t.Errorf("step %d: %s = %v, want %v", i, b, got, s.wantB)
+			}
+		}
+		if n := testutil.CollectAndCount(m.needsRelink, NameLineNeedsRelink); n != s.series {
+			t.Errorf("step %d: %d series, want %d", i, n, s.series)
+		}
+	}
+	want := `
+# HELP ynagw_line_needs_relink ` + help(NameLineNeedsRelink) + `
+# TYPE ynagw_line_needs_relink gauge
+ynagw_line_needs_relink{line="14255550100"} 0
+ynagw_line_needs_relink{line="14255550101"} 1
+`
+	if err := testutil.CollectAndCompare(m.needsRelink, strings.NewReader(want), NameLineNeedsRelink); err != nil {
+		t.Fatal(err)
+	}
+	m.RemoveLine(b)
+	if n := testutil.CollectAndCount(m.needsRelink, NameLineNeedsRelink); n != 1 {
+		t.Errorf("after RemoveLine: %d series, want 1", n)
+	}
+	if !strings.Contains(MarkdownTable(), "| `ynagw_line_needs_relink` | gauge | `line` |") {
+		t.Errorf("markdown table lacks the gauge:\n%s", MarkdownTable())
+	}
+}
+
 // TestLabelsBounded feeds random garbage to every labelled method and checks the series
 // count stays within the fixed sets.
 func TestLabelsBounded(t *testing.T) {
@@ -238,6 +289,7 @@ func TestLabelsBounded(t *testing.T) {
 		c.Ended(word(), time.Second)
 		m.ChannelState(strconv.Itoa(i), yna.ChannelState(rng.IntN(7)))
 		m.TokenExpiry(strconv.Itoa(i), time.Now())
+		m.LineNeedsRelink(strconv.Itoa(i), rng.IntN(2) == 0)
 	}
 	bounds := []struct {
 		c   prometheus.Collector
@@ -256,6 +308,7 @@ func TestLabelsBounded(t *testing.T) {
 		{m.channelUp, MaxLines + 1},
 		{m.reconnects, MaxLines + 1},
 		{m.tokenExpiry, MaxLines + 1},
+		{m.needsRelink, MaxLines + 1},
 	}
 	for i, b := range bounds {
 		if n := testutil.CollectAndCount(b.c); n > b.max || n == 0 {
@@ -315,6 +368,7 @@ func exercise(m *Metrics) {
 	m.SIPResponse(200)
 	m.Registrations(2)
 	m.TokenExpiry("14255550100", time.Now().Add(time.Hour))
+	m.LineNeedsRelink("14255550100", false)
 }
 
 // TestPromtoolCheck scrapes Handler over loopback HTTP and runs `promtool check metrics`.

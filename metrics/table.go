@@ -31,6 +31,7 @@ const (
 	NameOneWayCalls       = "ynagw_oneway_calls_total"
 	NameMediaTimeouts     = "ynagw_media_timeouts_total"
 	NameTokenExpiry       = "ynagw_token_expiry_timestamp_seconds"
+	NameLineNeedsRelink   = "ynagw_line_needs_relink"
 	NameUp                = "ynagw_up"
 	NameBuildInfo         = "ynagw_build_info"
 )
@@ -52,6 +53,7 @@ var table = []Info{
 	{NameOneWayCalls, "counter", nil, "Answered calls where media flowed only one way (one leg received packets, the other none)."},
 	{NameMediaTimeouts, "counter", nil, "Calls ended because no RTP arrived from the SIP side within the media timeout."},
 	{NameTokenExpiry, "gauge", []string{"line"}, "Unix time the YNA access token of the line expires."},
+	{NameLineNeedsRelink, "gauge", []string{"line"}, "1 while the line needs a relink (its YNA tokens could not be renewed; link it again on the admin page), else 0."},
 	{NameUp, "gauge", nil, "1 while the gateway runs (0 while it drains on shutdown)."},
 	{NameBuildInfo, "gauge", []string{"version", "goversion"}, "Always 1; the labels carry the ynagw version and the Go version it was built with."},
 }
