@@ -90,10 +90,12 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	d.tokens = &tokenStore{st: st, yc: d.yna, log: d.log.Named("tokens"), before: opts.RefreshBefore,
-		onExp: d.metrics.TokenExpiry, onFail: d.lineFailed}
-	if _, err := d.tokens.load(ctx); err != nil {
+		onExp: d.metrics.TokenExpiry, onRelink: d.metrics.LineNeedsRelink, onFail: d.lineFailed}
+	stored, err := d.tokens.load(ctx) // sets ynagw_line_needs_relink of every stored line
+	if err != nil {
 		return nil, err
 	}
+	initRelinkGauge(d.metrics, opts.Bridge.Lines, stored)
 	d.cdr = newCDRSink(st, d.log.Named("cdr"))
 	d.gw, err = bridge.New(opts.Bridge, bridge.Deps{SIP: d.sip, YNA: d.yna, Media: bridge.WebRTCMedia{Engine: d.engine},
 		Tokens: d.tokens, Metrics: d.metrics, CDR: d.cdr, Logger: d.log})
@@ -176,6 +178,20 @@ func (d *Daemon) registrationsLoop() {
 func (d *Daemon) lineFailed(line string) {
 	d.gw.RemoveLine(line)
 	d.metrics.ChannelUp(line, false)
+}
+
+// initRelinkGauge gives every configured line not in the store (not linked yet) a
+// ynagw_line_needs_relink series of 0, so the gauge exists from the start.
+func initRelinkGauge(m *metrics.Metrics, configured []bridge.LineConfig, stored []store.Line) {
+	known := map[string]bool{}
+	for _, l := range stored {
+		known[l.MSISDN] = true
+	}
+	for _, lc := range configured {
+		if !known[lc.MSISDN] {
+			m.LineNeedsRelink(lc.MSISDN, false)
+		}
+	}
 }
 
 // SIPAddr returns the bound SIP address for network ("udp", "tcp", "tls").

@@ -20,12 +20,13 @@ var ErrNeedsRelink = errors.New("daemon: line needs to be relinked")
 // line's tokens (loaded at start, written through on link and refresh) plus the refresher
 // that renews access tokens before they expire.
 type tokenStore struct {
-	st     store.Store
-	yc     *yna.Client
-	log    *zap.Logger
-	before time.Duration
-	onExp  func(line string, at time.Time) // metrics
-	onFail func(line string)               // the line needs a relink (stop its channel)
+	st       store.Store
+	yc       *yna.Client
+	log      *zap.Logger
+	before   time.Duration
+	onExp    func(line string, at time.Time) // metrics: token expiry
+	onRelink func(line string, needs bool)   // metrics: the line needs a relink (true) or is linked (false)
+	onFail   func(line string)               // the line needs a relink (stop its channel)
 
 	mu    sync.Mutex
 	lines map[string]store.Line
@@ -49,6 +50,7 @@ func (t *tokenStore) load(ctx context.Context) ([]store.Line, error) {
 		if t.onExp != nil && !l.ExpiresAt.IsZero() {
 			t.onExp(l.MSISDN, l.ExpiresAt)
 		}
+		t.relinkState(l.MSISDN, l.State == store.LineNeedsRelink)
 	}
 	return ls, nil
 }
@@ -82,6 +84,14 @@ func (t *tokenStore) SetToken(line, token string) {
 	l := t.lines[line]
 	l.MSISDN, l.AccessToken, l.State = line, token, store.LineLinked
 	t.lines[line] = l
+	t.relinkState(line, false)
+}
+
+// relinkState reports to onRelink (if set) whether line needs a relink.
+func (t *tokenStore) relinkState(line string, needs bool) {
+	if t.onRelink != nil {
+		t.onRelink(line, needs)
+	}
 }
 
 // put stores a freshly obtained token set and caches it.
@@ -98,6 +108,7 @@ func (t *tokenStore) put(ctx context.Context, l store.Line) error {
 	if t.onExp != nil && !l.ExpiresAt.IsZero() {
 		t.onExp(l.MSISDN, l.ExpiresAt)
 	}
+	t.relinkState(l.MSISDN, l.State == store.LineNeedsRelink) // linked or refreshed: 0
 	return nil
 }
 
@@ -190,6 +201,7 @@ func (t *tokenStore) markRelink(ctx context.Context, line, reason string) {
 		t.lines[line] = l
 	}
 	t.mu.Unlock()
+	t.relinkState(line, true)
 	if t.onFail != nil {
 		t.onFail(line)
 	}
