@@ -98,7 +98,10 @@ func TestBaresipPhone(t *testing.T) {
 	s.SetHandler(app)
 
 	dir := t.TempDir()
-	sipPort, ctrlPort, rtpBase := freePort(t), freePort(t), freePort(t)
+	sipPort, ctrlPort, rtpBase := freeBaresipSIPPort(t), freePort(t), freePort(t) // baresip: TLS on sipPort+1
+	for ctrlPort == sipPort+1 {
+		ctrlPort = freePort(t)
+	}
 	if rtpBase > 64000 {
 		rtpBase = 40000
 	}

@@ -55,11 +55,35 @@ type baresipPhone struct {
 
 // startBaresip runs a headless baresip (config from testdata/baresip) that
 // registers user/password at registrar, and connects to its ctrl_tcp port.
+// baresip cannot bind port 0, so its ports are picked free beforehand; if
+// another process took one in between (the machine is shared), baresip exits
+// with "Address already in use" and is started again on fresh ports.
 func startBaresip(t *testing.T, name, user, password string, registrar netip.AddrPort, rtpBase int) *baresipPhone {
+	t.Helper()
+	const attempts = 3
+	for i := 1; ; i++ {
+		p, out := tryStartBaresip(t, name, user, password, registrar, rtpBase)
+		if p != nil {
+			return p
+		}
+		if i == attempts || !strings.Contains(out, "Address already in use") {
+			t.Fatalf("baresip %s exited (attempt %d):\n%s", name, i, out)
+		}
+		t.Logf("baresip %s: a port was taken meanwhile, retrying", name)
+	}
+}
+
+// tryStartBaresip starts baresip once; nil and its output when it exited
+// before its ctrl_tcp port was reachable.
+func tryStartBaresip(t *testing.T, name, user, password string, registrar netip.AddrPort, rtpBase int) (*baresipPhone, string) {
 	t.Helper()
 	bin := testpeer.Require(t, "baresip")
 	dir := t.TempDir()
-	sipPort, ctrlPort := freeUDPTCPPort(t), freeUDPTCPPort(t)
+	sipPort := freeBaresipSIPPort(t)
+	ctrlPort := freeUDPTCPPort(t)
+	for ctrlPort == sipPort+1 {
+		ctrlPort = freeUDPTCPPort(t)
+	}
 	fill := func(tmpl string, kv ...string) []byte {
 		src, err := os.ReadFile(filepath.Join("testdata", "baresip", tmpl))
 		if err != nil {
@@ -90,17 +114,14 @@ func startBaresip(t *testing.T, name, user, password string, registrar netip.Add
 		defer close(p.exited)
 		_ = p.cmd.Wait()
 	}()
-	t.Cleanup(func() {
+	stop := func() {
 		if p.ctrl != nil {
 			_ = p.ctrl.Close()
 			<-p.readEnd
 		}
 		_ = p.cmd.Process.Kill()
 		<-p.exited
-		if t.Failed() {
-			t.Logf("baresip %s output:\n%s", name, lastLines(p.out.String(), 60))
-		}
-	})
+	}
 
 	// ctrl_tcp has no readiness signal: retry connecting until a deadline.
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -115,13 +136,37 @@ func startBaresip(t *testing.T, name, user, password string, registrar netip.Add
 		select {
 		case <-tick.C:
 		case <-p.exited:
-			t.Fatalf("baresip %s exited:\n%s", name, p.out.String())
+			return nil, p.out.String()
 		case <-deadline:
+			stop()
 			t.Fatalf("baresip %s ctrl_tcp not reachable: %v\n%s", name, err, p.out.String())
 		}
 	}
 	go p.readLoop()
-	return p
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("baresip %s output:\n%s", name, lastLines(p.out.String(), 60))
+		}
+	})
+	return p, ""
+}
+
+// freeBaresipSIPPort is a port free for UDP and TCP whose next port is free
+// for TCP too: baresip listens on sip_listen over UDP and TCP and on port+1 for TLS.
+func freeBaresipSIPPort(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		p := freeUDPTCPPort(t)
+		ln, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(p+1))
+		if err != nil {
+			continue
+		}
+		_ = ln.Close()
+		return p
+	}
+	t.Fatal("no free port pair")
+	return 0
 }
 
 // readLoop parses ctrl_tcp netstrings ("LEN:{json},") into p.events.
