@@ -10,7 +10,7 @@
 //
 //	srv, err := sip.NewServer(cfg)     // cfg.Init + Validate
 //	srv.SetHandler(h)                  // h.HandleInvite(ctx, *InboundCall) per new INVITE
-//	err = srv.Start(ctx)               // binds; srv.Addr("udp") is the real address
+//	err = srv.Start(ctx)               // binds and waits until served; srv.Addr("udp") is the real address
 //	...
 //	call.Progress(ctx, 180, nil)       // or 183 with early-media SDP
 //	dlg, err := call.Answer(ctx, sdp)  // 200, retransmitted until ACK
@@ -20,7 +20,7 @@
 //	dlg.Hangup(ctx, "reason")          // or a full Reason value: `Q.850;cause=16`
 //	call.RejectWithReason(486, `Q.850;cause=17;text="User busy"`)
 //	srv.SetUsers(users)                // SIGHUP reload; calls and kept users' registrations survive
-//	srv.Close()
+//	srv.Close()                        // CANCELs ringing forks (cause 503), 480s calls, BYEs dialogs
 //
 // Config.Observer receives metrics hooks (requests received, responses sent).
 // Every UDP request we originate (in-dialog BYE/re-INVITE/UPDATE/ACK, keep-alive
