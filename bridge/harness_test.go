@@ -25,11 +25,14 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
-		// sipgo's reader of a client-created UDP socket bound to 0.0.0.0 (transport_udp.go
-		// createConnection → readUDPConnection) is not always stopped by UserAgent.Close; it
-		// still shows up after sip.Server sends from its listener (seen in 2 of 3 runs of
-		// this package on 2026-11-26, laddr 0.0.0.0:port, so from a test phone's or another
-		// sipgo client). A third-party goroutine, not a bridge one.
+		// sipgo answers a request whose source is no longer in its connection pool from a
+		// new socket bound to 0.0.0.0 (TransportLayer.serverRequestConnection →
+		// createConnection → readUDPConnection), and UserAgent.Close does not stop that
+		// socket's reader. The test phone no longer does this (all its SIP goes through
+		// its listening socket, closed before its UA: internal/testenv.ListenUDP; checked
+		// by logging sipgo's "New connection" with a stack), but the gateway's sip.Server
+		// UA still does in about 1 run in 3 of this package (2026-11-26); sip/ must fix it
+		// (not bridge code), then this ignore goes.
 		goleak.IgnoreAnyFunction("github.com/emiago/sipgo/sip.(*TransportUDP).readUDPConnection"),
 	)
 }

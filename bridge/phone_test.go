@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
+	"github.com/ynagw/ynagw/internal/testenv"
 	"github.com/ynagw/ynagw/rtpmedia"
 )
 
@@ -149,16 +149,15 @@ func newPhone(t *testing.T, user, pass string, gw netip.AddrPort) (*phone, func(
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &phone{t: t, user: user, pass: pass, gw: gw, ua: ua, addr: conn.LocalAddr().(*net.UDPAddr),
+	p := &phone{t: t, user: user, pass: pass, gw: gw, ua: ua, cli: cli,
 		incoming: make(chan *inCall, 4), reinvites: make(chan rtpmedia.Direction, 4), byes: make(chan string, 4),
 		cancels: make(chan string, 4), invites: make(chan string, 8), media: map[string]*phoneMedia{},
 		sessions: map[string]*sipgo.DialogServerSession{}}
 	p.mode.Store("answer")
-	served := make(chan struct{})
 	srv.OnInvite(p.onInvite)
 	srv.OnCancel(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 481, "No Transaction", nil))
@@ -175,37 +174,16 @@ func newPhone(t *testing.T, user, pass string, gw netip.AddrPort) (*phone, func(
 		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 200, "OK", nil))
 		p.byes <- req.CallID().Value()
 	})
-	go func() {
-		defer close(served)
-		_ = srv.ServeUDP(conn)
-	}()
+	// Every request, in-dialog ones and ACKs included, leaves from the listening socket.
+	var stop func()
+	p.addr, stop = testenv.ListenUDP(t, ua, srv, cli)
 	cleanup := func() {
 		p.mu.Lock()
 		for _, m := range p.media {
 			m.close()
 		}
 		p.mu.Unlock()
-		_ = ua.Close()
-		_ = conn.Close()
-		<-served
-	}
-	deadline := time.After(5 * time.Second)
-	for {
-		if c, _ := ua.TransportLayer().GetConnection("udp", p.addr.String()); c != nil {
-			break
-		}
-		select {
-		case <-time.After(time.Millisecond):
-		case <-deadline:
-			cleanup()
-			t.Fatal("phone UDP listener not ready")
-		}
-	}
-	// Every request leaves from the listening socket (no ephemeral sockets to leak).
-	p.cli, err = sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientConnectionAddr(p.addr.String()))
-	if err != nil {
-		cleanup()
-		t.Fatal(err)
+		stop()
 	}
 	p.dua = &sipgo.DialogUA{Client: p.cli, ContactHDR: sipmsg.ContactHeader{
 		Address: sipmsg.Uri{Scheme: "sip", User: user, Host: "127.0.0.1", Port: p.addr.Port}}}
@@ -477,5 +455,3 @@ func waitFor[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
 	var zero T
 	return zero
 }
-
-var _ = strconv.Itoa
