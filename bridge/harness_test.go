@@ -2,17 +2,11 @@ package bridge
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
-	"net/http"
 	"net/netip"
-	"net/url"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ynagw/ynagw/internal/testenv"
 	"github.com/ynagw/ynagw/rtpmedia"
 	"github.com/ynagw/ynagw/sip"
 	"github.com/ynagw/ynagw/yna"
@@ -38,28 +32,9 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	testLine     = "14255550100"
-	testAccount  = "acct1"
-	testClientID = "app"
-	testSecret   = "secret"
-	testRedirect = "http://localhost:8080/callback"
+	testLine    = "14255550100"
+	testAccount = "acct1"
 )
-
-var (
-	keyOnce sync.Once
-	testKey *rsa.PrivateKey
-)
-
-func appKey(t *testing.T) *rsa.PrivateKey {
-	keyOnce.Do(func() {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		testKey = k
-	})
-	return testKey
-}
 
 // env is a complete loopback installation: ynasim, a YNA client, a sip.Server, a WebRTC
 // engine and the Gateway.
@@ -116,56 +91,17 @@ func newEnvMedia(t *testing.T, mod func(*Config), wrap func(MediaFactory) MediaF
 func newEnvWith(t *testing.T, mod func(*Config), wrap func(MediaFactory) MediaFactory, deps func(e *env, d *Deps)) *env {
 	t.Helper()
 	e := &env{t: t, cdrs: make(chan CDR, 16), log: zaptest.NewLogger(t, zaptest.Level(testLogLevel))}
-	key := appKey(t)
-	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.sim, err = ynasim.New(ynasim.Config{
-		Apps:        []ynasim.App{{ClientID: testClientID, ClientSecret: testSecret, PublicKeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))}},
-		Accounts:    []ynasim.Account{{ID: testAccount, Lines: []string{testLine}}},
-		AutoApprove: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.sim.Close() })
+	e.sim = testenv.NewSim(t, ynasim.Config{Accounts: []ynasim.Account{{ID: testAccount, Lines: []string{testLine}}}})
 	t.Cleanup(func() { // after the gateway and the SIP server closed (cleanups run LIFO)
 		for _, f := range e.phones {
 			f()
 		}
 	})
-	e.yc, err = yna.NewClient(yna.Config{BaseURL: e.sim.URL(), ClientID: testClientID, ClientSecret: testSecret, Key: key,
-		StatusRetryDelay: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.yc.CloseIdleConnections)
+	e.yc = testenv.NewClient(t, e.sim)
 	e.tokens = NewStaticTokens(map[string]string{testLine: e.linkToken(testAccount)})
-
-	e.srv, err = sip.NewServer(sip.Config{
-		Listen:    []sip.ListenConfig{{Network: "udp", Addr: "127.0.0.1:0"}},
-		Users:     []sip.User{{Username: "alice", Password: "alicepw"}, {Username: "bob", Password: "bobpw"}},
-		Registrar: sip.RegistrarConfig{MinExpires: 30 * time.Second, MaxExpires: time.Hour, DefaultExpires: 600 * time.Second},
-		Logger:    e.log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.srv.Close() })
-	engine, err := rtpmedia.NewWebRTCEngine(rtpmedia.WebRTCConfig{AllowLoopback: true, ICEGatherTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = engine.Close() })
+	e.srv = testenv.NewSIPServer(t, sip.Config{Logger: e.log})
+	engine := testenv.NewEngine(t)
+	ctx := testenv.Ctx(t, 10*time.Second)
 
 	cfg := Config{
 		Lines: []LineConfig{{MSISDN: testLine, Ring: []string{"alice"}, Outbound: []string{"alice"}}},
@@ -184,6 +120,7 @@ func newEnvWith(t *testing.T, mod func(*Config), wrap func(MediaFactory) MediaFa
 	if deps != nil {
 		deps(e, &d)
 	}
+	var err error
 	e.gw, err = New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
@@ -204,28 +141,10 @@ func newEnvWith(t *testing.T, mod func(*Config), wrap func(MediaFactory) MediaFa
 	return e
 }
 
-// linkToken drives the link flow (auto-approve) and the code exchange for account.
+// linkToken links account (auto-approved link flow and code exchange).
 func (e *env) linkToken(account string) string {
 	e.t.Helper()
-	u := e.yc.LinkURL(testRedirect, "st") + "&login_hint=" + url.QueryEscape(account)
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	defer hc.CloseIdleConnections()
-	res, err := hc.Get(u)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	_ = res.Body.Close()
-	loc, err := url.Parse(res.Header.Get("Location"))
-	if err != nil || loc.Query().Get("code") == "" {
-		e.t.Fatalf("link: %d %q", res.StatusCode, res.Header.Get("Location"))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	tr, err := e.yc.ExchangeCode(ctx, loc.Query().Get("code"), testRedirect)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return tr.AccessToken
+	return testenv.Link(e.t, e.yc, account).AccessToken
 }
 
 func (e *env) phone(user, pass string) *phone {
@@ -234,11 +153,7 @@ func (e *env) phone(user, pass string) *phone {
 	return p
 }
 
-func (e *env) ctx(d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	e.t.Cleanup(cancel)
-	return ctx
-}
+func (e *env) ctx(d time.Duration) context.Context { return testenv.Ctx(e.t, d) }
 
 // simCall waits for the sim's call matching dir and returns its id.
 func (e *env) simCall(dir string) string {
