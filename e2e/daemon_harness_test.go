@@ -9,14 +9,12 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +26,7 @@ import (
 	"time"
 
 	"github.com/ynagw/ynagw/demo"
+	"github.com/ynagw/ynagw/internal/testenv"
 	"github.com/ynagw/ynagw/store"
 	"github.com/ynagw/ynagw/yna"
 	"github.com/ynagw/ynagw/yna/ynasim"
@@ -37,28 +36,12 @@ import (
 const (
 	dpLine     = "14255550100"
 	dpAccount  = "dpacct"
-	dpClientID = "dp-app"
-	dpSecret   = "dp-secret"
-	dpRedirect = "http://127.0.0.1:8080/link/callback"
+	dpClientID = testenv.ClientID
+	dpSecret   = testenv.Secret
+	dpRedirect = testenv.Redirect
 	dpDomain   = "ynagw.test"
 	dpFar      = "2065550123"
 )
-
-var (
-	dpKeyOnce sync.Once
-	dpKey     *rsa.PrivateKey
-)
-
-func dpAppKey() *rsa.PrivateKey {
-	dpKeyOnce.Do(func() {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		dpKey = k
-	})
-	return dpKey
-}
 
 // buildYnagw builds the ynagw binary into dir (once per TestDaemonProcess run).
 func buildYnagw(t *testing.T, dir string) string {
@@ -137,30 +120,14 @@ type dpEnv struct {
 func newDPEnv(t *testing.T, bin string) *dpEnv {
 	t.Helper()
 	e := &dpEnv{t: t, bin: bin, dir: t.TempDir()}
-	key := dpAppKey()
-	pub, err := yna.MarshalPublicKeyPEM(&key.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := yna.MarshalPrivateKeyPEM(key)
+	priv, err := yna.MarshalPrivateKeyPEM(testenv.AppKey())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(e.dir, "pop.pem"), priv, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e.sim, err = ynasim.New(ynasim.Config{
-		Apps:        []ynasim.App{{ClientID: dpClientID, ClientSecret: dpSecret, PublicKeyPEM: string(pub)}},
-		Accounts:    []ynasim.Account{{ID: dpAccount, Lines: []string{dpLine}}},
-		AutoApprove: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.sim.Close() })
+	e.sim = testenv.NewSim(t, ynasim.Config{Accounts: []ynasim.Account{{ID: dpAccount, Lines: []string{dpLine}}}})
 	e.sim.SetFarEndConfig(farend.Config{AllowLoopback: true})
 	sk, err := store.NewKey()
 	if err != nil {
@@ -173,7 +140,7 @@ func newDPEnv(t *testing.T, bin string) *dpEnv {
 	e.cfg = dpConfig{SimURL: e.sim.URL(), StoreKey: sk, Outbound: []string{"201"}, DrainTimeout: "20s",
 		Users: []dpUser{{"201", "pw-201"}, {"202", "pw-202"}}}
 	e.writeConfig()
-	e.seedLine(key)
+	e.seedLine()
 	return e
 }
 
@@ -192,30 +159,10 @@ func (e *dpEnv) writeConfig() {
 
 // seedLine links the account through the real link flow and stores the tokens, as the
 // admin link page would have.
-func (e *dpEnv) seedLine(key *rsa.PrivateKey) {
+func (e *dpEnv) seedLine() {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	yc, err := yna.NewClient(yna.Config{BaseURL: e.sim.URL(), ClientID: dpClientID, ClientSecret: dpSecret, Key: key})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer yc.CloseIdleConnections()
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	defer hc.CloseIdleConnections()
-	res, err := hc.Get(yc.LinkURL(dpRedirect, "st") + "&login_hint=" + url.QueryEscape(dpAccount))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	_ = res.Body.Close()
-	loc, err := url.Parse(res.Header.Get("Location"))
-	if err != nil || loc.Query().Get("code") == "" {
-		e.t.Fatalf("link: %d %q", res.StatusCode, res.Header.Get("Location"))
-	}
-	tr, err := yc.ExchangeCode(ctx, loc.Query().Get("code"), dpRedirect)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	ctx := testenv.Ctx(e.t, 20*time.Second)
+	tr := testenv.Link(e.t, testenv.NewClient(e.t, e.sim), dpAccount)
 	st := e.openStore()
 	defer st.Close()
 	if err := st.PutLine(ctx, store.Line{MSISDN: dpLine, AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken,
@@ -420,11 +367,7 @@ func (p *dpProc) phone(user, pass string) *demo.Phone {
 	return ph
 }
 
-func dpCtx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func dpCtx(t *testing.T, d time.Duration) context.Context { return testenv.Ctx(t, d) }
 
 // connectedCall has user place a call to dpFar and waits for audio both ways; it returns
 // the call and the simulator's call id.

@@ -2,22 +2,15 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
-	"net/url"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ynagw/ynagw/bridge"
-	"github.com/ynagw/ynagw/rtpmedia"
+	"github.com/ynagw/ynagw/internal/testenv"
 	"github.com/ynagw/ynagw/sip"
 	"github.com/ynagw/ynagw/yna"
 	"github.com/ynagw/ynagw/yna/ynasim"
@@ -33,30 +26,11 @@ import (
 const (
 	e2eLine      = "14255550100"
 	e2eAccount   = "acct1"
-	e2eClientID  = "app"
-	e2eSecret    = "secret"
-	e2eRedirect  = "http://localhost:8080/callback"
 	e2eCaller    = "12065550123" // inbound caller
 	farToneHz    = 1000          // the far end's tone (farend default, set explicitly)
 	phoneToneHz  = 440           // the desk phones' tone (sipp rtp_stream file, baresip aufile)
 	e2eFarNumber = "2065550123"  // default outbound destination (behaviour answer)
 )
-
-var (
-	e2eKeyOnce sync.Once
-	e2eKey     *rsa.PrivateKey
-)
-
-func e2eAppKey() *rsa.PrivateKey {
-	e2eKeyOnce.Do(func() {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		e2eKey = k
-	})
-	return e2eKey
-}
 
 // gwEnv is one complete installation.
 type gwEnv struct {
@@ -75,53 +49,16 @@ func newGwEnv(t *testing.T, mod func(*bridge.Config)) *gwEnv {
 	t.Helper()
 	checkGoroutines(t)
 	e := &gwEnv{t: t, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
-	key := e2eAppKey()
-	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.sim, err = ynasim.New(ynasim.Config{
-		Apps:        []ynasim.App{{ClientID: e2eClientID, ClientSecret: e2eSecret, PublicKeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))}},
-		Accounts:    []ynasim.Account{{ID: e2eAccount, Lines: []string{e2eLine}}},
-		AutoApprove: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.sim.Close() })
+	e.sim = testenv.NewSim(t, ynasim.Config{Accounts: []ynasim.Account{{ID: e2eAccount, Lines: []string{e2eLine}}}})
 	e.sim.SetFarEndConfig(farend.Config{AllowLoopback: true, ToneHz: farToneHz})
-	e.yc, err = yna.NewClient(yna.Config{BaseURL: e.sim.URL(), ClientID: e2eClientID, ClientSecret: e2eSecret, Key: key,
-		StatusRetryDelay: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.yc.CloseIdleConnections)
-	tokens := bridge.NewStaticTokens(map[string]string{e2eLine: e.linkToken()})
-
-	e.srv, err = sip.NewServer(sip.Config{
-		Listen:           []sip.ListenConfig{{Network: "udp", Addr: "127.0.0.1:0"}},
-		Users:            []sip.User{{Username: "alice", Password: "alicepw"}, {Username: "bob", Password: "bobpw"}},
-		Registrar:        sip.RegistrarConfig{MinExpires: 30 * time.Second, MaxExpires: time.Hour, DefaultExpires: 600 * time.Second},
+	e.yc = testenv.NewClient(t, e.sim)
+	tokens := bridge.NewStaticTokens(map[string]string{e2eLine: testenv.Link(t, e.yc, e2eAccount).AccessToken})
+	e.srv = testenv.NewSIPServer(t, sip.Config{
 		DigestAlgorithms: []string{"MD5"}, // baresip/libre only copes with MD5 challenges
 		Logger:           e.log,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.srv.Close() })
-	engine, err := rtpmedia.NewWebRTCEngine(rtpmedia.WebRTCConfig{AllowLoopback: true, ICEGatherTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = engine.Close() })
+	engine := testenv.NewEngine(t)
+	ctx := testenv.Ctx(t, 10*time.Second)
 
 	cfg := bridge.Config{
 		Lines: []bridge.LineConfig{{MSISDN: e2eLine, Ring: []string{"alice", "bob"}, Outbound: []string{"alice", "bob"}}},
@@ -132,6 +69,7 @@ func newGwEnv(t *testing.T, mod func(*bridge.Config)) *gwEnv {
 	if mod != nil {
 		mod(&cfg)
 	}
+	var err error
 	e.gw, err = bridge.New(cfg, bridge.Deps{SIP: e.srv, YNA: e.yc, Media: bridge.WebRTCMedia{Engine: engine}, Tokens: tokens, Logger: e.log})
 	if err != nil {
 		t.Fatal(err)
@@ -177,38 +115,10 @@ func checkGoroutines(t *testing.T) {
 	})
 }
 
-// linkToken drives the link flow (auto-approve) and the code exchange.
-func (e *gwEnv) linkToken() string {
-	e.t.Helper()
-	u := e.yc.LinkURL(e2eRedirect, "st") + "&login_hint=" + url.QueryEscape(e2eAccount)
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	defer hc.CloseIdleConnections()
-	res, err := hc.Get(u)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	_ = res.Body.Close()
-	loc, err := url.Parse(res.Header.Get("Location"))
-	if err != nil || loc.Query().Get("code") == "" {
-		e.t.Fatalf("link: %d %q", res.StatusCode, res.Header.Get("Location"))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	tr, err := e.yc.ExchangeCode(ctx, loc.Query().Get("code"), e2eRedirect)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return tr.AccessToken
-}
-
 // sipAddr is the gateway's SIP UDP address.
 func (e *gwEnv) sipAddr() netip.AddrPort { return e.srv.Addr("udp") }
 
-func (e *gwEnv) ctx(d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	e.t.Cleanup(cancel)
-	return ctx
-}
+func (e *gwEnv) ctx(d time.Duration) context.Context { return testenv.Ctx(e.t, d) }
 
 // simCall waits for a live sim call of direction dir and returns its id.
 func (e *gwEnv) simCall(dir string) string {
