@@ -158,37 +158,19 @@ func (e *env) ctx(d time.Duration) context.Context { return testenv.Ctx(e.t, d) 
 // simCall waits for the sim's call matching dir and returns its id.
 func (e *env) simCall(dir string) string {
 	e.t.Helper()
-	id, err := e.sim.WaitCall(e.ctx(15*time.Second), func(ci ynasim.CallInfo) bool { return ci.Direction == dir && ci.State != ynasim.CallTerminated })
-	if err != nil {
-		e.t.Fatalf("no %s call in the sim: %v", dir, err)
-	}
-	return id
+	return testenv.WaitCall(e.t, e.sim, dir, 15*time.Second)
 }
 
 // waitState waits until the sim's call reaches state (CallTerminated included).
 func (e *env) waitState(id, state string) ynasim.CallInfo {
 	e.t.Helper()
-	if err := e.sim.WaitCallState(e.ctx(20*time.Second), id, state); err != nil {
-		ci, _ := e.sim.Call(id)
-		e.t.Fatalf("sim call did not reach %s: %v (state %s, outcome %s, events %+v)", state, err, ci.State, ci.Outcome, ci.Events)
-	}
-	ci, _ := e.sim.Call(id)
-	return ci
+	return testenv.WaitState(e.t, e.sim, id, state)
 }
 
 // eventually polls cond with a deadline (for counters that have no change event).
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	tk := time.NewTicker(20 * time.Millisecond)
-	defer tk.Stop()
-	deadline := time.After(d)
-	for !cond() {
-		select {
-		case <-tk.C:
-		case <-deadline:
-			t.Fatalf("timeout: %s", what)
-		}
-	}
+	testenv.Eventually(t, d, what, cond)
 }
 
 // farEndStats returns the media stats of a sim call.
@@ -216,14 +198,7 @@ func (e *env) restSeen(id, op string) bool {
 	}
 }
 
-func hasRESTEvent(ci ynasim.CallInfo, op string) bool {
-	for _, ev := range ci.EventsOf("rest", op) {
-		if ev.HTTPStatus >= 200 && ev.HTTPStatus < 300 {
-			return true
-		}
-	}
-	return false
-}
+func hasRESTEvent(ci ynasim.CallInfo, op string) bool { return testenv.RESTSucceeded(ci, op) }
 
 func (e *env) cdr() CDR {
 	e.t.Helper()

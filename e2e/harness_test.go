@@ -123,22 +123,13 @@ func (e *gwEnv) ctx(d time.Duration) context.Context { return testenv.Ctx(e.t, d
 // simCall waits for a live sim call of direction dir and returns its id.
 func (e *gwEnv) simCall(dir string) string {
 	e.t.Helper()
-	id, err := e.sim.WaitCall(e.ctx(20*time.Second), func(ci ynasim.CallInfo) bool { return ci.Direction == dir && ci.State != ynasim.CallTerminated })
-	if err != nil {
-		e.t.Fatalf("no %s call in the sim: %v", dir, err)
-	}
-	return id
+	return testenv.WaitCall(e.t, e.sim, dir, 20*time.Second)
 }
 
 // waitState waits until the sim call reaches state.
 func (e *gwEnv) waitState(id, state string) ynasim.CallInfo {
 	e.t.Helper()
-	if err := e.sim.WaitCallState(e.ctx(20*time.Second), id, state); err != nil {
-		ci, _ := e.sim.Call(id)
-		e.t.Fatalf("sim call did not reach %s: %v (state %s, outcome %s, events %+v)", state, err, ci.State, ci.Outcome, ci.Events)
-	}
-	ci, _ := e.sim.Call(id)
-	return ci
+	return testenv.WaitState(e.t, e.sim, id, state)
 }
 
 // action runs a network-side action on a sim call.
@@ -183,28 +174,12 @@ func (e *gwEnv) waitContacts(user string, n int) {
 	eventually(e.t, 15*time.Second, user+" registered", func() bool { return len(e.srv.Contacts(user)) >= n })
 }
 
-func hasREST(ci ynasim.CallInfo, op string) bool {
-	for _, ev := range ci.EventsOf("rest", op) {
-		if ev.HTTPStatus >= 200 && ev.HTTPStatus < 300 {
-			return true
-		}
-	}
-	return false
-}
+func hasREST(ci ynasim.CallInfo, op string) bool { return testenv.RESTSucceeded(ci, op) }
 
 // eventually polls cond with a deadline (for state without a change event).
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	tk := time.NewTicker(20 * time.Millisecond)
-	defer tk.Stop()
-	deadline := time.After(d)
-	for !cond() {
-		select {
-		case <-tk.C:
-		case <-deadline:
-			t.Fatalf("timeout: %s", what)
-		}
-	}
+	testenv.Eventually(t, d, what, cond)
 }
 
 // freePort returns a currently unused loopback UDP+TCP port.

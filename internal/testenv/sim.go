@@ -112,3 +112,52 @@ func Ctx(t testing.TB, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// WaitCall waits for a live sim call of direction dir (ynasim.DirectionInbound or
+// DirectionOutbound) and returns its id.
+func WaitCall(t testing.TB, sim *ynasim.Sim, dir string, d time.Duration) string {
+	t.Helper()
+	id, err := sim.WaitCall(Ctx(t, d), func(ci ynasim.CallInfo) bool { return ci.Direction == dir && ci.State != ynasim.CallTerminated })
+	if err != nil {
+		t.Fatalf("no %s call in the sim: %v", dir, err)
+	}
+	return id
+}
+
+// WaitState waits (20 s at most) until the sim call id reaches state
+// (ynasim.CallTerminated included) and returns the call.
+func WaitState(t testing.TB, sim *ynasim.Sim, id, state string) ynasim.CallInfo {
+	t.Helper()
+	if err := sim.WaitCallState(Ctx(t, 20*time.Second), id, state); err != nil {
+		ci, _ := sim.Call(id)
+		t.Fatalf("sim call did not reach %s: %v (state %s, outcome %s, events %+v)", state, err, ci.State, ci.Outcome, ci.Events)
+	}
+	ci, _ := sim.Call(id)
+	return ci
+}
+
+// RESTSucceeded reports whether the sim logged a 2xx REST op (e.g. "end") on the call.
+func RESTSucceeded(ci ynasim.CallInfo, op string) bool {
+	for _, ev := range ci.EventsOf("rest", op) {
+		if ev.HTTPStatus >= 200 && ev.HTTPStatus < 300 {
+			return true
+		}
+	}
+	return false
+}
+
+// Eventually polls cond every 20 ms until it holds, failing the test after d (for
+// state that has no change event to wait on).
+func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	tk := time.NewTicker(20 * time.Millisecond)
+	defer tk.Stop()
+	deadline := time.After(d)
+	for !cond() {
+		select {
+		case <-tk.C:
+		case <-deadline:
+			t.Fatalf("timeout: %s", what)
+		}
+	}
+}
