@@ -12,8 +12,7 @@ import (
 // media and the notification channel stays open; after draining ends calls are taken again.
 func TestDrain(t *testing.T) {
 	e := newEnv(t, nil)
-	alice := e.phone("alice", "alicepw")
-	alice.register(e.ctx(10 * time.Second))
+	alice := e.registered("alice", "answer")
 	oc := alice.call(e.ctx(30*time.Second), farNumber)
 	if oc.code != 200 {
 		t.Fatalf("final %d %s", oc.code, oc.reason)
@@ -30,10 +29,7 @@ func TestDrain(t *testing.T) {
 		t.Errorf("INVITE while draining: %d %q Retry-After %q, want 503 with Retry-After", refused.code, refused.reason, refused.retryAfter)
 	}
 
-	in, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := e.inject(testLine)
 	ci := e.waitState(in, ynasim.CallTerminated)
 	if !e.restSeen(in, "end") || hasRESTEvent(ci, "inProgress") {
 		t.Errorf("invitation while draining: events %+v, want DELETE /end at once", ci.Events)

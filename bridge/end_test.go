@@ -56,15 +56,7 @@ func TestCloseEndsCallsProperly(t *testing.T) {
 
 func TestCloseWhileRingingCancelsFork(t *testing.T) {
 	e := newEnv(t, nil)
-	alice := e.phone("alice", "alicepw")
-	alice.mode.Store("ring")
-	alice.register(e.ctx(10 * time.Second))
-	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, alice.invites, 10*time.Second, "INVITE at the phone")
-	e.waitState(id, ynasim.CallRinging)
+	alice, id := e.ringingAtAlice()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := e.gw.Close(ctx); err != nil {

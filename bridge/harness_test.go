@@ -207,3 +207,43 @@ func (e *env) cdr() CDR {
 
 // testLogLevel is the level of the test loggers (raise to zap.DebugLevel when debugging).
 var testLogLevel = zap.InfoLevel
+
+// registered starts a phone for user (password user+"pw") answering per mode
+// ("answer", "busy", "ring") and registers it.
+func (e *env) registered(user, mode string) *phone {
+	e.t.Helper()
+	p := e.phone(user, user+"pw")
+	p.mode.Store(mode)
+	p.register(e.ctx(10 * time.Second))
+	return p
+}
+
+// inject makes the sim offer a call from callerNumber1 to line and returns its id.
+func (e *env) inject(line string) string {
+	e.t.Helper()
+	id, err := e.sim.InjectCall(e.ctx(10*time.Second), line, callerNumber1)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+// ringingAtAlice registers alice (ringing without answering), injects a call to
+// testLine and waits until alice got the INVITE and the sim's call is Ringing (POST
+// /ringing after the phone's 180).
+func (e *env) ringingAtAlice() (*phone, string) {
+	e.t.Helper()
+	alice := e.registered("alice", "ring")
+	id := e.inject(testLine)
+	waitFor(e.t, alice.invites, 10*time.Second, "INVITE at the phone")
+	e.waitState(id, ynasim.CallRinging)
+	return alice, id
+}
+
+// action runs a network-side action (ynasim.Action*) on the sim call id.
+func (e *env) action(id, action string) {
+	e.t.Helper()
+	if err := e.sim.CallAction(e.ctx(10*time.Second), id, action); err != nil {
+		e.t.Fatalf("sim action %s: %v", action, err)
+	}
+}

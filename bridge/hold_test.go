@@ -85,9 +85,7 @@ func TestHoldResumeFromNetwork(t *testing.T) {
 		ci, _ := e.sim.Call(id)
 		return hasRESTEvent(ci, "connected") && ci.Pending == ""
 	})
-	if err := e.sim.CallAction(e.ctx(10*time.Second), id, ynasim.ActionHangup); err != nil {
-		t.Fatal(err)
-	}
+	e.action(id, ynasim.ActionHangup)
 	waitFor(t, alice.byes, 10*time.Second, "BYE at the phone")
 }
 

@@ -12,12 +12,8 @@ const callerNumber1 = "12065550123"
 
 func TestInboundAnsweredMediaBothWays(t *testing.T) {
 	e := newEnv(t, nil)
-	alice := e.phone("alice", "alicepw")
-	alice.register(e.ctx(10 * time.Second))
-	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := e.registered("alice", "answer")
+	id := e.inject(testLine)
 	in := waitFor(t, alice.incoming, 15*time.Second, "incoming INVITE at the phone")
 	if in.from != "+"+callerNumber1 && in.from != callerNumber1 {
 		t.Errorf("From user %q", in.from)
@@ -32,9 +28,7 @@ func TestInboundAnsweredMediaBothWays(t *testing.T) {
 	eventually(t, 10*time.Second, "far end receiving RTP", func() bool { return e.farEndStats(id).PacketsReceived > 0 })
 
 	// The network hangs up: the phone gets a BYE.
-	if err := e.sim.CallAction(e.ctx(10*time.Second), id, ynasim.ActionHangup); err != nil {
-		t.Fatal(err)
-	}
+	e.action(id, ynasim.ActionHangup)
 	waitFor(t, alice.byes, 10*time.Second, "BYE at the phone")
 	if cdr := e.cdr(); cdr.Direction != DirectionInbound || cdr.Result != ResultAnswered || cdr.Peer == "" {
 		t.Errorf("CDR %+v", cdr)
@@ -43,12 +37,8 @@ func TestInboundAnsweredMediaBothWays(t *testing.T) {
 
 func TestInboundPhoneHangsUp(t *testing.T) {
 	e := newEnv(t, nil)
-	alice := e.phone("alice", "alicepw")
-	alice.register(e.ctx(10 * time.Second))
-	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := e.registered("alice", "answer")
+	id := e.inject(testLine)
 	in := waitFor(t, alice.incoming, 15*time.Second, "incoming INVITE")
 	e.waitState(id, ynasim.CallConnected)
 	if err := in.sess.Bye(e.ctx(10 * time.Second)); err != nil {
@@ -62,13 +52,8 @@ func TestInboundPhoneHangsUp(t *testing.T) {
 
 func TestInboundDeclinedGoesToVoicemail(t *testing.T) {
 	e := newEnv(t, nil)
-	alice := e.phone("alice", "alicepw")
-	alice.mode.Store("busy")
-	alice.register(e.ctx(10 * time.Second))
-	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := e.registered("alice", "busy")
+	id := e.inject(testLine)
 	waitFor(t, alice.invites, 10*time.Second, "INVITE at the phone")
 	ci := e.waitState(id, ynasim.CallTerminated)
 	if ci.Outcome != ynasim.OutcomeVoicemail || !e.restSeen(id, "end") {
@@ -81,18 +66,8 @@ func TestInboundDeclinedGoesToVoicemail(t *testing.T) {
 
 func TestInboundCancelledByNetwork(t *testing.T) {
 	e := newEnv(t, nil)
-	alice := e.phone("alice", "alicepw")
-	alice.mode.Store("ring")
-	alice.register(e.ctx(10 * time.Second))
-	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, alice.invites, 10*time.Second, "INVITE at the phone")
-	e.waitState(id, ynasim.CallRinging) // POST /ringing after the phone's 180
-	if err := e.sim.CallAction(e.ctx(10*time.Second), id, ynasim.ActionCancel); err != nil {
-		t.Fatal(err)
-	}
+	alice, id := e.ringingAtAlice()
+	e.action(id, ynasim.ActionCancel)
 	if r := waitFor(t, alice.cancels, 10*time.Second, "CANCEL at the phone"); !strings.Contains(r, "cause=487") {
 		t.Errorf("CANCEL Reason %q", r)
 	}
@@ -103,18 +78,8 @@ func TestInboundCancelledByNetwork(t *testing.T) {
 
 func TestInboundAnsweredOnMobile(t *testing.T) {
 	e := newEnv(t, nil)
-	alice := e.phone("alice", "alicepw")
-	alice.mode.Store("ring")
-	alice.register(e.ctx(10 * time.Second))
-	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, alice.invites, 10*time.Second, "INVITE at the phone")
-	e.waitState(id, ynasim.CallRinging)
-	if err := e.sim.CallAction(e.ctx(10*time.Second), id, ynasim.ActionAnswerOnMobile); err != nil {
-		t.Fatal(err)
-	}
+	alice, id := e.ringingAtAlice()
+	e.action(id, ynasim.ActionAnswerOnMobile)
 	if r := waitFor(t, alice.cancels, 10*time.Second, "CANCEL at the phone"); !strings.Contains(r, "cause=200") || !strings.Contains(r, "elsewhere") {
 		t.Errorf("CANCEL Reason %q, want completed elsewhere", r)
 	}
@@ -122,10 +87,7 @@ func TestInboundAnsweredOnMobile(t *testing.T) {
 
 func TestInboundNoContactsEndsAtOnce(t *testing.T) {
 	e := newEnv(t, nil)
-	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := e.inject(testLine)
 	ci := e.waitState(id, ynasim.CallTerminated)
 	if ci.Outcome != ynasim.OutcomeVoicemail {
 		t.Errorf("outcome %s", ci.Outcome)
@@ -137,13 +99,8 @@ func TestInboundNoContactsEndsAtOnce(t *testing.T) {
 
 func TestInboundRingTimeout(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Timers.RingTimeout = time.Second })
-	alice := e.phone("alice", "alicepw")
-	alice.mode.Store("ring")
-	alice.register(e.ctx(10 * time.Second))
-	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := e.registered("alice", "ring")
+	id := e.inject(testLine)
 	waitFor(t, alice.cancels, 10*time.Second, "CANCEL at the phone after the ring timeout")
 	ci := e.waitState(id, ynasim.CallTerminated)
 	if ci.Outcome != ynasim.OutcomeVoicemail {

@@ -61,18 +61,12 @@ func newMetricsEnv(t *testing.T, mod func(*Config)) (*env, *fakeMetrics) {
 
 func TestMetricsForkBranchAnswered(t *testing.T) {
 	e, fm := newMetricsEnv(t, nil)
-	alice := e.phone("alice", "alicepw")
-	alice.register(e.ctx(10 * time.Second))
-	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := e.registered("alice", "answer")
+	id := e.inject(testLine)
 	waitFor(t, alice.incoming, 15*time.Second, "incoming INVITE at the phone")
 	e.waitState(id, ynasim.CallConnected)
 	waitFor(t, fm.forked, 10*time.Second, "fork branch result")
-	if err := e.sim.CallAction(e.ctx(10*time.Second), id, ynasim.ActionHangup); err != nil {
-		t.Fatal(err)
-	}
+	e.action(id, ynasim.ActionHangup)
 	e.cdr()
 	if b, to, ow := fm.counts(); !slices.Equal(b, []string{"answered"}) || to != 0 || ow != 0 {
 		t.Errorf("branches %v, media timeouts %d, one-way %d; want [answered] 0 0", b, to, ow)

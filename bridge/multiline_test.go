@@ -58,10 +58,7 @@ func TestTwoLinesConcurrentCalls(t *testing.T) {
 	}
 
 	// Inbound to line 2 rings bob while both calls are up.
-	id, err := e.sim.InjectCall(e.ctx(10*time.Second), line2, callerNumber1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := e.inject(line2)
 	in := waitFor(t, bob.incoming, 15*time.Second, "incoming call at bob")
 	e.waitState(id, ynasim.CallConnected)
 	if err := in.sess.Bye(e.ctx(10 * time.Second)); err != nil {

@@ -103,17 +103,11 @@ func TestCallRecorderOutbound(t *testing.T) {
 
 func TestCallRecorderInboundAnswerBeforeConnected(t *testing.T) {
 	e, rs := newRecEnv(t, nil)
-	alice := e.phone("alice", "alicepw")
-	alice.register(e.ctx(10 * time.Second))
-	id, err := e.sim.InjectCall(e.ctx(10*time.Second), testLine, callerNumber1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := e.registered("alice", "answer")
+	id := e.inject(testLine)
 	waitFor(t, alice.incoming, 15*time.Second, "incoming INVITE at the phone")
 	e.waitState(id, ynasim.CallConnected)
-	if err := e.sim.CallAction(e.ctx(10*time.Second), id, ynasim.ActionHangup); err != nil {
-		t.Fatal(err)
-	}
+	e.action(id, ynasim.ActionHangup)
 	final := e.cdr()
 	evs := rs.log()
 	if len(evs) != 2 || evs[0].kind != "open" || evs[1].kind != "update" {
