@@ -73,7 +73,7 @@ func tryBaresip(t *testing.T, e *gwEnv, bin, user, pass, answermode string) (*ba
 		t.Fatal(err)
 	}
 	wav := filepath.Join(dir, "tone440.wav")
-	writeToneWAV(t, wav, phoneToneHz, 60)
+	testpeer.WriteToneWAV(t, wav, phoneToneHz, 60)
 	tmpl, err := os.ReadFile(filepath.Join("testdata", "baresip", "config.tmpl"))
 	if err != nil {
 		t.Fatal(err)
@@ -327,30 +327,4 @@ func wavToneHz(path string) (float64, error) {
 		return 0, fmt.Errorf("%s: only %d samples with sound", path, used)
 	}
 	return float64(crossings) / 2 / (float64(used) / float64(rate)), nil
-}
-
-// writeToneWAV writes a 16-bit mono 8 kHz sine WAV (baresip's aufile source).
-func writeToneWAV(t *testing.T, path string, hz float64, seconds int) {
-	t.Helper()
-	n := 8000 * seconds
-	data := make([]byte, 44+2*n)
-	copy(data[0:], "RIFF")
-	binary.LittleEndian.PutUint32(data[4:], uint32(36+2*n))
-	copy(data[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(data[16:], 16)
-	binary.LittleEndian.PutUint16(data[20:], 1)
-	binary.LittleEndian.PutUint16(data[22:], 1)
-	binary.LittleEndian.PutUint32(data[24:], 8000)
-	binary.LittleEndian.PutUint32(data[28:], 16000)
-	binary.LittleEndian.PutUint16(data[32:], 2)
-	binary.LittleEndian.PutUint16(data[34:], 16)
-	copy(data[36:], "data")
-	binary.LittleEndian.PutUint32(data[40:], uint32(2*n))
-	for i := 0; i < n; i++ {
-		v := int16(8000 * math.Sin(2*math.Pi*hz*float64(i)/8000))
-		binary.LittleEndian.PutUint16(data[44+2*i:], uint16(v))
-	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ynagw/ynagw/bridge"
 	"github.com/ynagw/ynagw/internal/testenv"
+	"github.com/ynagw/ynagw/internal/testpeer"
 	"github.com/ynagw/ynagw/sip"
 	"github.com/ynagw/ynagw/yna"
 	"github.com/ynagw/ynagw/yna/ynasim"
@@ -202,9 +203,4 @@ func freePort(t *testing.T) int {
 	return 0
 }
 
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "...\n" + s[len(s)-n:]
-}
+func tail(s string, n int) string { return testpeer.Tail(s, n) }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"math"
 	"net/netip"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,12 +32,7 @@ type sippRun struct {
 	t    *testing.T
 	dir  string
 	name string
-	args []string
-	cmd  *exec.Cmd
-	out  *bytes.Buffer
-	done chan struct{}
-	err  error
-	once sync.Once
+	proc *testpeer.Proc
 }
 
 // startSipp starts sipp against the gateway; it is killed and waited for in t.Cleanup.
@@ -75,42 +68,17 @@ func startSipp(t *testing.T, scenario string, target netip.AddrPort, o sippOpts)
 		args = append(args, "-m", "1")
 	}
 	args = append(args, o.extra...)
-	r := &sippRun{t: t, dir: dir, name: scenario, args: args, out: &bytes.Buffer{}, done: make(chan struct{})}
-	r.cmd = exec.Command(bin, args...)
-	r.cmd.Dir = dir
-	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		r.err = r.cmd.Wait()
-		close(r.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-r.done:
-		default:
-			_ = r.cmd.Process.Kill()
-			<-r.done
-		}
-		if t.Failed() {
-			r.dump()
-		}
-	})
+	r := &sippRun{t: t, dir: dir, name: scenario}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	r.proc = testpeer.Start(t, cmd, r.dumpLogs)
 	return r
 }
 
 // wait waits for sipp to exit and returns its error (nil: exit 0, every call passed).
 func (r *sippRun) wait(d time.Duration) error {
 	r.t.Helper()
-	select {
-	case <-r.done:
-	case <-time.After(d):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-		r.t.Fatalf("sipp %s did not finish within %v", r.name, d)
-	}
-	return r.err
+	return r.proc.Wait(d)
 }
 
 // mustPass waits for sipp and fails the test unless it exited 0.
@@ -121,15 +89,13 @@ func (r *sippRun) mustPass(d time.Duration) {
 	}
 }
 
-func (r *sippRun) dump() {
-	r.once.Do(func() {
-		r.t.Logf("sipp %s args %q, output:\n%s", r.name, r.args, tail(r.out.String(), 3000))
-		files, _ := filepath.Glob(filepath.Join(r.dir, "*.log"))
-		for _, f := range files {
-			b, _ := os.ReadFile(f)
-			r.t.Logf("--- %s:\n%s", filepath.Base(f), tail(string(b), 6000))
-		}
-	})
+// dumpLogs logs sipp's trace files (after a failure).
+func (r *sippRun) dumpLogs() {
+	files, _ := filepath.Glob(filepath.Join(r.dir, "*.log"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		r.t.Logf("--- %s:\n%s", filepath.Base(f), tail(string(b), 6000))
+	}
 }
 
 // logs returns sipp's -trace_logs output (the scenario's <log> actions).
