@@ -19,14 +19,15 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
-		// sipgo answers a request whose source is no longer in its connection pool from a
-		// new socket bound to 0.0.0.0 (TransportLayer.serverRequestConnection →
-		// createConnection → readUDPConnection), and UserAgent.Close does not stop that
-		// socket's reader. The test phone no longer does this (all its SIP goes through
-		// its listening socket, closed before its UA: internal/testenv.ListenUDP; checked
-		// by logging sipgo's "New connection" with a stack), but the gateway's sip.Server
-		// UA still does in about 1 run in 3 of this package (2026-11-26); sip/ must fix it
-		// (not bridge code), then this ignore goes.
+		// sipgo answers a request whose source is not in its connection pool from a new
+		// socket bound to 0.0.0.0 (TransactionLayer.serverTxRequest →
+		// TransportLayer.serverRequestConnection → createConnection), whose reader
+		// (readUDPConnection) UserAgent.Close does not stop when the socket is made after
+		// the pool was cleared. The test phone no longer does this (all its SIP leaves from
+		// its listening socket, closed before its UA: internal/testenv.ListenUDP), but the
+		// gateway's sip.Server UA still does (a ServerTx on a 0.0.0.0 socket, seen with a
+		// stack-logging slog handler; leak in about 4 runs in 10 of this package,
+		// 2026-11-26). That is sip/ code, not bridge code: drop this ignore once sip/ fixes it.
 		goleak.IgnoreAnyFunction("github.com/emiago/sipgo/sip.(*TransportUDP).readUDPConnection"),
 	)
 }
