@@ -63,6 +63,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if *laxPoP {
 		cfg.PoP = ynasim.PoPLax
 	}
+	// Catch signals before the banner says "ready": a supervisor (or a test) may
+	// send SIGTERM as soon as it reads that line.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+
 	sim, err := ynasim.New(cfg)
 	if err != nil {
 		return err
@@ -71,10 +77,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	printBanner(stdout, sim, c, created, cfg.PoP)
-
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sig)
 	s := <-sig
 	log.Info("ynasim: shutting down", zap.String("signal", s.String()))
 	done := make(chan error, 1)
