@@ -2,6 +2,8 @@ package sip
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -20,7 +22,9 @@ import (
 type listenerRequester struct{ s *Server }
 
 func (r listenerRequester) Request(ctx context.Context, req *sip.Request) (sip.ClientTransaction, error) {
-	r.s.bindUDPListener(req)
+	if err := r.s.bindUDPListener(req); err != nil {
+		return nil, err
+	}
 	if req.IsAck() { // Client.WriteRequest: no transaction
 		return nil, r.s.ua.TransportLayer().WriteMsg(req)
 	}
@@ -40,29 +44,38 @@ type udpListener struct {
 	viaPort int
 }
 
+// errListenerNotServed: a UDP request while sipgo does not serve the listener
+// (before Start finished); sending it would bind a throwaway socket.
+var errListenerNotServed = errors.New("sip: udp listener not served")
+
 // bindUDPListener sets req.Laddr to the UDP listener (and the Via sent-by to the
-// advertised address) when req goes over UDP and has no local address yet.
-func (s *Server) bindUDPListener(req *sip.Request) {
+// advertised address) when req goes over UDP and has no local address yet. It
+// fails rather than let sipgo bind a new socket for a target the listener can
+// reach.
+func (s *Server) bindUDPListener(req *sip.Request) error {
 	if sip.NetworkToLower(req.Transport()) != "udp" || req.Laddr.Port != 0 {
-		return
+		return nil
 	}
 	s.mu.Lock()
 	l := s.udpListen
 	s.mu.Unlock()
 	if l == nil {
-		return
+		return nil
 	}
 	if !l.canReach(req.Destination()) {
-		return // e.g. an IPv6 target and an IPv4 listener: let sipgo pick a socket
+		return nil // e.g. an IPv6 target and an IPv4 listener: let sipgo pick a socket
 	}
-	// only while sipgo serves the socket: otherwise it would bind a second one
-	if _, err := s.ua.TransportLayer().GetConnection("udp", l.key); err != nil {
-		return
+	// only while sipgo serves the socket (or after Close, a closedUDPConn)
+	c, err := s.ua.TransportLayer().GetConnection("udp", l.key)
+	if err != nil {
+		return fmt.Errorf("%w: %s", errListenerNotServed, l.key)
 	}
+	_, _ = c.TryClose() // undo GetConnection's reference
 	l.laddr.Copy(&req.Laddr)
 	if via := req.Via(); via != nil && l.viaPort != 0 && via.Port == 0 && (via.Host == "" || via.Host == l.viaHost) {
 		via.Host, via.Port = l.viaHost, l.viaPort
 	}
+	return nil
 }
 
 // newUDPListener describes the UDP listener bound to local and advertised as adv

@@ -47,7 +47,9 @@ func TestStartWaitsForListeners(t *testing.T) {
 		t.Fatalf("UDP listener not in sipgo's pool right after Start: %v", err)
 	}
 	req := sipmsg.NewRequest(sipmsg.OPTIONS, sipmsg.Uri{Scheme: "sip", Host: "127.0.0.1", Port: 5999})
-	s.bindUDPListener(req)
+	if err := s.bindUDPListener(req); err != nil {
+		t.Fatal(err)
+	}
 	if req.Laddr.Port != int(s.Addr("udp").Port()) {
 		t.Errorf("request Laddr %v, want the listener %v", req.Laddr, s.Addr("udp"))
 	}

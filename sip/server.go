@@ -209,7 +209,8 @@ func (s *Server) listen(ctx context.Context, l ListenConfig) error {
 		s.udpListen = newUDPListener(local, l.Advertise)
 		s.mu.Unlock()
 		s.addCloser(pc)
-		spc, served := newServedPacketConn(pc), make(chan struct{})
+		ppc := newPinnedPacketConn(pc, s.ua.TransportLayer().Pool("udp"))
+		spc, served := newServedPacketConn(ppc), make(chan struct{})
 		if !s.goOwned(func() { defer close(served); _ = s.sipSrv.ServeUDP(spc) }) {
 			return fmt.Errorf("sip listen udp %s: %w", l.Addr, ErrClosed)
 		}
@@ -354,7 +355,7 @@ func (s *Server) Close() error {
 			_ = c.Close()
 		}
 		if s.ua != nil {
-			_ = s.ua.Close()
+			_ = closeUA(s.ua) // not ua.Close: see pinnedPacketConn
 		}
 		s.wg.Wait()
 	})
