@@ -3,11 +3,9 @@ package sip
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -19,32 +17,6 @@ import (
 
 	"github.com/ynagw/ynagw/internal/testpeer"
 )
-
-// writeToneWAV writes a 16-bit mono 8 kHz sine WAV (baresip's aufile source).
-func writeToneWAV(t *testing.T, path string, seconds int) {
-	t.Helper()
-	n := 8000 * seconds
-	data := make([]byte, 44+2*n)
-	copy(data[0:], "RIFF")
-	binary.LittleEndian.PutUint32(data[4:], uint32(36+2*n))
-	copy(data[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(data[16:], 16)
-	binary.LittleEndian.PutUint16(data[20:], 1)
-	binary.LittleEndian.PutUint16(data[22:], 1)
-	binary.LittleEndian.PutUint32(data[24:], 8000)
-	binary.LittleEndian.PutUint32(data[28:], 16000)
-	binary.LittleEndian.PutUint16(data[32:], 2)
-	binary.LittleEndian.PutUint16(data[34:], 16)
-	copy(data[36:], "data")
-	binary.LittleEndian.PutUint32(data[40:], uint32(2*n))
-	for i := 0; i < n; i++ {
-		v := int16(8000 * math.Sin(2*math.Pi*1000*float64(i)/8000))
-		binary.LittleEndian.PutUint16(data[44+2*i:], uint16(v))
-	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // baresipCtl speaks baresip's ctrl_tcp (netstring-framed JSON).
 type baresipCtl struct {
@@ -106,7 +78,7 @@ func TestBaresipPhone(t *testing.T) {
 		rtpBase = 40000
 	}
 	wav := filepath.Join(dir, "tone8k.wav")
-	writeToneWAV(t, wav, 20)
+	testpeer.WriteToneWAV(t, wav, 1000, 20)
 	cfg := fmt.Sprintf(`poll_method		epoll
 net_interface		127.0.0.1
 sip_listen		127.0.0.1:%d
