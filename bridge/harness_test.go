@@ -18,7 +18,15 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m,
+		// The gateway's sip.Server no longer lets sipgo bind throwaway UDP sockets
+		// (sip/udppin.go; sip/udppin_test.go counts sockets and readers). The TEST phone
+		// (internal/testenv.ListenUDP) still closes its socket and then its sipgo UA, so a
+		// request it handles in that gap can make sipgo bind a 0.0.0.0 socket whose reader
+		// never stops: seen once in about 50 runs. Drop this once the test phone pins its
+		// pool entries the way sip/udppin.go does.
+		goleak.IgnoreAnyFunction("github.com/emiago/sipgo/sip.(*TransportUDP).readUDPConnection"),
+	)
 }
 
 const (
