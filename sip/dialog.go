@@ -538,19 +538,28 @@ func (d *Dialog) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	res.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))
 	ackCh := d.expectAck(req.CSeq().SeqNo)
-	if err := tx.Respond(res); err != nil {
-		d.mu.Lock()
-		d.inInvite, d.oa = false, oaIdle
-		d.mu.Unlock()
-		return
-	}
-	s.obs.Response(200)
+	// The re-INVITE is complete once its 2xx is on the wire, and a fast peer may ACK
+	// and send its next re-INVITE (e.g. resume right after hold) before this goroutine
+	// runs again. So the state moves on BEFORE the 2xx is sent; a failed send rolls it
+	// back. Otherwise that next re-INVITE would find inInvite set and get a spurious
+	// 500 Previous Request Pending.
 	d.mu.Lock()
+	prevLocal, prevRemote := d.localSDP, d.remoteSDP
 	d.inInvite = false
 	if offer != nil {
 		d.localSDP, d.remoteSDP, d.oa = r.sdp, offer, oaIdle
 	}
 	d.mu.Unlock()
+	if err := tx.Respond(res); err != nil {
+		d.mu.Lock()
+		d.oa = oaIdle
+		if offer != nil {
+			d.localSDP, d.remoteSDP = prevLocal, prevRemote
+		}
+		d.mu.Unlock()
+		return
+	}
+	s.obs.Response(200)
 	d.refreshed()
 
 	ack, err := d.waitAck(s.ctx, res, ackCh, tx.Acks())
