@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ynagw/ynagw/internal/cdp"
 	"github.com/ynagw/ynagw/internal/testpeer"
 	"github.com/ynagw/ynagw/yna"
 	"github.com/ynagw/ynagw/yna/ynasim"
@@ -208,8 +209,8 @@ func TestBrowserLinkLine(t *testing.T) {
 		}
 	})
 
-	br := startBrowser(t, bin)
-	pg, err := br.newPage(ctx)
+	br := cdp.Start(t, bin)
+	pg, err := br.NewPage(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +218,7 @@ func TestBrowserLinkLine(t *testing.T) {
 	// 1. The admin page (Basic auth credentials in the URL; Chromium keeps them for the origin).
 	u, _ := url.Parse(public + "/")
 	u.User = url.UserPassword(testUser, testPass)
-	if err := pg.navigate(ctx, u.String()); err != nil {
+	if err := pg.Navigate(ctx, u.String()); err != nil {
 		t.Fatal(err)
 	}
 	var text string
@@ -227,22 +228,22 @@ func TestBrowserLinkLine(t *testing.T) {
 	}
 
 	// 2a. "Link a line", then Cancel on T-Mobile's page → back with error_code → error page.
-	if err := pg.act(ctx, `document.getElementById('link-line').click()`); err != nil {
+	if err := pg.Act(ctx, `document.getElementById('link-line').click()`); err != nil {
 		t.Fatal(err)
 	}
-	if err := pg.act(ctx, `document.querySelector('button[name=action][value=deny]').click()`); err != nil {
+	if err := pg.Act(ctx, `document.querySelector('button[name=action][value=deny]').click()`); err != nil {
 		t.Fatal(err)
 	}
 	mustEval(t, ctx, pg, `document.body.innerText`, &text)
 	if !strings.Contains(text, "Linking cancelled") || !strings.Contains(text, "access_denied") {
 		t.Fatalf("after Cancel:\n%s", text)
 	}
-	if err := pg.navigate(ctx, public+"/"); err != nil {
+	if err := pg.Navigate(ctx, public+"/"); err != nil {
 		t.Fatal(err)
 	}
 
 	// 2. "Link a line" → ynasim's line selection page.
-	if err := pg.act(ctx, `document.getElementById('link-line').click()`); err != nil {
+	if err := pg.Act(ctx, `document.getElementById('link-line').click()`); err != nil {
 		t.Fatal(err)
 	}
 	var loc string
@@ -256,7 +257,7 @@ func TestBrowserLinkLine(t *testing.T) {
 	}
 
 	// 3. Choose the line, confirm E911 and terms, submit → back to /link/callback → /.
-	if err := pg.act(ctx, `(() => {
+	if err := pg.Act(ctx, `(() => {
 		document.querySelector('input[name=line][value="`+browserLine+`"]').checked = true;
 		document.querySelector('input[name=e911]').checked = true;
 		document.querySelector('input[name=terms]').checked = true;
@@ -283,7 +284,7 @@ func TestBrowserLinkLine(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the channel never connected")
 	}
-	if err := pg.navigate(ctx, public+"/"); err != nil {
+	if err := pg.Navigate(ctx, public+"/"); err != nil {
 		t.Fatal(err)
 	}
 	var row struct {
@@ -301,7 +302,7 @@ func TestBrowserLinkLine(t *testing.T) {
 	if acct, err := sim.AccountByID("alice"); err != nil || len(acct.Lines) != 1 {
 		t.Fatalf("sim account %+v %v", acct, err)
 	}
-	png, err := pg.screenshot(ctx)
+	png, err := pg.Screenshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +320,7 @@ func TestBrowserLinkLine(t *testing.T) {
 
 	// 5. "Change E911 address": POST (CSRF) → 307 → the browser POSTs to ynasim's E911 page
 	// (allowed by the CSP form-action) → save → back to /?e911=ok.
-	if err := pg.act(ctx, `document.querySelector('#lines tr[data-msisdn="`+browserLine+`"] form[action$="/e911"] button').click()`); err != nil {
+	if err := pg.Act(ctx, `document.querySelector('#lines tr[data-msisdn="`+browserLine+`"] form[action$="/e911"] button').click()`); err != nil {
 		t.Fatal(err)
 	}
 	mustEval(t, ctx, pg, `location.href`, &loc)
@@ -327,7 +328,7 @@ func TestBrowserLinkLine(t *testing.T) {
 		mustEval(t, ctx, pg, `document.body.innerText`, &text)
 		t.Fatalf("after Change E911 address: at %s\n%s", loc, text)
 	}
-	if err := pg.act(ctx, `(() => {
+	if err := pg.Act(ctx, `(() => {
 		document.querySelector('input[name=street]').value = '1 Test Way';
 		document.querySelector('input[name=city]').value = 'Bellevue';
 		document.querySelector('input[name=state]').value = 'WA';
@@ -345,23 +346,23 @@ func TestBrowserLinkLine(t *testing.T) {
 	}
 
 	// 6. "Unlink": POST (CSRF) → the line is gone, its channel stopped.
-	if err := pg.act(ctx, `document.querySelector('#lines tr[data-msisdn="`+browserLine+`"] form[action$="/unlink"] button').click()`); err != nil {
+	if err := pg.Act(ctx, `document.querySelector('#lines tr[data-msisdn="`+browserLine+`"] form[action$="/unlink"] button').click()`); err != nil {
 		t.Fatal(err)
 	}
 	mustEval(t, ctx, pg, `document.body.innerText`, &text)
 	if !strings.Contains(text, "Line "+browserLine+" is unlinked.") || !strings.Contains(text, "No line is linked yet.") {
 		t.Fatalf("after unlink:\n%s", text)
 	}
-	png, err = pg.screenshot(ctx)
+	png, err = pg.Screenshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	saveScreenshot(t, "admin-line-unlinked.png", png)
 }
 
-func mustEval(t *testing.T, ctx context.Context, p *page, expr string, out any) {
+func mustEval(t *testing.T, ctx context.Context, p *cdp.Page, expr string, out any) {
 	t.Helper()
-	if err := p.eval(ctx, expr, out); err != nil {
+	if err := p.Eval(ctx, expr, out); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,4 +1,7 @@
-package admin
+// Package cdp is test-support code: a tiny Chrome DevTools Protocol client that starts
+// headless Chromium on loopback (127.0.0.1 only), attaches to a page and sends commands.
+// No npm needed. It is used by the admin and e2e browser tests.
+package cdp
 
 import (
 	"bufio"
@@ -18,11 +21,8 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// This file is a tiny Chrome DevTools Protocol client for the browser test: it starts
-// headless Chromium on loopback, attaches to one page and sends commands. No npm needed.
-
-// chromiumFlags keep Chromium off the network (only 127.0.0.1) and quiet.
-var chromiumFlags = []string{
+// Flags keep Chromium off the network (only 127.0.0.1) and quiet.
+var Flags = []string{
 	"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 	"--disable-background-networking", "--disable-component-update", "--disable-sync",
 	"--disable-dev-shm-usage", "--disable-default-apps", "--disable-domain-reliability",
@@ -34,14 +34,14 @@ var chromiumFlags = []string{
 
 var reDevTools = regexp.MustCompile(`DevTools listening on (ws://127\.0\.0\.1:\d+/devtools/browser/\S+)`)
 
-// cdpEvent is one CDP event.
-type cdpEvent struct {
+// Event is one CDP event.
+type Event struct {
 	Method    string          `json:"method"`
 	Params    json.RawMessage `json:"params"`
 	SessionID string          `json:"sessionId"`
 }
 
-type cdpMsg struct {
+type message struct {
 	ID        int64           `json:"id"`
 	Method    string          `json:"method"`
 	Params    json.RawMessage `json:"params"`
@@ -53,8 +53,8 @@ type cdpMsg struct {
 	} `json:"error"`
 }
 
-// browser is a running Chromium with a CDP connection.
-type browser struct {
+// Browser is a running Chromium with a CDP connection.
+type Browser struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	conn *websocket.Conn
@@ -62,17 +62,17 @@ type browser struct {
 	wmu    sync.Mutex // serialises writes
 	mu     sync.Mutex
 	nextID int64
-	wait   map[int64]chan cdpMsg
-	events chan cdpEvent // every event; the test reads them (buffered, dropped when full)
+	wait   map[int64]chan message
+	events chan Event    // every event; the test reads them (buffered, dropped when full)
 	done   chan struct{} // reader ended
 	stderr strings.Builder
 }
 
-// startBrowser launches Chromium (bin) with a fresh profile in a temp dir and connects to it.
+// Start launches Chromium (bin) with a fresh profile in a temp dir and connects to it.
 // Cleanup closes it and waits for the process (group) to exit.
-func startBrowser(t *testing.T, bin string) *browser {
+func Start(t *testing.T, bin string) *Browser {
 	t.Helper()
-	args := append(append([]string(nil), chromiumFlags...), "--user-data-dir="+t.TempDir(), "about:blank")
+	args := append(append([]string(nil), Flags...), "--user-data-dir="+t.TempDir(), "about:blank")
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // own group: Cleanup ends all its children
 	errPipe, err := cmd.StderrPipe()
@@ -82,7 +82,7 @@ func startBrowser(t *testing.T, bin string) *browser {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	b := &browser{t: t, cmd: cmd, wait: map[int64]chan cdpMsg{}, events: make(chan cdpEvent, 256), done: make(chan struct{})}
+	b := &Browser{t: t, cmd: cmd, wait: map[int64]chan message{}, events: make(chan Event, 256), done: make(chan struct{})}
 
 	wsURL := make(chan string, 1)
 	stderrDone := make(chan struct{})
@@ -124,7 +124,7 @@ func startBrowser(t *testing.T, bin string) *browser {
 	t.Cleanup(func() {
 		if b.conn != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, _ = b.call(ctx, "", "Browser.close", nil)
+			_, _ = b.Call(ctx, "", "Browser.close", nil)
 			cancel()
 			_ = b.conn.Close()
 			<-b.done
@@ -153,7 +153,7 @@ func startBrowser(t *testing.T, bin string) *browser {
 }
 
 // read dispatches replies and events until the connection closes.
-func (b *browser) read() {
+func (b *Browser) read() {
 	defer close(b.done)
 	for {
 		_, data, err := b.conn.ReadMessage()
@@ -166,7 +166,7 @@ func (b *browser) read() {
 			b.mu.Unlock()
 			return
 		}
-		var m cdpMsg
+		var m message
 		if json.Unmarshal(data, &m) != nil {
 			continue
 		}
@@ -181,18 +181,18 @@ func (b *browser) read() {
 			continue
 		}
 		select {
-		case b.events <- cdpEvent{Method: m.Method, Params: m.Params, SessionID: m.SessionID}:
+		case b.events <- Event{Method: m.Method, Params: m.Params, SessionID: m.SessionID}:
 		default: // nobody cares about this one
 		}
 	}
 }
 
-// call sends a command (to sessionID, "" = browser) and waits for its result.
-func (b *browser) call(ctx context.Context, sessionID, method string, params any) (json.RawMessage, error) {
+// Call sends a command (to sessionID, "" = browser) and waits for its result.
+func (b *Browser) Call(ctx context.Context, sessionID, method string, params any) (json.RawMessage, error) {
 	b.mu.Lock()
 	b.nextID++
 	id := b.nextID
-	ch := make(chan cdpMsg, 1)
+	ch := make(chan message, 1)
 	b.wait[id] = ch
 	b.mu.Unlock()
 	msg := map[string]any{"id": id, "method": method}
@@ -225,15 +225,15 @@ func (b *browser) call(ctx context.Context, sessionID, method string, params any
 	}
 }
 
-// page is one attached tab.
-type page struct {
-	b       *browser
+// Page is one attached tab.
+type Page struct {
+	b       *Browser
 	session string
 }
 
-// newPage opens a tab and attaches to it (flat session) with Page and Runtime enabled.
-func (b *browser) newPage(ctx context.Context) (*page, error) {
-	res, err := b.call(ctx, "", "Target.createTarget", map[string]any{"url": "about:blank"})
+// NewPage opens a tab and attaches to it (flat session) with Page and Runtime enabled.
+func (b *Browser) NewPage(ctx context.Context) (*Page, error) {
+	res, err := b.Call(ctx, "", "Target.createTarget", map[string]any{"url": "about:blank"})
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +243,7 @@ func (b *browser) newPage(ctx context.Context) (*page, error) {
 	if err := json.Unmarshal(res, &tg); err != nil {
 		return nil, err
 	}
-	res, err = b.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": tg.TargetID, "flatten": true})
+	res, err = b.Call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": tg.TargetID, "flatten": true})
 	if err != nil {
 		return nil, err
 	}
@@ -253,17 +253,17 @@ func (b *browser) newPage(ctx context.Context) (*page, error) {
 	if err := json.Unmarshal(res, &at); err != nil {
 		return nil, err
 	}
-	p := &page{b: b, session: at.SessionID}
+	p := &Page{b: b, session: at.SessionID}
 	for _, m := range []string{"Page.enable", "Runtime.enable"} {
-		if _, err := b.call(ctx, p.session, m, nil); err != nil {
+		if _, err := b.Call(ctx, p.session, m, nil); err != nil {
 			return nil, err
 		}
 	}
 	return p, nil
 }
 
-// drainEvents forgets the events received so far.
-func (p *page) drainEvents() {
+// DrainEvents forgets the events received so far.
+func (p *Page) DrainEvents() {
 	for {
 		select {
 		case <-p.b.events:
@@ -273,8 +273,8 @@ func (p *page) drainEvents() {
 	}
 }
 
-// waitLoad waits for the page's next load event.
-func (p *page) waitLoad(ctx context.Context) error {
+// WaitLoad waits for the page's next load event.
+func (p *Page) WaitLoad(ctx context.Context) error {
 	for {
 		select {
 		case ev := <-p.b.events:
@@ -287,10 +287,10 @@ func (p *page) waitLoad(ctx context.Context) error {
 	}
 }
 
-// navigate loads url and waits for the load event.
-func (p *page) navigate(ctx context.Context, url string) error {
-	p.drainEvents()
-	res, err := p.b.call(ctx, p.session, "Page.navigate", map[string]any{"url": url})
+// Navigate loads url and waits for the load event.
+func (p *Page) Navigate(ctx context.Context, url string) error {
+	p.DrainEvents()
+	res, err := p.b.Call(ctx, p.session, "Page.navigate", map[string]any{"url": url})
 	if err != nil {
 		return err
 	}
@@ -300,12 +300,12 @@ func (p *page) navigate(ctx context.Context, url string) error {
 	if json.Unmarshal(res, &nr) == nil && nr.ErrorText != "" {
 		return fmt.Errorf("navigate %s: %s", url, nr.ErrorText)
 	}
-	return p.waitLoad(ctx)
+	return p.WaitLoad(ctx)
 }
 
-// eval runs a JS expression and decodes its (JSON-serialisable) value into out (may be nil).
-func (p *page) eval(ctx context.Context, expr string, out any) error {
-	res, err := p.b.call(ctx, p.session, "Runtime.evaluate", map[string]any{
+// Eval runs a JS expression and decodes its (JSON-serialisable) value into out (may be nil).
+func (p *Page) Eval(ctx context.Context, expr string, out any) error {
+	res, err := p.b.Call(ctx, p.session, "Runtime.evaluate", map[string]any{
 		"expression": expr, "returnByValue": true, "awaitPromise": true})
 	if err != nil {
 		return err
@@ -336,18 +336,18 @@ func (p *page) eval(ctx context.Context, expr string, out any) error {
 	return json.Unmarshal(r.Result.Value, out)
 }
 
-// act runs JS that starts a navigation (a click, a form submit) and waits for the next load.
-func (p *page) act(ctx context.Context, expr string) error {
-	p.drainEvents()
-	if err := p.eval(ctx, expr, nil); err != nil {
+// Act runs JS that starts a navigation (a click, a form submit) and waits for the next load.
+func (p *Page) Act(ctx context.Context, expr string) error {
+	p.DrainEvents()
+	if err := p.Eval(ctx, expr, nil); err != nil {
 		return err
 	}
-	return p.waitLoad(ctx)
+	return p.WaitLoad(ctx)
 }
 
-// screenshot returns a PNG of the viewport.
-func (p *page) screenshot(ctx context.Context) ([]byte, error) {
-	res, err := p.b.call(ctx, p.session, "Page.captureScreenshot", map[string]any{"format": "png"})
+// Screenshot returns a PNG of the viewport.
+func (p *Page) Screenshot(ctx context.Context) ([]byte, error) {
+	res, err := p.b.Call(ctx, p.session, "Page.captureScreenshot", map[string]any{"format": "png"})
 	if err != nil {
 		return nil, err
 	}
