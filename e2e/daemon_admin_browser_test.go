@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -228,50 +227,6 @@ func freeTCPAddr(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return addr
-}
-
-// startDaemon runs `ynagw run -config cfgPath` in dir and reads its JSON logs; cleanup
-// kills it if still running. (dpEnv.start also waits for a pre-linked line's channel,
-// which this test has not got.)
-func startDaemon(t *testing.T, bin, dir, cfgPath string) *dpProc {
-	t.Helper()
-	cmd := exec.Command(bin, "run", "-config", cfgPath)
-	cmd.Dir = dir
-	cmd.Stdout = io.Discard
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &dpProc{t: t, cmd: cmd, done: make(chan struct{}), wake: make(chan struct{}, 1)}
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		p.read(stderr)
-	}()
-	go func() {
-		<-readDone
-		err := cmd.Wait()
-		p.code = cmd.ProcessState.ExitCode()
-		if err != nil && p.code == 0 {
-			p.code = -1
-		}
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			p.dumpLogs()
-		}
-	})
-	return p
 }
 
 // apiLines GETs /api/v1/lines with the admin credentials.

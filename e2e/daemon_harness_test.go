@@ -212,43 +212,8 @@ type dpProc struct {
 // notification channel is open at the simulator.
 func (e *dpEnv) start() *dpProc {
 	e.t.Helper()
-	cmd := exec.Command(e.bin, "run", "-config", e.configPath())
-	cmd.Dir = e.dir
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	cmd.Stdout = io.Discard
 	opened := e.channelSockets()
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	p := &dpProc{t: e.t, cmd: cmd, done: make(chan struct{}), wake: make(chan struct{}, 1)}
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		p.read(stderr)
-	}()
-	go func() {
-		<-readDone
-		err := cmd.Wait()
-		p.code = cmd.ProcessState.ExitCode()
-		if err != nil && p.code == 0 {
-			p.code = -1
-		}
-		close(p.done)
-	}()
-	e.t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		if e.t.Failed() {
-			p.dumpLogs()
-		}
-	})
+	p := startDaemon(e.t, e.bin, e.dir, e.configPath())
 	started := p.waitLog("ynagw started", 30*time.Second)
 	ap, err := netip.ParseAddrPort(fmt.Sprint(started["sip_udp"]))
 	if err != nil {
@@ -414,4 +379,47 @@ func httpGet(t *testing.T, u string) string {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return string(b)
+}
+
+// startDaemon runs `ynagw run -config cfgPath` in dir and reads its JSON logs; cleanup
+// kills it if still running. dpEnv.start builds on it.
+func startDaemon(t *testing.T, bin, dir, cfgPath string) *dpProc {
+	t.Helper()
+	cmd := exec.Command(bin, "run", "-config", cfgPath)
+	cmd.Dir = dir
+	cmd.Stdout = io.Discard
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &dpProc{t: t, cmd: cmd, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		p.read(stderr)
+	}()
+	go func() {
+		<-readDone
+		err := cmd.Wait()
+		p.code = cmd.ProcessState.ExitCode()
+		if err != nil && p.code == 0 {
+			p.code = -1
+		}
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			p.dumpLogs()
+		}
+	})
+	return p
 }
