@@ -44,15 +44,15 @@ func dispatchForFuzz(s *Server, req *sip.Request, tx sip.ServerTransaction) {
 	case sip.CANCEL:
 		h = s.onCancel
 	case sip.BYE:
-		h = s.onBye
+		h = s.inDialog((*Dialog).onBye)
 	case sip.REGISTER:
 		h = s.reg.onRegister
 	case sip.OPTIONS:
 		h = s.onOptions
 	case sip.UPDATE:
-		h = s.onUpdate
+		h = s.inDialog((*Dialog).onUpdate)
 	case sip.INFO:
-		h = s.onInfo
+		h = s.inDialog((*Dialog).onInfo)
 	default:
 		h = s.onNoRoute
 	}

@@ -18,11 +18,11 @@ func (s *Server) routes() {
 	s.sipSrv.OnInvite(s.wrap(s.onInvite))
 	s.sipSrv.OnAck(s.wrap(s.onAck))
 	s.sipSrv.OnCancel(s.wrap(s.onCancel))
-	s.sipSrv.OnBye(s.wrap(s.onBye))
+	s.sipSrv.OnBye(s.wrap(s.inDialog((*Dialog).onBye)))
 	s.sipSrv.OnRegister(s.wrap(s.reg.onRegister))
 	s.sipSrv.OnOptions(s.wrap(s.onOptions))
-	s.sipSrv.OnUpdate(s.wrap(s.onUpdate))
-	s.sipSrv.OnInfo(s.wrap(s.onInfo))
+	s.sipSrv.OnUpdate(s.wrap(s.inDialog((*Dialog).onUpdate)))
+	s.sipSrv.OnInfo(s.wrap(s.inDialog((*Dialog).onInfo)))
 	s.sipSrv.OnNoRoute(s.wrap(s.onNoRoute))
 }
 
@@ -126,31 +126,17 @@ func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	d := s.findDialog(req)
-	if d == nil {
-		s.respond(req, tx, 481, "", nil)
-		return
+// inDialog routes an in-dialog request (BYE, UPDATE, INFO) to its dialog's handler,
+// or answers 481 when no dialog matches.
+func (s *Server) inDialog(handle func(d *Dialog, req *sip.Request, tx sip.ServerTransaction)) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		d := s.findDialog(req)
+		if d == nil {
+			s.respond(req, tx, 481, "", nil)
+			return
+		}
+		handle(d, req, tx)
 	}
-	d.onBye(req, tx)
-}
-
-func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
-	d := s.findDialog(req)
-	if d == nil {
-		s.respond(req, tx, 481, "", nil)
-		return
-	}
-	d.onUpdate(req, tx)
-}
-
-func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	d := s.findDialog(req)
-	if d == nil {
-		s.respond(req, tx, 481, "", nil)
-		return
-	}
-	d.onInfo(req, tx)
 }
 
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
