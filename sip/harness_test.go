@@ -302,3 +302,25 @@ func (r callResult) String() string {
 }
 
 var _ = strings.TrimSpace
+
+// sippCall runs one sipp scenario against a fresh server configured by cfg, over
+// network ("udp" or "tcp"), with a test app in mode (echoing RTP when rtp), and returns
+// the app's first call.
+func sippCall(t *testing.T, cfg func(*Config), scenario, network, mode string, rtp bool, o sippOpts) callResult {
+	t.Helper()
+	s := newTestServer(t, cfg)
+	app := newTestApp(t, mode, rtp)
+	s.SetHandler(app)
+	o.tcp = network == "tcp"
+	if err := runSipp(t, scenario, s.Addr(network), o); err != nil {
+		t.Fatalf("sipp: %v", err)
+	}
+	return app.next(t, 10*time.Second)
+}
+
+// forTransports runs f as a subtest over UDP and over TCP.
+func forTransports(t *testing.T, f func(t *testing.T, network string)) {
+	for _, network := range []string{"udp", "tcp"} {
+		t.Run(network, func(t *testing.T) { f(t, network) })
+	}
+}

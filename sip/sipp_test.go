@@ -58,13 +58,8 @@ func TestSippRegisterWrongPassword(t *testing.T) {
 }
 
 func TestSippCallAuthRTPAndDTMF(t *testing.T) {
-	s := newTestServer(t, func(c *Config) { c.DigestAlgorithms = []string{"MD5"} })
-	app := newTestApp(t, "", true)
-	s.SetHandler(app)
-	if err := runSipp(t, "uac_auth_call.xml", s.Addr("udp"), sippOpts{extra: []string{"-au", "alice", "-ap", "alicepw"}}); err != nil {
-		t.Fatalf("sipp: %v", err)
-	}
-	r := app.next(t, 10*time.Second)
+	r := sippCall(t, func(c *Config) { c.DigestAlgorithms = []string{"MD5"} }, "uac_auth_call.xml", "udp", "", true,
+		sippOpts{extra: []string{"-au", "alice", "-ap", "alicepw"}})
 	t.Logf("call: %v", r)
 	if r.answerErr != nil || r.authUser != "alice" || r.trunk != "" {
 		t.Fatalf("bad call result %v", r)
@@ -82,57 +77,33 @@ func TestSippCallAuthRTPAndDTMF(t *testing.T) {
 }
 
 func TestSippTrunkCallUDPAndTCP(t *testing.T) {
-	for _, tcp := range []bool{false, true} {
-		name := map[bool]string{false: "udp", true: "tcp"}[tcp]
-		t.Run(name, func(t *testing.T) {
-			s := newTestServer(t, trunkLoopback)
-			app := newTestApp(t, "", false)
-			s.SetHandler(app)
-			if err := runSipp(t, "uac_basic.xml", s.Addr(name), sippOpts{tcp: tcp}); err != nil {
-				t.Fatalf("sipp: %v", err)
-			}
-			r := app.next(t, 10*time.Second)
-			if r.answerErr != nil || r.trunk != "pbx" || r.authUser != "" || !r.byeSeen {
-				t.Fatalf("bad call result %v", r)
-			}
-		})
-	}
+	forTransports(t, func(t *testing.T, network string) {
+		r := sippCall(t, trunkLoopback, "uac_basic.xml", network, "", false, sippOpts{})
+		if r.answerErr != nil || r.trunk != "pbx" || r.authUser != "" || !r.byeSeen {
+			t.Fatalf("bad call result %v", r)
+		}
+	})
 }
 
 func TestSippCancel(t *testing.T) {
-	s := newTestServer(t, trunkLoopback)
-	app := newTestApp(t, "cancel", false)
-	s.SetHandler(app)
-	if err := runSipp(t, "uac_cancel.xml", s.Addr("udp"), sippOpts{}); err != nil {
-		t.Fatalf("sipp: %v", err)
-	}
-	r := app.next(t, 10*time.Second)
+	r := sippCall(t, trunkLoopback, "uac_cancel.xml", "udp", "cancel", false, sippOpts{})
 	if !errors.Is(r.callErr, ErrCanceled) {
 		t.Fatalf("call err = %v, want ErrCanceled", r.callErr)
 	}
 }
 
 func TestSippHoldMatrix(t *testing.T) {
-	for _, tcp := range []bool{false, true} {
-		name := map[bool]string{false: "udp", true: "tcp"}[tcp]
-		t.Run(name, func(t *testing.T) {
-			s := newTestServer(t, trunkLoopback)
-			app := newTestApp(t, "", false)
-			s.SetHandler(app)
-			if err := runSipp(t, "uac_hold_matrix.xml", s.Addr(name), sippOpts{tcp: tcp}); err != nil {
-				t.Fatalf("sipp: %v", err)
-			}
-			r := app.next(t, 10*time.Second)
-			want := []string{"INVITE:sendonly->recvonly", "INVITE:inactive->inactive", "INVITE:sendonly->recvonly",
-				"INVITE:recvonly->sendonly", "INVITE:sendrecv->sendrecv"}
-			if strings.Join(r.offers, ",") != strings.Join(want, ",") {
-				t.Fatalf("offers seen %v\nwant %v", r.offers, want)
-			}
-			if r.acks != len(want) {
-				t.Errorf("acks = %d, want %d", r.acks, len(want))
-			}
-		})
-	}
+	forTransports(t, func(t *testing.T, network string) {
+		r := sippCall(t, trunkLoopback, "uac_hold_matrix.xml", network, "", false, sippOpts{})
+		want := []string{"INVITE:sendonly->recvonly", "INVITE:inactive->inactive", "INVITE:sendonly->recvonly",
+			"INVITE:recvonly->sendonly", "INVITE:sendrecv->sendrecv"}
+		if strings.Join(r.offers, ",") != strings.Join(want, ",") {
+			t.Fatalf("offers seen %v\nwant %v", r.offers, want)
+		}
+		if r.acks != len(want) {
+			t.Errorf("acks = %d, want %d", r.acks, len(want))
+		}
+	})
 }
 
 func sessionTimerCfg(c *Config) {
@@ -141,44 +112,23 @@ func sessionTimerCfg(c *Config) {
 }
 
 func TestSippSessionTimerWeRefresh(t *testing.T) {
-	for _, tcp := range []bool{false, true} {
-		name := map[bool]string{false: "udp", true: "tcp"}[tcp]
-		t.Run(name, func(t *testing.T) {
-			s := newTestServer(t, sessionTimerCfg)
-			app := newTestApp(t, "", false)
-			s.SetHandler(app)
-			if err := runSipp(t, "st_uas_refresh.xml", s.Addr(name), sippOpts{tcp: tcp}); err != nil {
-				t.Fatalf("sipp: %v", err)
-			}
-			r := app.next(t, 10*time.Second)
-			if r.term != nil || !r.byeSeen {
-				t.Fatalf("call %v", r)
-			}
-		})
-	}
+	forTransports(t, func(t *testing.T, network string) {
+		r := sippCall(t, sessionTimerCfg, "st_uas_refresh.xml", network, "", false, sippOpts{})
+		if r.term != nil || !r.byeSeen {
+			t.Fatalf("call %v", r)
+		}
+	})
 }
 
 func TestSippSessionTimerPeerSilent(t *testing.T) {
-	s := newTestServer(t, sessionTimerCfg)
-	app := newTestApp(t, "", false)
-	s.SetHandler(app)
-	if err := runSipp(t, "st_peer_silent.xml", s.Addr("udp"), sippOpts{}); err != nil {
-		t.Fatalf("sipp: %v", err)
-	}
-	r := app.next(t, 10*time.Second)
+	r := sippCall(t, sessionTimerCfg, "st_peer_silent.xml", "udp", "", false, sippOpts{})
 	if !errors.Is(r.term, ErrSessionExpired) || r.byeSeen {
 		t.Fatalf("want TerminatedEvent{ErrSessionExpired}, got %v", r)
 	}
 }
 
 func TestSippSessionTimerPeerRefreshes(t *testing.T) {
-	s := newTestServer(t, sessionTimerCfg)
-	app := newTestApp(t, "", false)
-	s.SetHandler(app)
-	if err := runSipp(t, "st_peer_refresh.xml", s.Addr("udp"), sippOpts{}); err != nil {
-		t.Fatalf("sipp: %v", err)
-	}
-	r := app.next(t, 10*time.Second)
+	r := sippCall(t, sessionTimerCfg, "st_peer_refresh.xml", "udp", "", false, sippOpts{})
 	if r.term != nil || !r.byeSeen || strings.Join(r.offers, ",") != "UPDATE:sendonly->recvonly" {
 		t.Fatalf("call %v", r)
 	}
