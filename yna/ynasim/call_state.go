@@ -160,8 +160,11 @@ type call struct {
 	mu      sync.Mutex
 	info    CallInfo // written only by the run goroutine (under mu)
 	changed chan struct{}
-	stats   func() any // far-end stats while it lives
-	final   any        // stats captured at close
+	// batching (run goroutine only): while set, update does not wake waiters, so a
+	// REST request's state change and its "rest" event are published as one snapshot.
+	batching bool
+	stats    func() any // far-end stats while it lives
+	final    any        // stats captured at close
 }
 
 func newCall(cs *callStore, acct *Account, info CallInfo) *call {
@@ -185,6 +188,10 @@ func newCall(cs *callStore, acct *Account, info CallInfo) *call {
 func (c *call) update(f func(*CallInfo)) {
 	c.mu.Lock()
 	f(&c.info)
+	if c.batching {
+		c.mu.Unlock()
+		return
+	}
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
@@ -324,7 +331,11 @@ func (c *call) handle(ev callEvent) {
 	case evInvite:
 		r = c.invite()
 	case evREST:
+		// A waiter woken by the state this request causes must also see the request
+		// itself (with its status) in the same snapshot.
+		c.batching = true
 		r = c.rest(ev)
+		c.batching = false
 		e := CallEvent{Kind: "rest", Name: ev.op, HTTPStatus: r.status, Detail: r.msg}
 		if s, ok := sdpOf(ev.body); ok && s != "" {
 			e.SDP = true
