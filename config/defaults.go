@@ -113,6 +113,10 @@ func (c *Config) Init() {
 
 	str(&c.Store.Path, DefaultStorePath)
 	str(&c.Admin.Listen, DefaultAdminListen)
+	c.Admin.MetricsAuth = strings.ToLower(strings.TrimSpace(c.Admin.MetricsAuth))
+	if c.Admin.MetricsAuth == "" {
+		c.Admin.MetricsAuth = DefaultMetricsAuth(c.Admin.Listen)
+	}
 	c.Log.Level = strings.ToLower(strings.TrimSpace(c.Log.Level))
 	c.Log.Format = strings.ToLower(strings.TrimSpace(c.Log.Format))
 	str(&c.Log.Level, DefaultLogLevel)

@@ -166,6 +166,9 @@ type Admin struct {
 	Token        string `yaml:"token"`
 	TokenEnv     string `yaml:"token_env"`
 	TokenFile    string `yaml:"token_file"`
+	// MetricsAuth is MetricsAuthRequired (/metrics needs the admin credentials) or
+	// MetricsAuthNone; Init defaults it to required unless Listen is loopback only.
+	MetricsAuth string `yaml:"metrics_auth"`
 }
 
 // Log configures logging.

@@ -473,8 +473,17 @@ func (c *Config) validateMisc(p *problems) {
 			p.add("admin.password", "required with username")
 		}
 	}
-	if !hasPass && !hasToken && !loopback(a.Listen) {
+	if !hasPass && !hasToken && !Loopback(a.Listen) {
 		p.add("admin", "listen %q is not loopback: set username/password or token", a.Listen)
+	}
+	switch a.MetricsAuth {
+	case MetricsAuthRequired:
+		if !hasPass && !hasToken {
+			p.add("admin.metrics_auth", "required: set username/password or token (what Prometheus scrapes with)")
+		}
+	case MetricsAuthNone:
+	default:
+		p.add("admin.metrics_auth", "%q is not required or none", a.MetricsAuth)
 	}
 
 	switch c.Log.Level {
@@ -489,7 +498,9 @@ func (c *Config) validateMisc(p *problems) {
 	}
 }
 
-func loopback(hostport string) bool {
+// Loopback reports whether the listen address hostport binds loopback only (127.0.0.0/8,
+// ::1 or localhost); an empty or wildcard host is not loopback.
+func Loopback(hostport string) bool {
 	h, _, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return false

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ynagw/ynagw/admin"
+	"github.com/ynagw/ynagw/config"
 	"go.uber.org/zap"
 )
 
@@ -34,17 +35,25 @@ func (d *Daemon) startAdmin(ctx context.Context) error {
 	if o.Listen == "" {
 		return nil
 	}
+	metricsOpen, err := o.metricsOpen()
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
 	if o.Username == "" && o.Token == "" {
 		// No credentials (allowed on loopback): the admin pages stay locked behind a
-		// random token nobody knows; the probes and /metrics are served.
+		// random token nobody knows; the probes and (metricsOpen) /metrics are served.
 		o.Token = randomToken()
 		d.log.Warn("admin pages locked: set admin.username/password or admin.token to use them; /metrics and probes are served")
+	}
+	if metricsOpen && !config.Loopback(o.Listen) {
+		d.log.Warn("admin: /metrics is served without authentication on a listener that is not loopback only",
+			zap.String("listen", o.Listen))
 	}
 	srv, err := admin.New(admin.Config{
 		Addr: o.Listen, Username: o.Username, Password: o.Password, BearerToken: o.Token,
 		PublicURL: adminPublicURL(d.opts.Bridge.RedirectURI, o.Listen),
 		Logger:    d.log.Named("admin"), Level: d.opts.Level,
-		Metrics: d.metrics.Handler(), MetricsOpen: true,
+		Metrics: d.metrics.Handler(), MetricsOpen: metricsOpen,
 	}, d.backend)
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
@@ -57,6 +66,26 @@ func (d *Daemon) startAdmin(ctx context.Context) error {
 		d.log.Info("admin listening", zap.String("addr", a.String()))
 	}
 	return nil
+}
+
+// metricsOpen reports whether /metrics is served without authentication: MetricsAuth,
+// or when it is "" whether Listen binds loopback only. Required without credentials is
+// an error (nobody could scrape).
+func (o AdminOptions) metricsOpen() (bool, error) {
+	mode := o.MetricsAuth
+	if mode == "" {
+		mode = config.DefaultMetricsAuth(o.Listen)
+	}
+	switch mode {
+	case MetricsAuthNone:
+		return true, nil
+	case MetricsAuthRequired:
+		if o.Username == "" && o.Token == "" {
+			return false, fmt.Errorf("admin metrics_auth is required on %s but neither username/password nor token is set", o.Listen)
+		}
+		return false, nil
+	}
+	return false, fmt.Errorf("admin metrics_auth %q is not %s or %s", mode, MetricsAuthRequired, MetricsAuthNone)
 }
 
 func randomToken() string {

@@ -43,7 +43,16 @@ type AdminOptions struct {
 	Listen             string // host:port; "" disables the listener
 	Username, Password string
 	Token              string
+	// MetricsAuth is MetricsAuthRequired (/metrics needs Username/Password or Token) or
+	// MetricsAuthNone; "" is required unless Listen binds loopback only.
+	MetricsAuth string
 }
+
+// Values of AdminOptions.MetricsAuth (those of admin.metrics_auth).
+const (
+	MetricsAuthRequired = config.MetricsAuthRequired
+	MetricsAuthNone     = config.MetricsAuthNone
+)
 
 // Defaults of the daemon itself.
 const (
@@ -64,7 +73,8 @@ func FromConfig(c *config.Config) (Options, error) {
 		WebRTC:       c.WebRTC(),
 		StorePath:    c.Store.Path,
 		DrainTimeout: c.DrainTimeout(),
-		Admin:        AdminOptions{Listen: c.Admin.Listen, Username: c.Admin.Username, Password: c.Admin.Password, Token: c.Admin.Token},
+		Admin: AdminOptions{Listen: c.Admin.Listen, Username: c.Admin.Username, Password: c.Admin.Password,
+			Token: c.Admin.Token, MetricsAuth: c.Admin.MetricsAuth},
 	}
 	k, err := c.StoreKey()
 	if err != nil {
