@@ -98,6 +98,8 @@ func (c *Config) Init() {
 		if n, err := yna.NormalizeLine(c.Lines[i].MSISDN); err == nil {
 			c.Lines[i].MSISDN = n // canonical 1NXXNXXXXXX; invalid numbers are left for Validate
 		}
+		c.Lines[i].Name = strings.TrimSpace(c.Lines[i].Name)
+		str(&c.Lines[i].Name, DefaultLineName(i))
 	}
 
 	if c.DialPlan.CountryCode == "" && c.DialPlan.NationalLength == 0 {

@@ -51,7 +51,7 @@ func (c *Config) restartPart() Config {
 	cp.Log.Level = ""
 	cp.Lines = make([]Line, len(c.Lines))
 	for i, l := range c.Lines {
-		cp.Lines[i] = Line{MSISDN: l.MSISDN}
+		cp.Lines[i] = Line{MSISDN: l.MSISDN, Name: l.Name}
 	}
 	return cp
 }

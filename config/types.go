@@ -17,6 +17,7 @@ type Config struct {
 	Timers   Timers        `yaml:"timers"`
 	Store    Store         `yaml:"store"`
 	Admin    Admin         `yaml:"admin"`
+	Metrics  Metrics       `yaml:"metrics"`
 	Log      Log           `yaml:"log"`
 
 	baseDir string // relative paths are resolved against it ("" = working directory)
@@ -102,6 +103,7 @@ type YNASection struct {
 // Line is one YNA line (MSISDN).
 type Line struct {
 	MSISDN    string   `yaml:"msisdn"`
+	Name      string   `yaml:"name"`       // metrics line label; default line<position>, never the number
 	Ring      []string `yaml:"ring"`       // user names rung for inbound calls
 	RingTrunk string   `yaml:"ring_trunk"` // trunk name or sip: URI rung for inbound calls
 	Outbound  []string `yaml:"outbound"`   // user/trunk names allowed to call out, "*" = all
@@ -169,6 +171,13 @@ type Admin struct {
 	// MetricsAuth is MetricsAuthRequired (/metrics needs the admin credentials) or
 	// MetricsAuthNone; Init defaults it to required unless Listen is loopback only.
 	MetricsAuth string `yaml:"metrics_auth"`
+}
+
+// Metrics configures the Prometheus metrics served at the admin listener's /metrics.
+type Metrics struct {
+	// LabelMSISDN labels lines with their number instead of their name (personal data:
+	// off by default).
+	LabelMSISDN bool `yaml:"label_msisdn"`
 }
 
 // Log configures logging.

@@ -378,6 +378,7 @@ func (c *Config) validateLines(p *problems) {
 	}
 	msisdns := map[string]int{}
 	prefixes := map[string]int{}
+	names := map[string]int{}
 	for i, l := range c.Lines {
 		base := fmt.Sprintf("lines[%d]", i)
 		n, err := yna.NormalizeLine(l.MSISDN)
@@ -388,6 +389,7 @@ func (c *Config) validateLines(p *problems) {
 		} else {
 			msisdns[n] = i
 		}
+		validateLineName(p, base+".name", l.Name, names, i)
 		for j, r := range l.Ring {
 			if !users[r] && !isSIPURI(r) {
 				p.add(fmt.Sprintf("%s.ring[%d]", base, j), "%q is not a configured user", r)

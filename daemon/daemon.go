@@ -70,7 +70,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("daemon: store %s: %w", opts.StorePath, err)
 	}
 	d.store = st
-	d.metrics = metrics.New(opts.Version)
+	d.metrics = metrics.New(opts.Version, metrics.WithLineLabels(opts.Metrics.lineLabels(opts.Bridge.Lines)))
 
 	yc := opts.YNA
 	yc.Logger = d.log.Named("yna")

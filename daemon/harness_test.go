@@ -20,9 +20,10 @@ import (
 )
 
 const (
-	tLine     = "14255550100"
-	tAccount  = "acct"
-	tRedirect = testenv.Redirect
+	tLine      = "14255550100"
+	tLineLabel = "line1" // tLine's metrics label: the default name of the first line
+	tAccount   = "acct"
+	tRedirect  = testenv.Redirect
 )
 
 func appKey() *rsa.PrivateKey { return testenv.AppKey() }

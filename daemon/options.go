@@ -6,6 +6,7 @@ import (
 
 	"github.com/ynagw/ynagw/bridge"
 	"github.com/ynagw/ynagw/config"
+	"github.com/ynagw/ynagw/metrics"
 	"github.com/ynagw/ynagw/rtpmedia"
 	"github.com/ynagw/ynagw/sip"
 	"github.com/ynagw/ynagw/yna"
@@ -25,6 +26,8 @@ type Options struct {
 
 	// Admin is the admin HTTP listener ("" = none).
 	Admin AdminOptions
+	// Metrics decides how the metrics label lines.
+	Metrics MetricsOptions
 
 	// DrainTimeout is how long SIGTERM waits for active calls before ending them.
 	DrainTimeout time.Duration
@@ -46,6 +49,28 @@ type AdminOptions struct {
 	// MetricsAuth is MetricsAuthRequired (/metrics needs Username/Password or Token) or
 	// MetricsAuthNone; "" is required unless Listen binds loopback only.
 	MetricsAuth string
+}
+
+// MetricsOptions decide the value of the metrics' line label.
+type MetricsOptions struct {
+	// LineNames maps a line's number (MSISDN) to its label, the configured line name;
+	// nil: "line1", "line2", ... by position in Bridge.Lines. Lines not in it (linked
+	// through the admin page but not configured) are labelled "other".
+	LineNames map[string]string
+	// LabelMSISDN labels lines with their number instead (metrics.label_msisdn).
+	LabelMSISDN bool
+}
+
+// lineLabels is the metrics.LineLabels of o for the configured lines.
+func (o MetricsOptions) lineLabels(lines []bridge.LineConfig) metrics.LineLabels {
+	names := o.LineNames
+	if names == nil {
+		names = make(map[string]string, len(lines))
+		for i, l := range lines {
+			names[l.MSISDN] = config.DefaultLineName(i)
+		}
+	}
+	return metrics.LineLabels{Names: names, MSISDN: o.LabelMSISDN}
 }
 
 // Values of AdminOptions.MetricsAuth (those of admin.metrics_auth).
@@ -75,6 +100,7 @@ func FromConfig(c *config.Config) (Options, error) {
 		DrainTimeout: c.DrainTimeout(),
 		Admin: AdminOptions{Listen: c.Admin.Listen, Username: c.Admin.Username, Password: c.Admin.Password,
 			Token: c.Admin.Token, MetricsAuth: c.Admin.MetricsAuth},
+		Metrics: MetricsOptions{LineNames: c.LineNames(), LabelMSISDN: c.Metrics.LabelMSISDN},
 	}
 	k, err := c.StoreKey()
 	if err != nil {

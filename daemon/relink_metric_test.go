@@ -18,8 +18,8 @@ import (
 )
 
 // wantRelinkGauge compares the daemon's ynagw_line_needs_relink series with one series
-// of line at want.
-func wantRelinkGauge(t *testing.T, d *Daemon, line string, want int, step string) {
+// labelled label (the line's name) at want.
+func wantRelinkGauge(t *testing.T, d *Daemon, label string, want int, step string) {
 	t.Helper()
 	var help string
 	for _, in := range metrics.List() {
@@ -29,7 +29,7 @@ func wantRelinkGauge(t *testing.T, d *Daemon, line string, want int, step string
 	}
 	exp := "# HELP " + metrics.NameLineNeedsRelink + " " + help + "\n" +
 		"# TYPE " + metrics.NameLineNeedsRelink + " gauge\n" +
-		metrics.NameLineNeedsRelink + `{line="` + line + `"} ` + strconv.Itoa(want) + "\n"
+		metrics.NameLineNeedsRelink + `{line="` + label + `"} ` + strconv.Itoa(want) + "\n"
 	if err := testutil.GatherAndCompare(d.metrics.Registry(), strings.NewReader(exp), metrics.NameLineNeedsRelink); err != nil {
 		t.Errorf("%s: %v", step, err)
 	}
@@ -48,11 +48,11 @@ func TestRelinkMetric(t *testing.T) {
 	}
 	defer yc.CloseIdleConnections()
 
-	wantRelinkGauge(t, d, tLine, 0, "configured, not linked yet")
+	wantRelinkGauge(t, d, tLineLabel, 0, "configured, not linked yet")
 	if _, err := d.Backend().CompleteLink(ctx, linkCode(t, yc), tRedirect); err != nil {
 		t.Fatal(err)
 	}
-	wantRelinkGauge(t, d, tLine, 0, "linked")
+	wantRelinkGauge(t, d, tLineLabel, 0, "linked")
 
 	// A refresh token ynasim does not know: the refresh is refused (not a transient
 	// failure), so the line needs a relink although its access token has not expired.
@@ -64,7 +64,7 @@ func TestRelinkMetric(t *testing.T) {
 	if err := d.tokens.put(ctx, l); err != nil {
 		t.Fatal(err)
 	}
-	wantRelinkGauge(t, d, tLine, 0, "before the refresh")
+	wantRelinkGauge(t, d, tLineLabel, 0, "before the refresh")
 	d.tokens.refreshDue(ctx, l.ExpiresAt.Add(-time.Second))
 	if got, err := d.Store().GetLine(ctx, tLine); err != nil || got.State != store.LineNeedsRelink {
 		t.Fatalf("stored line after refused refresh: %s %v", got.State, err)
@@ -73,20 +73,20 @@ func TestRelinkMetric(t *testing.T) {
 	if _, err := d.tokens.AccessToken(ctx, tLine); !errors.Is(err, ErrNeedsRelink) && !errors.Is(err, bridge.ErrNoToken) {
 		t.Errorf("AccessToken after refused refresh: %v", err)
 	}
-	wantRelinkGauge(t, d, tLine, 1, "refresh refused")
+	wantRelinkGauge(t, d, tLineLabel, 1, "refresh refused")
 
 	// A restart takes the gauge from the stored line state.
 	if err := d.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	d2 := startDaemon(t, opts)
-	wantRelinkGauge(t, d2, tLine, 1, "after restart")
+	wantRelinkGauge(t, d2, tLineLabel, 1, "after restart")
 
 	// Linking again clears it.
 	if _, err := d2.Backend().CompleteLink(ctx, linkCode(t, yc), tRedirect); err != nil {
 		t.Fatal(err)
 	}
-	wantRelinkGauge(t, d2, tLine, 0, "relinked")
+	wantRelinkGauge(t, d2, tLineLabel, 0, "relinked")
 	if err := d2.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}

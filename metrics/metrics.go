@@ -15,7 +15,8 @@ import (
 )
 
 // MaxLines caps the distinct values of the line label; further lines are counted as
-// "other" until RemoveLine frees a slot. Lines are configured, so the cap is a safety net.
+// "other" until RemoveLine frees a slot. Labels are configured line names (or numbers,
+// see LineLabels), so the cap is a safety net.
 const MaxLines = 256
 
 // SetupBuckets are the call setup histogram buckets (seconds): phones ring for up to tens
@@ -49,6 +50,9 @@ type Metrics struct {
 	needsRelink   *prometheus.GaugeVec
 	up            prometheus.Gauge
 
+	labelMSISDN bool              // line label = the number (WithLineLabels)
+	names       map[string]string // line number → label (WithLineLabels)
+
 	mu       sync.Mutex
 	lines    map[string]bool             // line label values in use (≤ MaxLines)
 	chStates map[string]yna.ChannelState // last reported channel state per line
@@ -57,8 +61,9 @@ type Metrics struct {
 var _ bridge.Metrics = (*Metrics)(nil)
 
 // New returns Metrics with a fresh registry holding the ynagw_ metrics plus the Go runtime
-// and process collectors. ynagw_up starts at 1; ynagw_build_info carries version.
-func New(version string) *Metrics {
+// and process collectors. ynagw_up starts at 1; ynagw_build_info carries version. Lines
+// are labelled as WithLineLabels says (default: Other, never the number).
+func New(version string, opts ...Option) *Metrics {
 	if version == "" {
 		version = "unknown"
 	}
@@ -66,6 +71,9 @@ func New(version string) *Metrics {
 		reg:      prometheus.NewRegistry(),
 		lines:    map[string]bool{},
 		chStates: map[string]yna.ChannelState{},
+	}
+	for _, o := range opts {
+		o(m)
 	}
 	gv := func(name string, labels ...string) *prometheus.GaugeVec {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help(name)}, labels)
@@ -124,20 +132,6 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// line returns the bounded line label of line (registering it while below MaxLines).
-func (m *Metrics) line(line string) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.lines[line] {
-		return line
-	}
-	if line == "" || line == Other || len(m.lines) >= MaxLines {
-		return Other
-	}
-	m.lines[line] = true
-	return line
-}
-
 // SetUp sets ynagw_up (false while draining on shutdown).
 func (m *Metrics) SetUp(up bool) { m.up.Set(b2f(up)) }
 
@@ -177,12 +171,14 @@ func (m *Metrics) LineNeedsRelink(line string, needs bool) {
 // per-call handle).
 func (m *Metrics) MediaTimeout() { m.mediaTimeouts.Inc() }
 
-// RemoveLine deletes every series of line (after the line was removed or unlinked) and
-// frees its slot under MaxLines.
+// RemoveLine deletes every series of line, given by number like every method here (after
+// the line was removed or unlinked), and frees its slot under MaxLines. A line labelled
+// Other leaves the shared Other series alone.
 func (m *Metrics) RemoveLine(line string) {
+	l := m.lineValue(line)
 	m.mu.Lock()
-	known := m.lines[line]
-	delete(m.lines, line)
+	known := l != Other && m.lines[l] // Other is shared: its series stay
+	delete(m.lines, l)
 	delete(m.chStates, line)
 	m.mu.Unlock()
 	if !known {
@@ -190,7 +186,7 @@ func (m *Metrics) RemoveLine(line string) {
 	}
 	for _, v := range []*prometheus.MetricVec{m.channelUp.MetricVec, m.reconnects.MetricVec, m.tokenExpiry.MetricVec,
 		m.needsRelink.MetricVec} {
-		v.DeleteLabelValues(line)
+		v.DeleteLabelValues(l)
 	}
 }
 

@@ -130,7 +130,7 @@ func TestOneWayAndMediaTimeout(t *testing.T) {
 }
 
 func TestPlainMethods(t *testing.T) {
-	m := New("x")
+	m := New("x", byNumber)
 	m.SIPRequest("invite")
 	m.SIPRequest("INVITE")
 	m.SIPRequest("FOO")
@@ -192,7 +192,7 @@ func TestPlainMethods(t *testing.T) {
 }
 
 func TestChannelState(t *testing.T) {
-	m := New("x")
+	m := New("x", byNumber)
 	const line = "14255550100"
 	steps := []struct {
 		state      yna.ChannelState
@@ -219,7 +219,7 @@ func TestChannelState(t *testing.T) {
 }
 
 func TestLineNeedsRelink(t *testing.T) {
-	m := New("x")
+	m := New("x", byNumber)
 	const a, b = "14255550100", "14255550101"
 	steps := []struct {
 		line   string
@@ -270,7 +270,7 @@ ynagw_line_needs_relink{line="14255550101"} 1
 // TestLabelsBounded feeds random garbage to every labelled method and checks the series
 // count stays within the fixed sets.
 func TestLabelsBounded(t *testing.T) {
-	m := New("x")
+	m := New("x", byNumber)
 	rng := rand.New(rand.NewPCG(1, 2))
 	word := func() string {
 		b := make([]byte, 1+rng.IntN(12))
