@@ -20,3 +20,10 @@ test: test-deps vet unit
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Every fuzz target of the module (found by scripts/fuzz.sh), one after the other, each
+# for FUZZTIME (default 30s). Not part of `make test`; failing inputs land in the
+# package's testdata/fuzz/ and become regression seeds.
+FUZZTIME ?= 30s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
