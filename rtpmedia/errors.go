@@ -32,6 +32,7 @@ type Error struct {
 	Kind   error  // one of the sentinel errors
 	Detail string // human-readable detail
 	Status int    // SIP status code
+	Cause  error  // the underlying error (e.g. pion/sdp's parse error), may be nil
 }
 
 func (e *Error) Error() string {
@@ -41,8 +42,14 @@ func (e *Error) Error() string {
 	return e.Kind.Error() + ": " + e.Detail
 }
 
-// Unwrap returns the sentinel error.
-func (e *Error) Unwrap() error { return e.Kind }
+// Unwrap returns the sentinel error and, if set, the cause, so errors.Is
+// matches either.
+func (e *Error) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Cause}
+}
 
 // SIPStatus returns the SIP response status the failed operation maps to.
 func (e *Error) SIPStatus() int { return e.Status }
@@ -53,4 +60,11 @@ func newError(kind error, status int, format string, args ...any) *Error {
 
 func malformed(format string, args ...any) error {
 	return newError(ErrMalformedSDP, 400, format, args...)
+}
+
+// malformedCause is malformed with the underlying parse error wrapped.
+func malformedCause(cause error, format string, args ...any) error {
+	e := newError(ErrMalformedSDP, 400, format, args...)
+	e.Cause = cause
+	return e
 }

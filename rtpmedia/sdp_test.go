@@ -105,7 +105,7 @@ func TestParseSDPErrors(t *testing.T) {
 		{"ip6 marked ip4", "v=0\r\nc=IN IP4 ::1\r\nm=audio 5000 RTP/AVP 0\r\n", ErrMalformedSDP, 400},
 		{"no conn", "v=0\r\nm=audio 5000 RTP/AVP 0\r\n", ErrMalformedSDP, 400},
 		{"bad rtcp", "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 5000 RTP/AVP 0\r\na=rtcp:x\r\n", ErrMalformedSDP, 400},
-		{"no audio", "v=0\r\nc=IN IP4 127.0.0.1\r\nm=video 5000 RTP/AVP 96\r\n", ErrNoAudio, 488},
+		{"no audio", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 5000 RTP/AVP 96\r\n", ErrNoAudio, 488},
 		{"session only", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n", ErrNoAudio, 488},
 	}
 	for _, tt := range tests {
@@ -315,4 +315,69 @@ func FuzzParseSDP(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSDPOutcomes: every bad body maps to one clear outcome a UA can send:
+// unparseable → ErrMalformedSDP (400), parseable but nothing we can take →
+// ErrNoAudio / ErrNoCommonCodec / ErrUnsupportedTransport (488).
+func TestSDPOutcomes(t *testing.T) {
+	const head = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+	local := OfferConfig{Addr: netip.MustParseAddrPort("127.0.0.1:41000")}
+	tests := []struct {
+		name   string
+		sdp    string
+		want   error
+		status int
+	}{
+		// unparseable: 400
+		{"truncated after o=", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n", ErrMalformedSDP, 400},
+		{"no s= line", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n", ErrMalformedSDP, 400},
+		{"no t= line", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nm=audio 5000 RTP/AVP 0\r\n", ErrMalformedSDP, 400},
+		{"lines out of order", "v=0\r\ns=-\r\no=- 1 1 IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n", ErrMalformedSDP, 400},
+		{"line without =", head + "m=audio 5000 RTP/AVP 0\r\nhello\r\n", ErrMalformedSDP, 400},
+		{"port out of range", head + "m=audio 70000 RTP/AVP 0\r\n", ErrMalformedSDP, 400},
+		{"unknown transport", head + "m=audio 5000 XYZ 0\r\n", ErrMalformedSDP, 400},
+		{"unknown media type", head + "m=hologram 5000 RTP/AVP 0\r\n", ErrMalformedSDP, 400},
+		// pion only knows the IANA protos of RTP/SCTP/MSRP/BFCP: a T.38 offer does not parse.
+		{"T.38 image stream", head + "m=image 5000 udptl t38\r\n", ErrMalformedSDP, 400},
+		{"binary junk", "v=0\r\n\x00\x01\x02", ErrMalformedSDP, 400},
+		{"oversized", head + "a=x:" + strings.Repeat("y", maxSDPSize) + "\r\n", ErrMalformedSDP, 400},
+		{"bad media c= address", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\nc=IN IP4 999.1.1.1\r\n", ErrMalformedSDP, 400},
+		{"c= network type", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=XX IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n", ErrMalformedSDP, 400},
+		// parseable, nothing acceptable: 488
+		{"video only", head + "m=video 5000 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n", ErrNoAudio, 488},
+		{"no m= line", head, ErrNoAudio, 488},
+		{"only G729", head + "m=audio 5000 RTP/AVP 18\r\n", ErrNoCommonCodec, 488},
+		{"only telephone-event", head + "m=audio 5000 RTP/AVP 101\r\na=rtpmap:101 telephone-event/8000\r\n", ErrNoCommonCodec, 488},
+		{"no formats", head + "m=audio 5000 RTP/AVP\r\n", ErrNoCommonCodec, 488},
+		{"DTLS-SRTP", head + "m=audio 5000 UDP/TLS/RTP/SAVPF 0\r\n", ErrUnsupportedTransport, 488},
+		{"TCP RTP", head + "m=audio 5000 TCP/RTP/AVP 0\r\n", ErrUnsupportedTransport, 488},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			md, err := ParseSDP([]byte(tt.sdp))
+			if err == nil {
+				_, _, _, err = Answer(md, local)
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			var se *Error
+			if !errors.As(err, &se) || se.SIPStatus() != tt.status {
+				t.Fatalf("SIPStatus of %v, want %d", err, tt.status)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error text spans lines: %q", err)
+			}
+		})
+	}
+}
+
+// TestParseSDPWrapsCause: pion's parse error stays reachable through errors.Is/As.
+func TestParseSDPWrapsCause(t *testing.T) {
+	_, err := ParseSDP([]byte("v=0\r\no=- x 1 IN IP4 127.0.0.1\r\n"))
+	var se *Error
+	if !errors.As(err, &se) || se.Cause == nil || !errors.Is(err, se.Cause) || !errors.Is(err, ErrMalformedSDP) {
+		t.Fatalf("err %v: want ErrMalformedSDP wrapping pion's error", err)
+	}
 }
