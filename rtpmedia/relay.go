@@ -76,7 +76,7 @@ func WithG711Fallback(codecs []Codec) []Codec {
 type RelayDirStats struct {
 	Packets     uint64 // RTP packets forwarded (audio + telephone-event)
 	Bytes       uint64 // payload bytes forwarded
-	Dropped     uint64 // unknown payload type, DTMF without a target PT, untranscodable codec
+	Dropped     uint64 // unknown payload type, DTMF without a target PT, untranscodable codec, a lone packet far out of sequence
 	Held        uint64 // packets not forwarded because the direction was on hold or an injected digit was playing
 	Transcoded  uint64 // packets converted µ-law ⇄ A-law
 	DTMF        uint64 // telephone-event packets forwarded
@@ -95,7 +95,13 @@ type RelayStats struct {
 // relayBufSize bounds read and transcode buffers (one UDP datagram).
 const relayBufSize = 1500
 
-// Sequence jumps beyond these (in packets) are treated as a source restart.
+// Sequence jumps beyond these (in packets), or a timestamp jump beyond
+// maxTSJumpSecs, are a discontinuity of the source. The packet that jumps is
+// held back: when the next packet follows it (same SSRC, next sequence
+// number) the source restarted and the mapping is re-based on it (nothing is
+// lost); otherwise it was a lone packet far out of line (e.g. more than
+// maxSeqMisorder late) and it is dropped, leaving the mapping alone. A new
+// source SSRC re-bases at once.
 const (
 	maxSeqJump     = 3000
 	maxSeqMisorder = 100
@@ -358,6 +364,20 @@ type outStream struct {
 	resync  bool // re-anchor on the next forwarded packet
 	marker  bool // set the marker bit on the next forwarded audio packet
 	playing bool // an injected digit is being sent: forwarded packets are held back
+	// probe is a source packet that jumped (see jumped), held back until the
+	// next packet tells whether the source restarted (it follows the probe:
+	// re-base on the probe and send both) or the probe was a stray late or
+	// early packet (the stream goes on from inSeq: the probe is dropped).
+	probe probePacket
+}
+
+// probePacket is a held-back source packet; its payload is in relayDir.pbuf.
+type probePacket struct {
+	held    bool
+	hdr     rtp.Header // SSRC, sequence number, timestamp, marker of the source
+	outPT   uint8
+	isDTMF  bool
+	payload int // payload length in relayDir.pbuf
 }
 
 // relayDir is one direction: it reads from src and writes to dst.
@@ -382,6 +402,7 @@ type relayDir struct {
 	out  outStream
 	wp   rtp.Packet
 	wbuf [relayBufSize]byte // transcoding output
+	pbuf [relayBufSize]byte // payload of out.probe
 }
 
 func newRelayDir(r *Relay, name string, src, dst Endpoint, toNet bool) *relayDir {
@@ -479,13 +500,38 @@ func (d *relayDir) forward(p *rtp.Packet, now int64) {
 		o.resync = true
 		return
 	}
-	if !o.started || o.resync || p.SSRC != o.inSSRC || d.jumped(p, m.outRate) {
-		d.rebase(p, now, m.outRate)
+	switch {
+	case !o.started || o.resync || p.SSRC != o.inSSRC:
+		d.dropProbe()
+		d.rebase(&p.Header, now, m.outRate)
+	case d.jumped(&p.Header, m.outRate):
+		if !d.follows(&p.Header) {
+			// A single packet far out of line (e.g. delayed by more than
+			// maxSeqMisorder packets): hold it back instead of re-basing on
+			// it, which would shift the output for the packets that follow.
+			d.dropProbe()
+			d.holdProbe(p, outPT, isDTMF)
+			return
+		}
+		// The source restarted: the held packet and this one are consecutive.
+		pr := &o.probe
+		pr.held = false
+		d.rebase(&pr.hdr, now, m.outRate)
+		d.send(m, &pr.hdr, d.pbuf[:pr.payload], pr.outPT, pr.isDTMF, now)
+	default:
+		d.dropProbe()
 	}
-	seq := p.SequenceNumber + o.seqOff
-	ts := p.Timestamp + o.tsOff
-	if int16(p.SequenceNumber-o.inSeq) > 0 || !o.started {
-		o.inSeq, o.inTS = p.SequenceNumber, p.Timestamp
+	d.send(m, &p.Header, p.Payload, outPT, isDTMF, now)
+}
+
+// send maps one source packet (its header and payload) into the output
+// stream and writes it to dst. Called with d.mu held.
+func (d *relayDir) send(m *dirMap, h *rtp.Header, payload []byte, outPT uint8, isDTMF bool, now int64) {
+	o := &d.out
+	seq := h.SequenceNumber + o.seqOff
+	ts := h.Timestamp + o.tsOff
+	if int16(h.SequenceNumber-o.inSeq) > 0 || !o.started {
+		o.inSeq, o.inTS = h.SequenceNumber, h.Timestamp
 	}
 	o.started = true
 	if int16(seq-o.lastSeq) > 0 {
@@ -494,7 +540,7 @@ func (d *relayDir) forward(p *rtp.Packet, now int64) {
 	if !o.anchored || int32(ts-o.anchorTS) > 0 {
 		o.anchorTS, o.anchorAt, o.anchored = ts, now, true
 	}
-	marker := p.Marker
+	marker := h.Marker
 	if o.marker && !isDTMF {
 		marker, o.marker = true, false
 	}
@@ -509,13 +555,13 @@ func (d *relayDir) forward(p *rtp.Packet, now int64) {
 		Extensions:     d.wp.Extensions[:0],
 	}
 	d.wp.PaddingSize = 0
-	d.wp.Payload = p.Payload
+	d.wp.Payload = payload
 	if !isDTMF && m.xc != xcodeNone {
 		var n int
 		if m.xc == xcodeU2A {
-			n = TranscodeUlawToAlaw(d.wbuf[:], p.Payload)
+			n = TranscodeUlawToAlaw(d.wbuf[:], payload)
 		} else {
-			n = TranscodeAlawToUlaw(d.wbuf[:], p.Payload)
+			n = TranscodeAlawToUlaw(d.wbuf[:], payload)
 		}
 		d.wp.Payload = d.wbuf[:n]
 		d.c.transcoded.Add(1)
@@ -531,9 +577,10 @@ func (d *relayDir) forward(p *rtp.Packet, now int64) {
 	}
 }
 
-// jumped reports a sequence or timestamp discontinuity of the source (a
-// restart without an SSRC change). Called with d.mu held.
-func (d *relayDir) jumped(p *rtp.Packet, rate uint32) bool {
+// jumped reports a sequence or timestamp discontinuity of the source
+// relative to the last forwarded packet: a restart without an SSRC change,
+// or a single packet far out of line. Called with d.mu held.
+func (d *relayDir) jumped(p *rtp.Header, rate uint32) bool {
 	o := &d.out
 	ds := int16(p.SequenceNumber - o.inSeq)
 	if int(ds) > maxSeqJump || int(ds) < -maxSeqMisorder {
@@ -544,10 +591,36 @@ func (d *relayDir) jumped(p *rtp.Packet, rate uint32) bool {
 	return dt > lim || dt < -lim
 }
 
+// follows reports whether p is the packet right after the held probe (same
+// SSRC, next sequence number, timestamp not behind it): the jump the probe
+// made is sustained, the source restarted. Called with d.mu held.
+func (d *relayDir) follows(p *rtp.Header) bool {
+	pr := &d.out.probe
+	return pr.held && p.SSRC == pr.hdr.SSRC && p.SequenceNumber == pr.hdr.SequenceNumber+1 &&
+		int32(p.Timestamp-pr.hdr.Timestamp) >= 0
+}
+
+// holdProbe keeps p back as the probe. It does not allocate. Called with
+// d.mu held.
+func (d *relayDir) holdProbe(p *rtp.Packet, outPT uint8, isDTMF bool) {
+	pr := &d.out.probe
+	pr.held, pr.outPT, pr.isDTMF = true, outPT, isDTMF
+	pr.hdr.SSRC, pr.hdr.SequenceNumber, pr.hdr.Timestamp, pr.hdr.Marker = p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker
+	pr.payload = copy(d.pbuf[:], p.Payload)
+}
+
+// dropProbe discards a held probe (counted as dropped). Called with d.mu held.
+func (d *relayDir) dropProbe() {
+	if d.out.probe.held {
+		d.out.probe.held = false
+		d.c.dropped.Add(1)
+	}
+}
+
 // rebase re-anchors the mapping so that p becomes the packet after the last
 // one sent: next sequence number, timestamp advanced by the wall-clock time
 // since the anchor. Called with d.mu held.
-func (d *relayDir) rebase(p *rtp.Packet, now int64, rate uint32) {
+func (d *relayDir) rebase(p *rtp.Header, now int64, rate uint32) {
 	o := &d.out
 	nextSeq := o.lastSeq + 1
 	nextTS := o.tsAt(now, rate)

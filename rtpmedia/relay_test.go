@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -437,6 +438,7 @@ func TestRelayForwardDoesNotAllocate(t *testing.T) {
 		r := NewRelay(&discardEndpoint{}, &discardEndpoint{}, RelayConfig{SIPCodec: pcmu, NetCodec: tc.net, SIPDTMF: &te101, NetDTMF: &te96})
 		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 5}, Payload: make([]byte, 160)}
 		dtmf := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101, SSRC: 5}, Payload: []byte{5, 10, 0, 160}}
+		late := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 5}, Payload: make([]byte, 160)}
 		allocs := testing.AllocsPerRun(500, func() {
 			p.SequenceNumber++
 			p.Timestamp += 160
@@ -444,6 +446,9 @@ func TestRelayForwardDoesNotAllocate(t *testing.T) {
 			r.n2s.forward(&p, r.now())
 			dtmf.SequenceNumber = p.SequenceNumber
 			r.s2n.forward(&dtmf, r.now())
+			// A lone late packet: held back, dropped by the next one.
+			late.SequenceNumber, late.Timestamp = p.SequenceNumber-500, p.Timestamp-500*160
+			r.n2s.forward(&late, r.now())
 		})
 		if allocs != 0 {
 			t.Errorf("%s: %.1f allocations per packet, want 0", tc.name, allocs)
@@ -642,4 +647,106 @@ func TestRelayEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// seqRun is n source packets of one SSRC from sequence number seq and
+// timestamp ts (20 ms apart), carrying payload counters from counter.
+type seqRun struct {
+	ssrc    uint32
+	seq     uint16
+	ts      uint32
+	n       int
+	counter uint32
+}
+
+func TestRelaySequenceDiscontinuities(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		runs    []seqRun
+		want    []uint32 // payload counters forwarded, in order
+		resyncs uint64
+		dropped uint64
+	}{
+		{
+			name: "one packet 150 late is dropped, stream not shifted",
+			runs: []seqRun{{1, 1000, 160000, 50, 0}, {1, 1049 - 150, 160000 + 49*160 - 150*160, 1, 999}, {1, 1050, 160000 + 50*160, 20, 50}},
+			want: counters(0, 70), dropped: 1,
+		},
+		{
+			name: "one packet 3000 late across the wrap is dropped",
+			runs: []seqRun{{1, 65500, 1000, 50, 0}, {1, 65549 - 3000, 1000, 1, 999}, {1, 14, 1000 + 50*160, 20, 50}},
+			want: counters(0, 70), dropped: 1,
+		},
+		{
+			name: "one stray packet far ahead is dropped",
+			runs: []seqRun{{1, 1000, 160000, 50, 0}, {1, 1049 + 5000, 160000 + 5000*160, 1, 999}, {1, 1050, 160000 + 50*160, 20, 50}},
+			want: counters(0, 70), dropped: 1,
+		},
+		{
+			name: "two late packets, not consecutive, are dropped",
+			runs: []seqRun{{1, 1000, 160000, 50, 0}, {1, 800, 160000, 1, 998}, {1, 1050, 168000, 1, 50}, {1, 700, 160000, 1, 999}, {1, 1051, 168160, 19, 51}},
+			want: counters(0, 70), dropped: 2,
+		},
+		{
+			name: "sustained restart backwards re-bases, nothing lost",
+			runs: []seqRun{{1, 30000, 500000, 10, 0}, {1, 5, 0, 10, 10}},
+			want: counters(0, 20), resyncs: 1,
+		},
+		{
+			name: "sustained jump ahead re-bases, nothing lost",
+			runs: []seqRun{{1, 100, 8000, 10, 0}, {1, 100 + 10 + 5000, 8000 + 1600 + 800000, 10, 10}},
+			want: counters(0, 20), resyncs: 1,
+		},
+		{
+			name: "sustained timestamp jump re-bases",
+			runs: []seqRun{{1, 100, 8000, 10, 0}, {1, 110, 8000 + 1600 + 8000*40, 10, 10}},
+			want: counters(0, 20), resyncs: 1,
+		},
+		{
+			name: "new SSRC re-bases at once",
+			runs: []seqRun{{1, 100, 8000, 10, 0}, {2, 100, 8000, 10, 10}},
+			want: counters(0, 20), resyncs: 1,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, sip, netEP := relayPair(t, RelayConfig{SIPCodec: pcmu, NetCodec: pcmu})
+			total := 0
+			for _, run := range tc.runs {
+				for i := 0; i < run.n; i++ {
+					sip.push(t, rtp.Header{PayloadType: 0, SequenceNumber: run.seq + uint16(i), Timestamp: run.ts + uint32(160*i), SSRC: run.ssrc}, ulawPayload(run.counter+uint32(i)))
+					total++
+				}
+			}
+			// Every packet has been handled once the counters add up.
+			eventuallyTrue(t, "all packets handled", func() bool {
+				st := r.Stats().SIPToNet
+				return st.Packets+st.Dropped == uint64(total)
+			})
+			out := netEP.written()
+			if tc.resyncs == 0 {
+				checkContinuous(t, out, 160) // as if the stray packets never came
+			} else {
+				checkContinuous(t, out, 0)
+			}
+			var got []uint32
+			for _, p := range out {
+				got = append(got, payloadCounter(p.Payload))
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("forwarded counters %v, want %v", got, tc.want)
+			}
+			if st := r.Stats().SIPToNet; st.Resyncs != tc.resyncs || st.Dropped != tc.dropped {
+				t.Errorf("resyncs %d dropped %d, want %d and %d", st.Resyncs, st.Dropped, tc.resyncs, tc.dropped)
+			}
+		})
+	}
+}
+
+// counters returns from, from+1, ..., from+n-1.
+func counters(from uint32, n int) []uint32 {
+	out := make([]uint32, n)
+	for i := range out {
+		out[i] = from + uint32(i)
+	}
+	return out
 }
