@@ -64,14 +64,19 @@ type Config struct {
 	Registrar          RegistrarConfig
 	SessionTimer       SessionTimerConfig
 	AuthFailLimit      int           // failed digest attempts from one source before it is blocked; default 10
-	AuthBlockFor       time.Duration // how long a source stays blocked; default 5m
+	AuthBlockFor       time.Duration // first block of a (source, username); each further block doubles; default 5m
+	AuthBlockMax       time.Duration // longest block; default 24h
+	MaxTrackedNonces   int           // bound on nonces whose nonce-counts are tracked; default DefaultMaxTrackedNonces
 	MaxConcurrentCalls int           // >0: further INVITEs get 503 with Retry-After
 	MaxRingTime        time.Duration // an INVITE neither answered nor rejected by then gets 480; default 3m
 	UserAgent          string        // User-Agent / Server header; default "ynagw"
 	NonceTTL           time.Duration // digest nonce lifetime; default 5m (older nonces get stale=true)
 	DigestAlgorithms   []string      // challenge algorithms in order; default ["MD5"]. Add "SHA-256" only if every phone copes: baresip/libre fails on any non-MD5 challenge
+	CAFile             string        // PEM CAs that TLS servers we connect to (trunks, phones) must chain to; "" = system roots
 	Logger             *zap.Logger
 	Observer           Observer // metrics hooks; nil = none
+
+	now func() time.Time // clock for auth decisions; tests set it; default time.Now
 }
 
 // Init fills zero fields with defaults.
@@ -102,6 +107,18 @@ func (c *Config) Init() {
 	}
 	if c.AuthBlockFor == 0 {
 		c.AuthBlockFor = 5 * time.Minute
+	}
+	if c.AuthBlockMax == 0 {
+		c.AuthBlockMax = 24 * time.Hour
+	}
+	if c.AuthBlockMax < c.AuthBlockFor {
+		c.AuthBlockMax = c.AuthBlockFor
+	}
+	if c.MaxTrackedNonces == 0 {
+		c.MaxTrackedNonces = DefaultMaxTrackedNonces
+	}
+	if c.now == nil {
+		c.now = time.Now
 	}
 	if c.UserAgent == "" {
 		c.UserAgent = "ynagw"

@@ -1,19 +1,14 @@
 package sip
 
 import (
-	"crypto/hmac"
 	"crypto/md5"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"strings"
-	"time"
 )
 
 // digestCreds are the parsed fields of an Authorization / Proxy-Authorization header.
@@ -120,46 +115,6 @@ func digestResponse(alg, user, realm, password, method, uri, nonce, nc, cnonce, 
 	return hexHash(h, ha1+":"+nonce+":"+nc+":"+cnonce+":"+qop+":"+ha2), nil
 }
 
-// nonceMaker issues stateless HMAC-signed nonces that carry their issue time.
-type nonceMaker struct {
-	key []byte
-	ttl time.Duration
-}
-
-func newNonceMaker(ttl time.Duration) *nonceMaker {
-	k := make([]byte, 32)
-	_, _ = rand.Read(k)
-	return &nonceMaker{key: k, ttl: ttl}
-}
-
-func (n *nonceMaker) make(now time.Time) string {
-	var b [8 + 8 + 16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixNano()))
-	_, _ = rand.Read(b[8:16])
-	m := hmac.New(sha256.New, n.key)
-	m.Write(b[:16])
-	copy(b[16:], m.Sum(nil)[:16])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// check returns (valid signature, stale).
-func (n *nonceMaker) check(nonce string, now time.Time) (ok, stale bool) {
-	b, err := base64.RawURLEncoding.DecodeString(nonce)
-	if err != nil || len(b) != 32 {
-		return false, false
-	}
-	m := hmac.New(sha256.New, n.key)
-	m.Write(b[:16])
-	if subtle.ConstantTimeCompare(m.Sum(nil)[:16], b[16:]) != 1 {
-		return false, false
-	}
-	issued := time.Unix(0, int64(binary.BigEndian.Uint64(b[:8])))
-	if now.Sub(issued) > n.ttl || issued.After(now.Add(time.Minute)) {
-		return true, true
-	}
-	return true, false
-}
-
 // challenge builds one WWW-Authenticate / Proxy-Authenticate value.
 func challenge(realm, nonce, alg string, stale bool) string {
 	s := fmt.Sprintf(`Digest realm="%s", nonce="%s", algorithm=%s, qop="auth"`, realm, nonce, alg)
@@ -169,7 +124,9 @@ func challenge(realm, nonce, alg string, stale bool) string {
 	return s
 }
 
-// verifyDigest checks creds for method against password. It accepts qop=auth or no qop.
+// verifyDigest checks creds for method against password. It accepts qop=auth or
+// no qop (RFC 2069); the server refuses the latter before it gets here
+// (requireQOP), since without nc and cnonce a response cannot be bound to one use.
 func verifyDigest(c digestCreds, method, password string) bool {
 	if c.QOP != "" && !strings.EqualFold(c.QOP, "auth") {
 		return false

@@ -261,11 +261,25 @@ func TestRawAuthBlock(t *testing.T) {
 		u.send(toAlice(u.req("REGISTER", fmt.Sprintf("blk%d", i), "a", "", 2, "", "Authorization: "+creds)))
 		u.expect(403)
 	}
-	// now even the right password is refused from this source
-	u.send(u.req("OPTIONS", "blk-opt", "a", "", 1, ""))
+	// now even the right password is refused for alice from this source...
+	toAlice := func(m string) string { return strings.Replace(m, "To: <sip:2000@", "To: <sip:alice@", 1) }
+	u.send(toAlice(u.req("REGISTER", "blk-ok", "a", "", 1, "")))
+	ch := u.expect(401).GetHeader("WWW-Authenticate").Value()
+	u.send(toAlice(u.req("REGISTER", "blk-ok", "a", "", 2, "", "Authorization: "+answerChallenge(t, ch, "alice", "alicepw", "REGISTER", uri))))
 	if res := u.expect(403); res.Reason != "Blocked" {
 		t.Fatalf("want 403 Blocked, got %d %s", res.StatusCode, res.Reason)
 	}
+	// ...while bob behind the same address, and requests without credentials, go on
+	registerCreds(t, u, "bob", "bobpw")
+	u.send(u.req("OPTIONS", "blk-opt", "a", "", 1, ""))
+	u.expect(200)
+	if b := s.AuthBlocks(); len(b) != 1 || b[0].User != "alice" || b[0].Strikes != 1 {
+		t.Fatalf("AuthBlocks = %+v", b)
+	}
+	if n := s.Unblock(netip.MustParseAddr("127.0.0.1"), "alice"); n != 1 {
+		t.Fatalf("Unblock = %d", n)
+	}
+	registerCreds(t, u, "alice", "alicepw")
 }
 
 func TestRawOverload503(t *testing.T) {

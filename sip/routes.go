@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -49,12 +48,6 @@ func (s *Server) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
 		if req.CallID() == nil || req.From() == nil || req.To() == nil || req.CSeq() == nil {
 			if !isAck {
 				s.respond(req, tx, 400, "Missing Mandatory Header", nil)
-			}
-			return
-		}
-		if s.guard.blocked(sourceAddr(req).Addr(), time.Now()) {
-			if !isAck {
-				s.respond(req, tx, 403, "Blocked", nil)
 			}
 			return
 		}

@@ -63,6 +63,8 @@ type Server struct {
 	log        *zap.Logger
 	nonces     *nonceMaker
 	guard      *authGuard
+	ncs        *ncTracker // nonce-counts used per nonce (replay defence)
+	now        func() time.Time
 	reg        *registrar
 	digestAlgs []string
 	obs        Observer                  // never nil
@@ -104,7 +106,9 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg:        cfg,
 		log:        cfg.Logger.Named("sip"),
 		nonces:     newNonceMaker(cfg.NonceTTL),
-		guard:      newAuthGuard(cfg.AuthFailLimit, cfg.AuthBlockFor),
+		guard:      newAuthGuard(cfg.AuthFailLimit, cfg.AuthBlockFor, cfg.AuthBlockMax),
+		ncs:        newNCTracker(cfg.MaxTrackedNonces),
+		now:        cfg.now,
 		digestAlgs: []string{"MD5"},
 		ctx:        ctx,
 		cancel:     cancel,
@@ -387,7 +391,9 @@ func (s *Server) housekeeping() {
 			return
 		case now := <-t.C:
 			s.reg.purge(now)
-			s.guard.purge(now)
+			s.guard.purge(s.now())
+			s.ncs.purge(s.now())
+			s.reportBlocked(s.now())
 		}
 	}
 }
