@@ -165,6 +165,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /api/v1/lines/{msisdn}/unlink", auth(http.HandlerFunc(s.apiUnlink)))
 	mux.Handle("GET /api/v1/link", auth(http.HandlerFunc(s.apiLink)))
 	mux.Handle("GET /api/v1/loglevel", auth(http.HandlerFunc(s.apiLogLevel)))
+	mux.Handle("GET /api/v1/sip/blocks", auth(http.HandlerFunc(s.apiBlocks)))
+	mux.Handle("DELETE /api/v1/sip/blocks/{source}", auth(http.HandlerFunc(s.apiUnblock)))
 	mux.Handle("PUT /api/v1/loglevel", auth(http.HandlerFunc(s.apiLogLevel)))
 
 	cop := http.NewCrossOriginProtection()

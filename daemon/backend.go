@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strings"
@@ -202,4 +203,21 @@ func (b *Backend) Ready(ctx context.Context) error {
 		return errors.New("no line's notification channel is connected")
 	}
 	return nil
+}
+
+var _ admin.SIPBlocker = (*Backend)(nil)
+
+// SIPBlocks lists the (source, username) pairs the SIP server blocks now.
+func (b *Backend) SIPBlocks(context.Context) []admin.BlockView {
+	var out []admin.BlockView
+	for _, x := range b.d.sip.AuthBlocks() {
+		out = append(out, admin.BlockView{Source: x.Source.String(), User: x.User, Until: x.Until,
+			Strikes: x.Strikes, Failures: x.Failures})
+	}
+	return out
+}
+
+// SIPUnblock lifts the blocks of source (of user, or all users for "*").
+func (b *Backend) SIPUnblock(_ context.Context, source netip.Addr, user string) int {
+	return b.d.sip.Unblock(source, user)
 }

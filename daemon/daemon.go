@@ -333,3 +333,7 @@ type sipObserver struct{ m *metrics.Metrics }
 
 func (o sipObserver) Request(method string) { o.m.SIPRequest(method) }
 func (o sipObserver) Response(code int)     { o.m.SIPResponse(code) }
+func (o sipObserver) AuthFailure(r string)  { o.m.SIPAuthFailure(r) }
+func (o sipObserver) AuthBlocked(n int)     { o.m.SIPAuthBlocked(n) }
+
+var _ sip.AuthObserver = sipObserver{}

@@ -49,6 +49,8 @@ type Metrics struct {
 	tokenExpiry   *prometheus.GaugeVec
 	needsRelink   *prometheus.GaugeVec
 	up            prometheus.Gauge
+	authFailures  *prometheus.CounterVec
+	authBlocked   prometheus.Gauge
 
 	labelMSISDN bool              // line label = the number (WithLineLabels)
 	names       map[string]string // line number → label (WithLineLabels)
@@ -102,6 +104,11 @@ func New(version string, opts ...Option) *Metrics {
 	m.tokenExpiry = gv(NameTokenExpiry, "line")
 	m.needsRelink = gv(NameLineNeedsRelink, "line")
 	m.up = prometheus.NewGauge(prometheus.GaugeOpts{Name: NameUp, Help: help(NameUp)})
+	m.authFailures = cv(NameSIPAuthFailures, "reason")
+	m.authBlocked = prometheus.NewGauge(prometheus.GaugeOpts{Name: NameSIPAuthBlocked, Help: help(NameSIPAuthBlocked)})
+	for r := range authReasons {
+		m.authFailures.WithLabelValues(r)
+	}
 	build := gv(NameBuildInfo, "version", "goversion")
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 	m.up.Set(1)
@@ -119,6 +126,7 @@ func New(version string, opts ...Option) *Metrics {
 	m.reg.MustRegister(m.callsActive, m.callsTotal, m.callSetup, m.forkBranches, m.ynaRequests,
 		m.ynaSeconds, m.channelUp, m.reconnects, m.sipRequests, m.sipResponses, m.registrations,
 		m.rtpPackets, m.rtpLost, m.oneWay, m.mediaTimeouts, m.tokenExpiry, m.needsRelink, m.up, build,
+		m.authFailures, m.authBlocked,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

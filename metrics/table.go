@@ -33,6 +33,8 @@ const (
 	NameTokenExpiry       = "ynagw_token_expiry_timestamp_seconds"
 	NameLineNeedsRelink   = "ynagw_line_needs_relink"
 	NameUp                = "ynagw_up"
+	NameSIPAuthFailures   = "ynagw_sip_auth_failures_total"
+	NameSIPAuthBlocked    = "ynagw_sip_auth_blocked"
 	NameBuildInfo         = "ynagw_build_info"
 )
 
@@ -54,6 +56,8 @@ var table = []Info{
 	{NameMediaTimeouts, "counter", nil, "Calls ended because no RTP arrived from the SIP side within the media timeout."},
 	{NameTokenExpiry, "gauge", []string{"line"}, "Unix time the YNA access token of the line expires."},
 	{NameLineNeedsRelink, "gauge", []string{"line"}, "1 while the line needs a relink (its YNA tokens could not be renewed; link it again on the admin page), else 0."},
+	{NameSIPAuthFailures, "counter", []string{"reason"}, "Refused SIP digest credentials by reason (password, unknown_user, replay, nonce, blocked, malformed). A rise in password/unknown_user is a guessing attack; replay is a copied header."},
+	{NameSIPAuthBlocked, "gauge", nil, "(Source address, username) pairs blocked now after repeated digest failures (list and lift them with GET/DELETE /api/v1/sip/blocks)."},
 	{NameUp, "gauge", nil, "1 while the gateway runs (0 while it drains on shutdown)."},
 	{NameBuildInfo, "gauge", []string{"version", "goversion"}, "Always 1; the labels carry the ynagw version and the Go version it was built with."},
 }

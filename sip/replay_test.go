@@ -94,3 +94,20 @@ func TestDigestReplayInvite(t *testing.T) {
 	default:
 	}
 }
+
+// answerChallengeNC is answerChallenge with nonce-count nc: the next request a
+// client sends with the same nonce.
+func answerChallengeNC(t *testing.T, chal, user, pw, method, uri string, nc int) string {
+	t.Helper()
+	p, err := parseAuthParams(strings.TrimPrefix(chal, "Digest "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ncs := fmt.Sprintf("%08x", nc)
+	resp, err := digestResponse(p["algorithm"], user, p["realm"], pw, method, uri, p["nonce"], ncs, "abcdef", "auth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf(`Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=%s, qop=auth, nc=%s, cnonce="abcdef"`,
+		user, p["realm"], p["nonce"], uri, resp, p["algorithm"], ncs)
+}
