@@ -40,6 +40,7 @@ func (c *Config) SIP() sip.Config {
 		UserAgent:          s.UserAgent,
 		NonceTTL:           s.NonceTTL,
 		DigestAlgorithms:   append([]string(nil), s.DigestAlgorithms...),
+		CAFile:             s.CAFile,
 	}
 	for _, l := range s.Listen {
 		out.Listen = append(out.Listen, sip.ListenConfig{
@@ -51,6 +52,7 @@ func (c *Config) SIP() sip.Config {
 		st := sip.Trunk{
 			Name: t.Name, Username: t.Username, Password: t.Password, URI: t.URI,
 			OutUsername: t.OutUsername, OutPassword: t.OutPassword,
+			SRTP: t.SRTP, CAFile: t.CAFile,
 		}
 		for _, a := range t.AllowFrom {
 			if pf, err := parsePrefix(a); err == nil {
@@ -66,7 +68,7 @@ func (c *Config) SIP() sip.Config {
 func (c *Config) SIPUsers() []sip.User {
 	var out []sip.User
 	for _, u := range c.Users {
-		out = append(out, sip.User{Username: u.Username, Password: u.Password})
+		out = append(out, sip.User{Username: u.Username, Password: u.Password, SRTP: u.SRTP})
 	}
 	return out
 }

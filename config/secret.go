@@ -140,6 +140,10 @@ func (c *Config) resolvePaths() {
 		abs(&c.Sip.Listen[i].CertFile)
 		abs(&c.Sip.Listen[i].KeyFile)
 	}
+	abs(&c.Sip.CAFile)
+	for i := range c.Trunks {
+		abs(&c.Trunks[i].CAFile)
+	}
 	if !strings.HasPrefix(c.Store.Path, ":") && !strings.HasPrefix(c.Store.Path, "file:") { // :memory:, SQLite URIs
 		abs(&c.Store.Path)
 	}

@@ -36,6 +36,7 @@ type SIPSection struct {
 	MaxRingTime        time.Duration `yaml:"max_ring_time"`
 	NonceTTL           time.Duration `yaml:"nonce_ttl"`
 	DigestAlgorithms   []string      `yaml:"digest_algorithms"`
+	CAFile             string        `yaml:"ca_file"` // PEM CAs for TLS connections we open (trunks, phones); "" = system roots
 }
 
 // Listener is one SIP listener.
@@ -124,6 +125,7 @@ type User struct {
 	PasswordEnv  string `yaml:"password_env"`
 	PasswordFile string `yaml:"password_file"`
 	DisplayName  string `yaml:"display_name"`
+	SRTP         string `yaml:"srtp"` // off (default), optional, required: SDES-SRTP toward this phone (only over TLS)
 }
 
 // Trunk is a PBX / SIP trunk peer.
@@ -139,6 +141,8 @@ type Trunk struct {
 	OutPassword     string   `yaml:"out_password"`
 	OutPasswordEnv  string   `yaml:"out_password_env"`
 	OutPasswordFile string   `yaml:"out_password_file"`
+	SRTP            string   `yaml:"srtp"`    // off (default), optional, required: SDES-SRTP toward this trunk (only over TLS)
+	CAFile          string   `yaml:"ca_file"` // PEM CAs the trunk's TLS certificate must chain to; "" = sip.ca_file
 }
 
 // Timers are the call timers.

@@ -1,10 +1,12 @@
 package config
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -328,6 +330,46 @@ func (c *Config) validateUsersTrunks(p *problems) {
 		if len(t.AllowFrom) == 0 && t.Username == "" && t.URI == "" {
 			p.add(base, "needs allow_from, username or uri")
 		}
+		c.validateSRTP(p, base+".srtp", t.SRTP)
+		validateCAFile(p, base+".ca_file", t.CAFile)
+	}
+	for i, u := range c.Users {
+		c.validateSRTP(p, fmt.Sprintf("users[%d].srtp", i), u.SRTP)
+	}
+	validateCAFile(p, "sip.ca_file", c.Sip.CAFile)
+}
+
+// validateSRTP accepts "" (off), off, optional and required; the last two need a
+// tls listener (SDES keys travel in the SDP, so SRTP is only used over TLS).
+func (c *Config) validateSRTP(p *problems, path, v string) {
+	switch v {
+	case "", "off":
+		return
+	case "optional", "required":
+	default:
+		p.add(path, "%q is not off, optional or required", v)
+		return
+	}
+	for _, l := range c.Sip.Listen {
+		if strings.EqualFold(l.Transport, "tls") {
+			return
+		}
+	}
+	p.add(path, "%s needs a tls listener (SDES keys travel in the SDP)", v)
+}
+
+// validateCAFile checks that a ca_file (if set) holds at least one PEM certificate.
+func validateCAFile(p *problems, path, file string) {
+	if file == "" {
+		return
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		p.add(path, "%v", err)
+		return
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
+		p.add(path, "%s holds no PEM certificate", file)
 	}
 }
 

@@ -25,6 +25,10 @@ type User struct {
 	Username string
 	Password string
 	AOR      string // address of record; default "sip:<Username>@<Domain>"
+	// SRTP is the media encryption policy toward this phone ("", "off",
+	// "optional", "required"). The sip package only carries it
+	// (InboundCall.SRTP, Server.UserSRTP); the bridge applies it.
+	SRTP string
 }
 
 // Trunk is a PBX / SIP trunk peer.
@@ -37,6 +41,9 @@ type Trunk struct {
 
 	OutUsername string // credentials we answer the trunk's challenges with (outbound)
 	OutPassword string
+
+	SRTP   string // media encryption policy toward the trunk, carried like User.SRTP
+	CAFile string // PEM CAs the trunk's TLS server certificate must chain to; "" = Config.CAFile
 }
 
 // RegistrarConfig bounds registration lifetimes.
