@@ -121,6 +121,27 @@ func checkContinuous(t *testing.T, pk []rtp.Packet, step uint32) {
 	}
 }
 
+// settledStats returns the relay's counters once settled reports that they
+// caught up with what the endpoints already saw (a direction counts a packet
+// after its WriteRTP returned), or the last snapshot after testTimeout; the
+// caller asserts on it.
+func settledStats(r *Relay, settled func(RelayStats) bool) RelayStats {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(testTimeout)
+	for {
+		st := r.Stats()
+		if settled(st) {
+			return st
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return r.Stats()
+		}
+	}
+}
+
 func ulawPayload(counter uint32) []byte {
 	b := markedPayload(counter, 160)
 	return b
@@ -167,7 +188,11 @@ func TestRelayMappingBothDirections(t *testing.T) {
 			if toNet[0].SSRC == 0xabc || toSIP[0].SSRC == 0xdef || !toNet[0].Marker {
 				t.Errorf("outgoing SSRCs must be the relay's own, first packet marked: %x %x %v", toNet[0].SSRC, toSIP[0].SSRC, toNet[0].Marker)
 			}
-			st := r.Stats()
+			// The relay counts a packet after its WriteRTP returned: the
+			// endpoint can hold all 100 before the counters moved.
+			st := settledStats(r, func(st RelayStats) bool {
+				return st.SIPToNet.Packets+st.SIPToNet.WriteErrors >= 100 && st.NetToSIP.Packets+st.NetToSIP.WriteErrors >= 100
+			})
 			if st.SIPToNet.Packets != 100 || st.NetToSIP.Packets != 100 || (st.SIPToNet.Transcoded == 100) != tc.transcoded || st.SIPToNet.Resyncs != 0 {
 				t.Errorf("stats %+v", st)
 			}
@@ -638,7 +663,9 @@ func TestRelayEndToEnd(t *testing.T) {
 			if last := got[len(got)-1]; !bytes.Equal(last.Payload, toNet(ulawPayload(1019))) {
 				t.Errorf("last packet payload %x…", last.Payload[:8])
 			}
-			st := relay.Stats()
+			st := settledStats(relay, func(st RelayStats) bool {
+				return st.NetToSIP.Packets+st.NetToSIP.WriteErrors >= uint64(n+len(evts))
+			})
 			if st.SIPToNet.Resyncs < 1 || st.NetToSIP.Packets != uint64(n+len(evts)) || st.DigitsDropped != 0 {
 				t.Errorf("relay stats %+v", st)
 			}
