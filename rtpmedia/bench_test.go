@@ -63,3 +63,61 @@ func TestLegReadWriteAllocs(t *testing.T) {
 		t.Fatalf("%.1f allocations per packet, want 0", allocs)
 	}
 }
+
+// BenchmarkLegReadWriteSRTP is BenchmarkLegReadWrite with SDES-SRTP on both legs
+// (AES_CM_128_HMAC_SHA1_80 protect + unprotect per packet).
+func BenchmarkLegReadWriteSRTP(b *testing.B) {
+	a, c, _, _ := srtpPair(b, "", nil)
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 8, SSRC: 1}, Payload: make([]byte, 160)}
+	var rp rtp.Packet
+	buf := make([]byte, 1500)
+	if err := a.WriteRTP(&p); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.ReadRTP(&rp, buf); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(p.MarshalSize()))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.SequenceNumber++
+		p.Timestamp += 160
+		if err := a.WriteRTP(&p); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.ReadRTP(&rp, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if rp.SequenceNumber != p.SequenceNumber {
+		b.Fatalf("read seq %d, wrote %d", rp.SequenceNumber, p.SequenceNumber)
+	}
+}
+
+// TestLegSRTPAllocs: the SRTP per-packet path does not allocate either. Under
+// -race pion/srtp's pooled XOR buffer (sync.Pool) is dropped at random, which
+// costs at most one allocation per protect/unprotect.
+func TestLegSRTPAllocs(t *testing.T) {
+	a, c, _, _ := srtpPair(t, "", func(c *LegConfig) { c.Logger = nil })
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 8, SSRC: 1}, Payload: make([]byte, 160)}
+	var rp rtp.Packet
+	buf := make([]byte, 1500)
+	allocs := testing.AllocsPerRun(200, func() {
+		p.SequenceNumber++
+		if err := a.WriteRTP(&p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ReadRTP(&rp, buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	limit := 0.0
+	if raceEnabled {
+		limit = 2
+	}
+	if allocs > limit {
+		t.Fatalf("%.1f allocations per packet, want <= %.0f", allocs, limit)
+	}
+}

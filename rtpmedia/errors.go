@@ -16,6 +16,10 @@ var (
 	ErrNoCommonCodec = errors.New("rtpmedia: no common codec")
 	// ErrUnsupportedTransport: the audio stream is not plain RTP/AVP (e.g. SRTP) (SIP 488).
 	ErrUnsupportedTransport = errors.New("rtpmedia: unsupported media transport")
+	// ErrSRTP: the SDES-SRTP policy refuses the SDP (SRTP required but not
+	// offered, SRTP offered but off or over insecure signalling, no usable
+	// a=crypto) (SIP 488). Such errors also match ErrUnsupportedTransport.
+	ErrSRTP = errors.New("rtpmedia: SRTP not acceptable")
 	// ErrNoPorts: the port allocator has no free RTP port (SIP 503).
 	ErrNoPorts = errors.New("rtpmedia: no free RTP ports")
 	// ErrMediaTimeout: no media was received for the configured timeout.
@@ -60,6 +64,13 @@ func newError(kind error, status int, format string, args ...any) *Error {
 
 func malformed(format string, args ...any) error {
 	return newError(ErrMalformedSDP, 400, format, args...)
+}
+
+// srtpError is an ErrSRTP error (488) that also matches ErrUnsupportedTransport.
+func srtpError(format string, args ...any) *Error {
+	e := newError(ErrSRTP, 488, format, args...)
+	e.Cause = ErrUnsupportedTransport
+	return e
 }
 
 // malformedCause is malformed with the underlying parse error wrapped.

@@ -51,7 +51,10 @@ type LegConfig struct {
 	RTCPInterval               time.Duration // SR/RR interval; 0 = 5s; < 0 = no RTCP reports
 	CNAME                      string        // RTCP SDES CNAME; "" = "ynagw"
 	SSRC                       uint32        // SSRC used in RTCP before any RTP was written; 0 = random
-	Logger                     *zap.Logger
+	// SRTP, if set, protects RTP and RTCP with SDES-SRTP keys from the start
+	// (SetSRTP changes them later).
+	SRTP   *SRTPKeys
+	Logger *zap.Logger
 }
 
 // DefaultLegConfig returns a config with latching on and the default guard.
@@ -71,6 +74,7 @@ type LegStats struct {
 	LastPacketAt          time.Time
 	RemoteSSRC            uint32
 	Latched               netip.AddrPort // current latched remote (unset if not latched)
+	SRTPFailed            uint64         // SRTP/SRTCP packets that failed authentication or replay checks (also in Dropped)
 
 	RTCPIn, RTCPOut    uint64
 	RemoteLoss         float64 // fraction lost reported by the peer about our stream (0..1)
@@ -108,8 +112,13 @@ type Leg struct {
 	recv       recvState
 
 	sendMu  sync.Mutex
-	sendBuf [maxPacketSize]byte
+	sendBuf [maxPacketSize + srtpOverhead]byte
+	sendHdr rtp.Header // SRTP scratch, under sendMu
 	send    sendState
+
+	srtp      atomic.Pointer[srtpState] // nil = plain RTP
+	rdHdr     rtp.Header                // SRTP scratch of whoever unprotects received packets
+	srtpFailN atomic.Uint64
 
 	activity   atomic.Int64  // unix nanos of the last accepted RTP/RTCP packet
 	timeoutGen atomic.Uint64 // bumped when the applicable timeout changes
@@ -155,6 +164,9 @@ func NewLeg(cfg LegConfig) (*Leg, error) {
 	}
 	for l.ssrc == 0 {
 		l.ssrc = rand.Uint32()
+	}
+	if err := l.SetSRTP(cfg.SRTP); err != nil {
+		return nil, err
 	}
 	if err := l.bind(ip); err != nil {
 		return nil, err
@@ -306,7 +318,9 @@ func (l *Leg) Direction() Direction {
 }
 
 // ReadRTP blocks until an RTP packet from the (latched) remote arrives,
-// unmarshals it into p (p.Payload aliases buf) and returns its size. RTCP
+// unmarshals it into p (p.Payload aliases buf) and returns its size on the
+// wire. With SRTP the packet is authenticated and decrypted in place first
+// (packets that fail are dropped and counted in SRTPFailed, and never latch). RTCP
 // arriving on the RTP port (rtcp-mux) is handled internally. It returns
 // ErrMediaTimeout when the media timeout fires and an error wrapping
 // net.ErrClosed after Close. buf should hold 1500 bytes (the UDP read
@@ -332,6 +346,12 @@ func (l *Leg) ReadRTP(p *rtp.Packet, buf []byte) (int, error) {
 		if isRTCP(pkt) {
 			l.handleRTCP(pkt, src, now)
 			continue
+		}
+		if st := l.srtp.Load(); st != nil {
+			var ok bool
+			if pkt, ok = l.unprotectRTP(st, pkt); !ok {
+				continue
+			}
 		}
 		if err := p.Unmarshal(pkt); err != nil || p.Version != 2 {
 			l.drop()
@@ -410,7 +430,7 @@ func (l *Leg) destLocked() netip.AddrPort {
 }
 
 // WriteRTP marshals p into an internal buffer and sends it to the (latched)
-// remote. The packet is sent as given (SSRC, sequence number, timestamp). It
+// remote (SRTP-protected if SRTP is on). The packet is sent as given (SSRC, sequence number, timestamp). It
 // silently drops the packet when the direction does not send or no remote is
 // known yet. It does not allocate and is safe to call concurrently with ReadRTP.
 func (l *Leg) WriteRTP(p *rtp.Packet) error {
@@ -422,14 +442,20 @@ func (l *Leg) WriteRTP(p *rtp.Packet) error {
 	}
 	l.sendMu.Lock()
 	defer l.sendMu.Unlock()
-	n, err := p.MarshalTo(l.sendBuf[:])
+	n, err := p.MarshalTo(l.sendBuf[:maxPacketSize])
 	if err != nil {
 		return fmt.Errorf("rtpmedia: marshal RTP: %w", err)
 	}
-	if _, err := l.rtpConn.WriteToUDPAddrPort(l.sendBuf[:n], dst); err != nil {
+	wire := l.sendBuf[:n]
+	if st := l.srtp.Load(); st != nil {
+		if wire, err = l.protectRTP(st, l.sendBuf[:], n); err != nil {
+			return err
+		}
+	}
+	if _, err := l.rtpConn.WriteToUDPAddrPort(wire, dst); err != nil {
 		return err
 	}
-	l.send.update(p, n, time.Now())
+	l.send.update(p, len(wire), time.Now())
 	return nil
 }
 
@@ -440,6 +466,7 @@ func (l *Leg) Stats() LegStats {
 	l.recv.fill(&s, l.clock)
 	s.Latched = l.latched
 	l.mu.Unlock()
+	s.SRTPFailed = l.srtpFailN.Load()
 	l.sendMu.Lock()
 	s.PacketsOut, s.BytesOut, s.RTCPOut = l.send.packets, l.send.bytes, l.send.rtcpOut
 	l.sendMu.Unlock()

@@ -228,8 +228,13 @@ func (l *Leg) rtcpSendLoop(interval time.Duration) {
 	}
 }
 
-// handleRTCP parses an incoming compound RTCP packet into the statistics.
+// handleRTCP parses an incoming compound RTCP packet (SRTCP with SRTP on) into
+// the statistics.
 func (l *Leg) handleRTCP(b []byte, src netip.AddrPort, now time.Time) {
+	b, ok := l.unprotectRTCP(b)
+	if !ok {
+		return
+	}
 	pkts, err := rtcp.Unmarshal(b)
 	if err != nil {
 		l.drop()
@@ -349,6 +354,12 @@ func (l *Leg) sendRTCP(now time.Time, bye bool) {
 	if err != nil {
 		l.log.Warn("rtcp marshal", zap.Error(err))
 		return
+	}
+	if st := l.srtp.Load(); st != nil {
+		if b, err = protectRTCP(st, b); err != nil {
+			l.log.Warn("srtcp protect", zap.Error(err))
+			return
+		}
 	}
 	conn := l.rtcpConn
 	if conn == nil {

@@ -22,6 +22,11 @@ type MediaDescription struct {
 	RTCPAddr  netip.AddrPort // a=rtcp, else the RTP address with port+1 (RTP address if rtcp-mux)
 	RTCPMux   bool           // a=rtcp-mux
 	Held      bool           // c=0.0.0.0, sendonly/inactive, or port 0
+	// Crypto are the stream's SDES a=crypto attributes (RFC 4568) in SDP
+	// order, usable or not (Crypto.Usable); syntactically bad ones are
+	// counted in BadCrypto instead.
+	Crypto    []Crypto
+	BadCrypto int
 
 	// Offer/answer bookkeeping: every m-line of the SDP, so an answer keeps
 	// the m-line count (RFC 3264 §6) and rejects the others with port 0.
@@ -137,6 +142,12 @@ func audioStream(sd *sdp.SessionDescription) (*MediaDescription, error) {
 			rtcpAttr, rtcpSet = a.Value, true
 		case "rtcp-mux":
 			md.RTCPMux = true
+		case "crypto":
+			if c, err := ParseCrypto(a.Value); err == nil {
+				md.Crypto = append(md.Crypto, c)
+			} else {
+				md.BadCrypto++
+			}
 		}
 	}
 	if !dirSet && !sessDirSet {

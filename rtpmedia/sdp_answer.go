@@ -18,6 +18,22 @@ type OfferConfig struct {
 	Version   uint64         // o= sess-version; increment for every new offer/answer in a dialog
 	Username  string         // o= username; "" = "-"
 	RTCPPort  int            // emitted as a=rtcp when set and not RTP port+1
+
+	// SRTP is the SDES-SRTP policy toward the peer (see sdp_srtp.go); Secure
+	// says the SIP signalling is confidential (TLS): without it no key is
+	// offered or accepted. Crypto is our key for an offer (required when the
+	// offer carries one) and, if its length fits, for an answer.
+	SRTP   SRTPMode
+	Secure bool
+	Crypto *Crypto
+}
+
+// Negotiated is the outcome of answering an offer.
+type Negotiated struct {
+	SDP   []byte    // our answer
+	Codec Codec     // the chosen codec (offer's payload type); zero for a disabled stream
+	DTMF  *Codec    // the offered telephone-event we accepted, nil if none
+	SRTP  *SRTPKeys // the stream's SDES keys, nil for plain RTP
 }
 
 // BuildOffer builds an SDP offer for one audio stream.
@@ -29,8 +45,16 @@ func BuildOffer(cfg OfferConfig) ([]byte, error) {
 	if len(codecs) == 0 {
 		return nil, newError(ErrInvalidConfig, 500, "no codecs to offer")
 	}
+	protos, crypto, err := offerSRTP(cfg)
+	if err != nil {
+		return nil, err
+	}
 	sd := sessionFor(cfg)
-	sd.MediaDescriptions = []*sdp.MediaDescription{audioSection(cfg.Addr.Port(), []string{"RTP", "AVP"}, codecs, cfg)}
+	m := audioSection(cfg.Addr.Port(), protos, codecs, cfg)
+	if crypto != nil {
+		m.Attributes = append(m.Attributes, sdp.NewAttribute("crypto", crypto.String()))
+	}
+	sd.MediaDescriptions = []*sdp.MediaDescription{m}
 	return marshal(sd)
 }
 
@@ -41,23 +65,43 @@ func BuildOffer(cfg OfferConfig) ([]byte, error) {
 // chosen codec and DTMF format carry the offer's payload types. A disabled
 // offered stream (port 0) is answered with port 0 and a zero Codec. Other
 // m-lines of the offer are rejected with port 0. With no common codec the error
-// wraps ErrNoCommonCodec and has SIPStatus() 488.
+// wraps ErrNoCommonCodec and has SIPStatus() 488. Answer is AnswerSDP without
+// the SRTP keys (use AnswerSDP when local.SRTP is not SRTPOff).
 func Answer(offer *MediaDescription, local OfferConfig) (answer []byte, chosen Codec, dtmf *Codec, err error) {
+	n, err := AnswerSDP(offer, local)
+	if err != nil {
+		return nil, Codec{}, nil, err
+	}
+	return n.SDP, n.Codec, n.DTMF, nil
+}
+
+// AnswerSDP answers an offer like Answer and applies the SRTP policy of local
+// (sdp_srtp.go): an SDES-SRTP stream is answered with our a=crypto (the offer's
+// tag and suite) and its keys are returned. A refusal by the policy wraps
+// ErrSRTP (488).
+func AnswerSDP(offer *MediaDescription, local OfferConfig) (*Negotiated, error) {
 	if offer == nil {
-		return nil, Codec{}, nil, malformed("no offer")
+		return nil, malformed("no offer")
 	}
 	if !local.Addr.Addr().IsValid() {
-		return nil, Codec{}, nil, newError(ErrInvalidConfig, 500, "answer address is not set")
+		return nil, newError(ErrInvalidConfig, 500, "answer address is not set")
 	}
-	var formats []Codec
+	var (
+		formats []Codec
+		chosen  Codec
+		dtmf    *Codec
+		ours    *Crypto
+		keys    *SRTPKeys
+	)
 	if !offer.Disabled() {
-		if !isPlainRTP(offer.Proto) {
-			return nil, Codec{}, nil, newError(ErrUnsupportedTransport, 488, "offer uses %q", offer.Proto)
+		var err error
+		if ours, keys, err = answerSRTP(offer, local); err != nil {
+			return nil, err
 		}
 		var ok bool
 		chosen, dtmf, ok = chooseCodec(offer.Codecs, codecsOrDefault(local.Codecs))
 		if !ok {
-			return nil, Codec{}, nil, newError(ErrNoCommonCodec, 488, "offered %s", codecList(offer.Codecs))
+			return nil, newError(ErrNoCommonCodec, 488, "offered %s", codecList(offer.Codecs))
 		}
 		formats = append(formats, chosen)
 		if dtmf != nil {
@@ -81,13 +125,17 @@ func Answer(offer *MediaDescription, local OfferConfig) (answer []byte, chosen C
 			sd.MediaDescriptions = append(sd.MediaDescriptions, rejectedSection(ml.media, protos, ml.formats))
 			continue
 		}
-		sd.MediaDescriptions = append(sd.MediaDescriptions, audioSection(local.Addr.Port(), protos, formats, cfg))
+		m := audioSection(local.Addr.Port(), protos, formats, cfg)
+		if ours != nil {
+			m.Attributes = append(m.Attributes, sdp.NewAttribute("crypto", ours.String()))
+		}
+		sd.MediaDescriptions = append(sd.MediaDescriptions, m)
 	}
 	b, err := marshal(sd)
 	if err != nil {
-		return nil, Codec{}, nil, err
+		return nil, err
 	}
-	return b, chosen, dtmf, nil
+	return &Negotiated{SDP: b, Codec: chosen, DTMF: dtmf, SRTP: keys}, nil
 }
 
 // sessionFor builds the session part: o=, s=-, c= (session level) and t=0 0.
