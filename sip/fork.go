@@ -43,6 +43,17 @@ type Target struct {
 	// Destination optionally overrides where the INVITE is sent ("host:port"),
 	// e.g. Contact.Source of a phone behind NAT. Empty: resolve URI.
 	Destination string
+	// Offer, if not nil, is this target's SDP offer instead of DialRequest.Offer
+	// (e.g. SDES-SRTP keys only toward targets reached over TLS).
+	Offer []byte
+}
+
+// offer is the SDP offer sent to t.
+func (t Target) offer(req *DialRequest) []byte {
+	if t.Offer != nil {
+		return t.Offer
+	}
+	return req.Offer
 }
 
 func (t Target) name() string {
@@ -57,7 +68,7 @@ type DialRequest struct {
 	From          string            // From URI (name-addr allowed); its user is what the callee sees
 	To            string            // To URI; empty means each target's URI
 	Targets       []Target          // all are called at once
-	Offer         []byte            // SDP offer sent to every target
+	Offer         []byte            // SDP offer sent to every target without a Target.Offer
 	Headers       map[string]string // extra headers for every INVITE
 	RingTimeout   time.Duration     // overall; 0 means DefaultRingTimeout
 	BranchTimeout time.Duration     // per branch; 0 means none
@@ -504,7 +515,7 @@ func (f *fork) handle(m branchMsg) {
 		b.decide <- true
 		f.setResult(m.idx, m.code, ResultAnswered)
 		f.cancelPending(ReasonCompletedElsewhere, cancelOther)
-		d, err := f.answer(m.sess, m.sdp)
+		d, err := f.answer(m.sess, b.target.offer(&f.req), m.sdp)
 		if err != nil {
 			f.env.log.Warn("answered branch could not be set up", zap.String("branch", b.target.name()), zap.Error(err))
 			f.emit(&FailedEvent{Code: 500, Reason: StatusText(500), Err: &StatusError{Code: 500, Err: err}})
@@ -548,7 +559,7 @@ func (f *fork) handle(m branchMsg) {
 }
 
 // answer ACKs the winning 2xx and builds the Dialog.
-func (f *fork) answer(sess *sipgo.DialogClientSession, sdp []byte) (*Dialog, error) {
+func (f *fork) answer(sess *sipgo.DialogClientSession, offer, sdp []byte) (*Dialog, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), sipmsg.Timer_B)
 	defer cancel()
 	if err := sess.Ack(ctx); err != nil {
@@ -558,7 +569,7 @@ func (f *fork) answer(sess *sipgo.DialogClientSession, sdp []byte) (*Dialog, err
 	if f.env.newDialog == nil {
 		return nil, errors.New("no dialog constructor")
 	}
-	d, err := f.env.newDialog(sess, f.req.Offer, sdp)
+	d, err := f.env.newDialog(sess, offer, sdp)
 	if err != nil {
 		byeCtx, byeCancel := context.WithTimeout(context.Background(), sipmsg.Timer_B)
 		defer byeCancel()

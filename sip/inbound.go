@@ -292,8 +292,8 @@ func (c *InboundCall) RejectWithReason(code int, reasonHeader string) error {
 }
 
 // reject sends the final error response; hdr is the Reason header value ("" = none),
-// why goes into the StatusError reported by Err.
-func (c *InboundCall) reject(code int, hdr, why string) error {
+// why goes into the StatusError reported by Err; extra headers are appended.
+func (c *InboundCall) reject(code int, hdr, why string, extra ...sip.Header) error {
 	c.mu.Lock()
 	if c.state != callPending {
 		c.mu.Unlock()
@@ -305,6 +305,9 @@ func (c *InboundCall) reject(code int, hdr, why string) error {
 	res := sip.NewResponseFromRequest(c.sess.InviteRequest, code, phrase, nil)
 	if hdr != "" {
 		res.AppendHeader(sip.NewHeader("Reason", hdr))
+	}
+	for _, h := range extra {
+		res.AppendHeader(h)
 	}
 	if code == 503 || code == 486 || code == 480 {
 		res.AppendHeader(retryAfter(30))

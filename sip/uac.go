@@ -199,9 +199,9 @@ func buildInvite(req *DialRequest, t Target, ruri sipmsg.Uri) (*sipmsg.Request, 
 		}
 		inv.AppendHeader(sipmsg.NewHeader(k, v))
 	}
-	if len(req.Offer) > 0 {
+	if offer := t.offer(req); len(offer) > 0 {
 		inv.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
-		inv.SetBody(req.Offer)
+		inv.SetBody(offer)
 	} else {
 		inv.SetBody(nil)
 	}
