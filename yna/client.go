@@ -181,7 +181,8 @@ func (t *TokenResponse) Lifetime() time.Duration {
 
 // AccountStatus fetches registration state, lines and the notification channel URL (§5.4).
 // 202, 408, 429, 5xx, network errors and a missing channelUrl are retried (StatusRetries
-// tries, StatusRetryDelay apart); 401 and other 4xx fail at once.
+// tries, StatusRetryDelay apart); 401 and other 4xx fail at once. When ctx ends while a
+// retry is due (also right after a retryable answer), the error wraps ctx.Err().
 func (c *Client) AccountStatus(ctx context.Context, accessToken string) (*AccountStatus, error) {
 	var lastErr error
 	for try := 1; try <= c.cfg.StatusRetries; try++ {
@@ -199,8 +200,17 @@ func (c *Client) AccountStatus(ctx context.Context, accessToken string) (*Accoun
 			return st, nil
 		}
 		lastErr = err
-		if ctx.Err() != nil || !(IsRetryable(err) || errors.Is(err, ErrNoChannelURL)) {
+		if !(IsRetryable(err) || errors.Is(err, ErrNoChannelURL)) {
 			return nil, err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			// A retry would follow, but the caller gave up (possibly after
+			// this answer came back): report the context's error, as the wait
+			// below does.
+			if errors.Is(err, cerr) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("yna: %s: %w (last error: %v)", OpNameAccountStatus, cerr, err)
 		}
 		c.log.Debug("yna: account status not ready, retrying", zap.Int("try", try), zap.Error(err))
 	}

@@ -1,6 +1,7 @@
 package yna
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -378,6 +379,62 @@ func TestAccountStatusCancelDuringWait(t *testing.T) {
 	}
 	if n := len(f.requests()); n != 1 {
 		t.Fatalf("%d requests", n)
+	}
+}
+
+// cancelAfterResponse is a RoundTripper that reads the whole response and
+// then cancels the request's context before handing the response back: the
+// caller gets a complete answer while its context is already done.
+type cancelAfterResponse struct {
+	next   http.RoundTripper
+	cancel context.CancelFunc
+}
+
+func (c cancelAfterResponse) RoundTrip(r *http.Request) (*http.Response, error) {
+	res, err := c.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	c.cancel()
+	return res, nil
+}
+
+// A cancel that lands after a retryable answer came back (the race behind a
+// flaky TestAccountStatusCancelDuringWait) is still reported as the context's
+// error, not as the 202.
+func TestAccountStatusCancelAfterRetryableAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"202 not ready", 202, ""},
+		{"503", 503, `{"requestError":{"serviceException":{"messageId":"SVC0001","text":"busy"}}}`},
+		{"200 without channelUrl", 200, `{}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeYNA(t)
+			f.setRespond(func(w http.ResponseWriter, _ *http.Request, _ []byte, _ int) { writeJSON(w, tc.status, tc.body) })
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := newTestClient(t, f, func(cfg *Config) {
+				cfg.StatusRetryDelay = time.Hour
+				cfg.HTTPClient = &http.Client{Transport: cancelAfterResponse{next: f.srv.Client().Transport, cancel: cancel}}
+			})
+			_, err := c.AccountStatus(ctx, "AT")
+			if !errors.Is(err, context.Canceled) || IsRetryable(err) {
+				t.Fatalf("err = %v, want context.Canceled", err)
+			}
+			if n := len(f.requests()); n != 1 {
+				t.Fatalf("%d requests", n)
+			}
+		})
 	}
 }
 
