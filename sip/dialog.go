@@ -58,6 +58,7 @@ type Dialog struct {
 	st               timerParams
 	peerAllowsUpdate bool
 	lastRefresh      time.Time
+	hangingUp        bool // our BYE is out (or being sent): no second BYE, no new offers
 	ended            bool
 	err              error
 	onEnd            []func()
@@ -176,12 +177,26 @@ func (d *Dialog) Hangup(ctx context.Context, reason string) error {
 	return d.hangup(ctx, reason, nil)
 }
 
+// hangup sends the dialog's one BYE and ends it with endErr. The check and the
+// hangingUp mark are one step under d.mu, so of concurrent callers (the bridge,
+// the session timer, a missing ACK) exactly one sends BYE; the others wait for
+// the dialog to end (or ctx) and send nothing.
 func (d *Dialog) hangup(ctx context.Context, reason string, endErr error) error {
 	d.mu.Lock()
 	if d.ended {
 		d.mu.Unlock()
 		return nil
 	}
+	if d.hangingUp {
+		d.mu.Unlock()
+		select {
+		case <-d.done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("sip: BYE already in progress: %w", ctx.Err())
+		}
+	}
+	d.hangingUp = true
 	d.mu.Unlock()
 	req := sip.NewRequest(sip.BYE, d.target())
 	if reason != "" {
@@ -240,7 +255,7 @@ func (d *Dialog) sendOffer(ctx context.Context, method sip.RequestMethod, sdp []
 		return nil, fmt.Errorf("sip: %s needs an SDP offer", method)
 	}
 	d.mu.Lock()
-	if d.ended {
+	if d.ended || d.hangingUp {
 		d.mu.Unlock()
 		return nil, ErrClosed
 	}
