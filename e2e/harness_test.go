@@ -12,6 +12,7 @@ import (
 	"github.com/ynagw/ynagw/bridge"
 	"github.com/ynagw/ynagw/internal/testenv"
 	"github.com/ynagw/ynagw/internal/testpeer"
+	"github.com/ynagw/ynagw/rtpmedia"
 	"github.com/ynagw/ynagw/sip"
 	"github.com/ynagw/ynagw/yna"
 	"github.com/ynagw/ynagw/yna/ynasim"
@@ -48,6 +49,13 @@ type gwEnv struct {
 // count is back at that baseline.
 func newGwEnv(t *testing.T, mod func(*bridge.Config)) *gwEnv {
 	t.Helper()
+	return newGwEnvEngine(t, mod, nil)
+}
+
+// newGwEnvEngine is newGwEnv with the gateway's WebRTC engine built from wc (nil: the
+// loopback engine of testenv.NewEngine).
+func newGwEnvEngine(t *testing.T, mod func(*bridge.Config), wc *rtpmedia.WebRTCConfig) *gwEnv {
+	t.Helper()
 	checkGoroutines(t)
 	e := &gwEnv{t: t, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
 	e.sim = testenv.NewSim(t, ynasim.Config{Accounts: []ynasim.Account{{ID: e2eAccount, Lines: []string{e2eLine}}}})
@@ -58,7 +66,16 @@ func newGwEnv(t *testing.T, mod func(*bridge.Config)) *gwEnv {
 		DigestAlgorithms: []string{"MD5"}, // baresip/libre only copes with MD5 challenges
 		Logger:           e.log,
 	})
-	engine := testenv.NewEngine(t)
+	var engine *rtpmedia.WebRTCEngine
+	if wc == nil {
+		engine = testenv.NewEngine(t)
+	} else {
+		var err error
+		if engine, err = rtpmedia.NewWebRTCEngine(*wc); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = engine.Close() })
+	}
 	ctx := testenv.Ctx(t, 10*time.Second)
 
 	cfg := bridge.Config{
