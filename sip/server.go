@@ -145,7 +145,12 @@ func (s *Server) Start(ctx context.Context) error {
 	s.mu.Unlock()
 
 	sl := discardSlog()
+	tlsConf, err := clientTLSConfig(&s.cfg)
+	if err != nil {
+		return fmt.Errorf("sip tls client: %w", err)
+	}
 	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgenTLSConfig(tlsConf),
 		sipgo.WithUserAgent(s.cfg.UserAgent),
 		sipgo.WithUserAgentHostname(s.cfg.Domain),
 		sipgo.WithUserAgentTransactionLayerOptions(

@@ -25,11 +25,16 @@ func (c *InboundCall) Transport() string { return strings.ToLower(c.req.Transpor
 // Secure reports whether the INVITE arrived over TLS.
 func (c *InboundCall) Secure() bool { return c.Transport() == "tls" }
 
-// UserSRTP returns the srtp setting of the desk-phone account name ("" if none
-// or unknown). It follows SetUsers.
-func (s *Server) UserSRTP(name string) string {
-	if u := s.userByName(name); u != nil {
-		return u.SRTP
+// UserSRTP returns the srtp setting of a desk-phone account, by user name or
+// AOR (its user part, as Contacts takes it); "" if none or unknown. It follows
+// SetUsers.
+func (s *Server) UserSRTP(nameOrAOR string) string {
+	u := s.userByName(nameOrAOR)
+	if u == nil {
+		u = s.userByName(aorUser(nameOrAOR))
 	}
-	return ""
+	if u == nil {
+		return ""
+	}
+	return u.SRTP
 }

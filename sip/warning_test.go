@@ -112,7 +112,7 @@ func TestInboundCallTransportAndSRTP(t *testing.T) {
 			break
 		}
 	}
-	if s.UserSRTP("carol") != "optional" || s.UserSRTP("nobody") != "" {
+	if s.UserSRTP("carol") != "optional" || s.UserSRTP("sip:carol@ynagw") != "optional" || s.UserSRTP("nobody") != "" {
 		t.Fatalf("UserSRTP carol=%q nobody=%q", s.UserSRTP("carol"), s.UserSRTP("nobody"))
 	}
 }
