@@ -35,6 +35,7 @@ func (c *Config) SIP() sip.Config {
 		},
 		AuthFailLimit:      s.AuthFailLimit,
 		AuthBlockFor:       s.AuthBlockFor,
+		AuthBlockMax:       s.AuthBlockMax,
 		MaxConcurrentCalls: s.MaxConcurrentCalls,
 		MaxRingTime:        s.MaxRingTime,
 		UserAgent:          s.UserAgent,

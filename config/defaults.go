@@ -25,6 +25,7 @@ const (
 	DefaultLogFormat      = "json"
 	DefaultAuthFailLimit  = 10
 	DefaultAuthBlockFor   = 5 * time.Minute
+	DefaultAuthBlockMax   = 24 * time.Hour
 	DefaultMaxRingTime    = 3 * time.Minute
 	DefaultNonceTTL       = 5 * time.Minute
 	DefaultMinExpires     = 60 * time.Second
@@ -72,6 +73,7 @@ func (c *Config) Init() {
 		s.AuthFailLimit = DefaultAuthFailLimit
 	}
 	dur(&s.AuthBlockFor, DefaultAuthBlockFor)
+	dur(&s.AuthBlockMax, DefaultAuthBlockMax)
 	dur(&s.MaxRingTime, DefaultMaxRingTime)
 	dur(&s.NonceTTL, DefaultNonceTTL)
 	if len(s.DigestAlgorithms) == 0 {

@@ -32,6 +32,7 @@ type SIPSection struct {
 	Registrar          Registrar     `yaml:"registrar"`
 	AuthFailLimit      int           `yaml:"auth_fail_limit"`
 	AuthBlockFor       time.Duration `yaml:"auth_block_for"`
+	AuthBlockMax       time.Duration `yaml:"auth_block_max"`
 	MaxConcurrentCalls int           `yaml:"max_concurrent_calls"`
 	MaxRingTime        time.Duration `yaml:"max_ring_time"`
 	NonceTTL           time.Duration `yaml:"nonce_ttl"`

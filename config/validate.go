@@ -136,6 +136,10 @@ func (c *Config) validateSIP(p *problems) {
 		p.add("sip.auth_fail_limit", "negative")
 	}
 	positive(p, "sip.auth_block_for", s.AuthBlockFor)
+	positive(p, "sip.auth_block_max", s.AuthBlockMax)
+	if s.AuthBlockMax > 0 && s.AuthBlockMax < s.AuthBlockFor {
+		p.add("sip.auth_block_max", "%s is below auth_block_for %s", s.AuthBlockMax, s.AuthBlockFor)
+	}
 	if s.MaxConcurrentCalls < 0 {
 		p.add("sip.max_concurrent_calls", "negative")
 	}
