@@ -86,7 +86,8 @@ func fmtTime(t time.Time) string {
 }
 
 // Version returns v when set (by -ldflags -X), else the module version from the build
-// info, else "devel".
+// info (with Go's VCS stamp a pseudo-version naming the commit, +dirty for a modified
+// tree), else devel-<commit>[-dirty] from the VCS stamp, else "devel".
 func Version(v string) string {
 	if v != "" {
 		return v
@@ -95,10 +96,17 @@ func Version(v string) string {
 		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			return bi.Main.Version
 		}
+		var rev, dirty string
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return "devel-" + s.Value[:12]
+			switch {
+			case s.Key == "vcs.revision" && len(s.Value) >= 12:
+				rev = s.Value[:12]
+			case s.Key == "vcs.modified" && s.Value == "true":
+				dirty = "-dirty"
 			}
+		}
+		if rev != "" {
+			return "devel-" + rev + dirty
 		}
 	}
 	return "devel"

@@ -1,15 +1,17 @@
 // Command ynagw is the YNA gateway daemon. It only parses flags; the work is done by
-// package daemon (run, check-config, lines) and package demo (demo).
+// package daemon (run, check-config, lines, health) and package demo (demo).
 //
 //	ynagw run -config FILE           run the daemon
 //	ynagw demo                       a self-contained demo against an embedded simulator
 //	ynagw check-config -config FILE  print OK or every field error (exit 1)
 //	ynagw lines -config FILE         linked lines and their state
-//	ynagw version                    print the version
+//	ynagw health [-addr HOST:PORT]   probe the running daemon's /readyz (exit 0/1)
+//	ynagw version                    print the version (also ynagw --version)
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,21 +23,30 @@ import (
 	"github.com/ynagw/ynagw/demo"
 )
 
-// version is set with -ldflags "-X main.version=v1.2.3".
+// version is set with -ldflags "-X main.version=v1.2.3" (make build, the Dockerfile's
+// VERSION build argument); without it the version comes from the build's VCS stamp.
 var version string
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-func usage(w io.Writer) {
-	_, _ = fmt.Fprint(w, `usage: ynagw <command> [flags]
+const defaultConfig = "/etc/ynagw/ynagw.yaml"
 
-commands:
-  run -config FILE           run the gateway (SIGTERM drains, SIGHUP reloads)
-  demo                       run a scripted call against an embedded YNA simulator
-  check-config -config FILE  validate a configuration file
-  lines -config FILE         list linked lines and their state
-  version                    print the version
-`)
+// commands in the order of the usage text.
+var commands = []struct{ name, args, help string }{
+	{"run", "-config FILE", "run the gateway (SIGTERM drains, SIGHUP reloads)"},
+	{"demo", "[-v]", "run a scripted call against an embedded YNA simulator"},
+	{"check-config", "-config FILE", "validate a configuration file"},
+	{"lines", "-config FILE", "list linked lines and their state"},
+	{"health", "[-addr HOST:PORT] [-live]", "probe the running daemon's admin /readyz (or /healthz); exit 0 or 1"},
+	{"version", "", "print the version (also: ynagw --version)"},
+}
+
+func usage(w io.Writer) {
+	_, _ = fmt.Fprint(w, "usage: ynagw <command> [flags]\n\ncommands:\n")
+	for _, c := range commands {
+		_, _ = fmt.Fprintf(w, "  %-44s %s\n", c.name+" "+c.args, c.help)
+	}
+	_, _ = fmt.Fprint(w, "\n`ynagw <command> -h` shows the command's flags.\n")
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -44,24 +55,59 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, rest := args[0], args[1:]
-	fs := flag.NewFlagSet("ynagw "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "/etc/ynagw/ynagw.yaml", "configuration file")
-	var verbose *bool
-	if cmd == "demo" {
-		verbose = fs.Bool("v", false, "also print the gateway's logs (stderr)")
-	}
 	switch cmd {
-	case "run", "check-config", "lines", "demo", "version":
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return 0
-	default:
+	case "-version", "--version":
+		cmd = "version"
+	}
+	var help string
+	for _, c := range commands {
+		if c.name == cmd {
+			help = c.help
+		}
+	}
+	if help == "" {
 		_, _ = fmt.Fprintf(stderr, "ynagw: unknown command %q\n", cmd)
 		usage(stderr)
 		return 2
 	}
+	fs := flag.NewFlagSet("ynagw "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfgPath *string
+		verbose *bool
+		addr    *string
+		live    *bool
+		timeout *time.Duration
+	)
+	switch cmd {
+	case "run", "check-config", "lines":
+		cfgPath = fs.String("config", defaultConfig, "configuration file")
+	case "demo":
+		verbose = fs.Bool("v", false, "also print the gateway's logs (stderr)")
+	case "health":
+		cfgPath = fs.String("config", defaultConfig, "configuration file to take admin.listen from when -addr is not given")
+		addr = fs.String("addr", "", "admin listener HOST:PORT (default: admin.listen of -config)")
+		live = fs.Bool("live", false, "probe /healthz (the process answers) instead of /readyz (ready for calls)")
+		timeout = fs.Duration("timeout", 5*time.Second, "give up after this long")
+	}
+	fs.Usage = func() {
+		_, _ = fmt.Fprintf(fs.Output(), "usage: ynagw %s [flags]\n\n%s\n", cmd, help)
+		var n int
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			_, _ = fmt.Fprint(fs.Output(), "\nflags:\n")
+			fs.PrintDefaults()
+		}
+	}
 	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -81,6 +127,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "lines":
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err = daemon.PrintLines(ctx, *cfgPath, stdout)
+		cancel()
+	case "health":
+		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+		err = daemon.Health(ctx, daemon.HealthOptions{Addr: *addr, ConfigPath: *cfgPath, Live: *live}, stdout)
 		cancel()
 	case "demo":
 		var logs io.Writer
