@@ -189,6 +189,10 @@ type forkEnv struct {
 	spawn func(f func()) bool
 	// onDone is called by the owner goroutine just before Done is closed.
 	onDone func()
+	// route, if set, says how to reach a target registered over TCP/TLS: on
+	// its registration connection (network, remote address); ok false = as
+	// its URI says. See registrationRoute.
+	route func(t Target) (network, dest string, ok bool)
 }
 
 // targetNetwork is the transport a target URI asks for.
@@ -287,6 +291,9 @@ func startFork(ctx context.Context, env forkEnv, req DialRequest) (*OutboundCall
 		env.log = zap.NewNop()
 	}
 	ruris := make([]sipmsg.Uri, len(req.Targets))
+	networks := make([]string, len(req.Targets))
+	sent := make([]Target, len(req.Targets)) // as the branches send them
+	routed := make([]bool, len(req.Targets))
 	for i, t := range req.Targets {
 		if err := sipmsg.ParseUri(t.URI, &ruris[i]); err != nil {
 			return nil, &StatusError{Code: 416, Err: fmt.Errorf("dial: target %q: %w", t.URI, err)}
@@ -297,8 +304,16 @@ func startFork(ctx context.Context, env forkEnv, req DialRequest) (*OutboundCall
 		if _, err := buildInvite(&req, t, ruris[i]); err != nil {
 			return nil, &StatusError{Code: 400, Err: fmt.Errorf("dial: %w", err)}
 		}
-		if ua := env.uas[targetNetwork(ruris[i])]; ua == nil || ua.Client == nil {
-			return nil, &StatusError{Code: 503, Err: fmt.Errorf("dial: target %q: no %s transport", t.URI, targetNetwork(ruris[i]))}
+		networks[i], sent[i] = targetNetwork(ruris[i]), t
+		if env.route != nil {
+			if n, dest, ok := env.route(t); ok && env.uas[n] != nil {
+				// A phone registered over TCP/TLS (maybe behind NAT): ring it on
+				// the connection it registered on, not a new one to its Contact.
+				networks[i], sent[i].Destination, routed[i] = n, dest, true
+			}
+		}
+		if ua := env.uas[networks[i]]; ua == nil || ua.Client == nil {
+			return nil, &StatusError{Code: 503, Err: fmt.Errorf("dial: target %q: no %s transport", t.URI, networks[i])}
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -324,12 +339,15 @@ func startFork(ctx context.Context, env forkEnv, req DialRequest) (*OutboundCall
 	f.deadline = now.Add(req.RingTimeout)
 	for i, t := range req.Targets {
 		o.results[i].Target = t
-		network := targetNetwork(ruris[i])
+		network := networks[i]
 		local := ""
 		if network == "udp" {
 			local = env.udpLocal
 		}
-		f.branches[i] = newBranch(i, t, env.uas[network], local, env.log)
+		f.branches[i] = newBranch(i, sent[i], env.uas[network], local, env.log)
+		if routed[i] {
+			f.branches[i].transport = network
+		}
 		f.state[i].pending = true
 		if req.BranchTimeout > 0 {
 			f.state[i].deadline = now.Add(req.BranchTimeout)
@@ -635,12 +653,14 @@ func (s *Server) forkEnv() (forkEnv, error) {
 	if !s.started || s.closing || s.client == nil {
 		return forkEnv{}, &StatusError{Code: 503, Err: fmt.Errorf("dial: server not running: %w", ErrClosed)}
 	}
+	client := s.client
 	env := forkEnv{
 		uas:       make(map[string]*sipgo.DialogUA, len(s.dialogUAs)),
 		log:       s.log.Named("fork"),
 		newDialog: s.newClientDialog,
 		closing:   s.ctx.Done(),
 		spawn:     s.goOwned,
+		route:     func(t Target) (string, string, bool) { return s.registrationRoute(client, t) },
 	}
 	for n, ua := range s.dialogUAs {
 		env.uas[n] = ua

@@ -92,7 +92,10 @@ type branch struct {
 	target Target
 	ua     *sipgo.DialogUA
 	local  string // UDP: send from this listener address ("" = any)
-	log    *zap.Logger
+	// transport, if set, is the network the INVITE must use whatever its URI
+	// says (the phone's registration connection, see registrationRoute).
+	transport string
+	log       *zap.Logger
 
 	cancelOnce sync.Once
 	cancelCh   chan struct{} // closed by requestCancel
@@ -227,6 +230,9 @@ func (b *branch) run(dreq *DialRequest, ruri sipmsg.Uri, report chan<- branchMsg
 		return
 	}
 
+	if b.transport != "" {
+		inv.SetTransport(sipmsg.NetworkToUpper(b.transport))
+	}
 	if b.target.Destination != "" {
 		inv.SetDestination(b.target.Destination)
 	}
