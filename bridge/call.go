@@ -39,6 +39,10 @@ type call struct {
 	sipDTMF  *rtpmedia.Codec
 	sdpSess  uint64
 	sdpVer   uint64
+	// phoneSRTP is the SRTP policy toward the phone and our key (srtp.go);
+	// branchSRTP the policy of each fork branch of an inbound call, by label.
+	phoneSRTP  phoneSRTP
+	branchSRTP map[string]phoneSRTP
 
 	// established state
 	dlg           *sip.Dialog
@@ -151,7 +155,7 @@ func (c *call) newSIPLeg(md *rtpmedia.MediaDescription) error {
 func (c *call) localSDPConfig(codecs []rtpmedia.Codec, dir rtpmedia.Direction) rtpmedia.OfferConfig {
 	c.sdpVer++
 	mc := c.g.cfg.Media
-	return rtpmedia.OfferConfig{
+	cfg := rtpmedia.OfferConfig{
 		Addr:      netip.AddrPortFrom(mc.AdvertiseIP, c.sipLeg.LocalAddr().Port()),
 		Codecs:    codecs,
 		Direction: dir,
@@ -161,6 +165,8 @@ func (c *call) localSDPConfig(codecs []rtpmedia.Codec, dir rtpmedia.Direction) r
 		Username:  "ynagw",
 		RTCPPort:  int(c.sipLeg.LocalRTCPAddr().Port()),
 	}
+	c.phoneSRTP.apply(&cfg)
+	return cfg
 }
 
 // sipCodecs returns the current SIP codec plus telephone-event.

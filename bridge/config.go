@@ -41,6 +41,9 @@ type LineConfig struct {
 	// RingTrunk is a SIP URI (e.g. "sip:pbx.example.com:5060") inbound calls are sent to,
 	// in addition to (or instead of) Ring.
 	RingTrunk string
+	// RingTrunkSRTP is the trunk's srtp setting ("", off, optional, required) for
+	// calls rung on RingTrunk.
+	RingTrunkSRTP string
 	// Outbound lists SIP user names and trunk names allowed to call out on this line;
 	// "*" allows every authenticated caller.
 	Outbound []string

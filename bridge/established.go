@@ -88,6 +88,9 @@ func (c *call) sipEvent(ev sip.Event) bool {
 			if md, err := rtpmedia.ParseSDP(e.SDP); err == nil && !md.Addr.Addr().IsUnspecified() && md.Addr.Port() != 0 {
 				c.sipLeg.SetRemote(md.Addr)
 				c.sipLeg.SetRemoteRTCP(md.RTCPAddr)
+				if err := c.phoneAnswered(md); err != nil {
+					c.log.Warn("phone's answer in the ACK: SRTP keys not usable", zap.Error(err))
+				}
 			}
 		}
 	}
@@ -107,11 +110,19 @@ func (c *call) phoneOffer(e *sip.OfferEvent) {
 		_ = e.Respond(488, nil)
 		return
 	}
-	ans, chosen, dtmf, err := rtpmedia.Answer(md, c.localSDPConfig(c.sipCodecs(), c.netAllows()))
+	n, err := rtpmedia.AnswerSDP(md, c.localSDPConfig(c.sipCodecs(), c.netAllows()))
 	if err != nil {
 		c.log.Info("phone re-offer not acceptable", zap.Error(err))
 		_ = e.Respond(488, nil)
 		return
+	}
+	ans, chosen, dtmf := n.SDP, n.Codec, n.DTMF
+	if !md.Disabled() {
+		if err := c.setSRTPKeys(n.SRTP); err != nil {
+			c.log.Info("phone re-offer: SRTP keys not usable", zap.Error(err))
+			_ = e.Respond(488, nil)
+			return
+		}
 	}
 	pd := md.EffectiveDirection()
 	wasHeld := !c.phoneDir.Receives() || !c.phoneDir.Sends()
@@ -270,6 +281,9 @@ func (c *call) reinvitePhone() {
 		if !md.Addr.Addr().IsUnspecified() && md.Addr.Port() != 0 {
 			c.sipLeg.SetRemote(md.Addr)
 			c.sipLeg.SetRemoteRTCP(md.RTCPAddr)
+			if err := c.phoneAnswered(md); err != nil {
+				c.log.Warn("phone's re-INVITE answer: SRTP keys not usable", zap.Error(err))
+			}
 		}
 	}
 }

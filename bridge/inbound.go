@@ -57,9 +57,10 @@ func callerNumber(addr string) string {
 }
 
 // ringTargets returns the SIP targets of a line: every registered contact of its Ring
-// users, plus its trunk.
-func (g *Gateway) ringTargets(lc LineConfig) []sip.Target {
+// users, plus its trunk; and the srtp setting of each (its user's or the trunk's).
+func (g *Gateway) ringTargets(lc LineConfig) ([]sip.Target, []string) {
 	var out []sip.Target
+	var srtp []string
 	for _, u := range lc.Ring {
 		for _, ct := range g.sip.Contacts(u) {
 			t := sip.Target{URI: ct.URI, Label: aorUser(ct.AOR) + "/" + ct.URI}
@@ -67,12 +68,14 @@ func (g *Gateway) ringTargets(lc LineConfig) []sip.Target {
 				t.Destination = ct.Source.String() // reach phones behind NAT where they registered from
 			}
 			out = append(out, t)
+			srtp = append(srtp, g.sip.UserSRTP(u))
 		}
 	}
 	if lc.RingTrunk != "" {
 		out = append(out, sip.Target{URI: lc.RingTrunk, Label: "trunk"})
+		srtp = append(srtp, lc.RingTrunkSRTP)
 	}
-	return out
+	return out, srtp
 }
 
 func (c *call) runInbound(inv *yna.SessionInvitation) {
@@ -125,7 +128,7 @@ func (c *call) runInbound(inv *yna.SessionInvitation) {
 		fail(ResultCodec, fmt.Sprintf("no common codec with the network offer %v", netMD.Codecs), 488, true)
 		return
 	}
-	targets := g.ringTargets(lc)
+	targets, srtpSettings := g.ringTargets(lc)
 	if len(targets) == 0 {
 		c.log.Warn("no SIP contact registered for the line; sending the caller to voicemail", zap.Strings("ring", lc.Ring))
 		fail(ResultUnavailable, "no registered contacts", 480, true)
@@ -139,6 +142,15 @@ func (c *call) runInbound(inv *yna.SessionInvitation) {
 	offer, err := rtpmedia.BuildOffer(c.localSDPConfig(sipCodecs, rtpmedia.SendRecv))
 	if err != nil {
 		fail(ResultMediaError, "SIP offer: "+err.Error(), 500, true)
+		return
+	}
+	if targets, c.branchSRTP, err = c.srtpOffers(targets, srtpSettings, sipCodecs); err != nil {
+		fail(ResultMediaError, "SIP SRTP offer: "+err.Error(), 500, true)
+		return
+	}
+	if len(targets) == 0 {
+		c.log.Warn("no SIP target the SRTP policy lets us reach; sending the caller to voicemail")
+		fail(ResultUnavailable, "no contacts reachable with the SRTP policy", 480, true)
 		return
 	}
 	host := g.cfg.Media.AdvertiseIP.String()
@@ -263,6 +275,10 @@ func (c *call) acceptInbound(inv *yna.SessionInvitation, e *sip.AnsweredEvent) {
 	md, err := rtpmedia.ParseSDP(e.SDP)
 	if err == nil {
 		err = c.pickPhoneCodec(md)
+	}
+	if err == nil {
+		c.phoneSRTP = c.branchSRTP[e.Branch] // the answering branch's policy and key
+		err = c.phoneAnswered(md)
 	}
 	if err != nil {
 		c.log.Info("phone answer not usable", zap.Error(err))

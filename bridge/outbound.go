@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/ynagw/ynagw/rtpmedia"
@@ -96,13 +95,23 @@ func (c *call) runOutbound(inviteCtx context.Context, ic *sip.InboundCall, rt ou
 	st := &outboundSetup{ic: ic, late: len(ic.Offer()) == 0}
 	codecs := g.cfg.Media.Codecs // late offer: we offer in the 200 OK, the phone answers in the ACK
 	c.phoneDir, c.netDir = rtpmedia.SendRecv, rtpmedia.SendRecv
+	if c.phoneSRTP, err = newPhoneSRTP(ic.SRTP(), ic.Secure()); err != nil {
+		c.reject(ic, callErr(500, ResultError, "SRTP key", false, err))
+		return
+	}
+	if st.late && c.phoneSRTP.mode == rtpmedia.SRTPRequired && !c.phoneSRTP.secure {
+		c.rejectSRTP(ic, fmt.Errorf("%w: srtp required but the INVITE came over %s", rtpmedia.ErrSRTP, ic.Transport()))
+		return
+	}
 	if !st.late {
 		if st.phone, err = rtpmedia.ParseSDP(ic.Offer()); err != nil {
 			c.reject(ic, Classify(err))
 			return
 		}
-		if p := strings.ToUpper(st.phone.Proto); p != "" && p != "RTP/AVP" && p != "RTP/AVPF" {
-			c.reject(ic, Classify(fmt.Errorf("%w: phone offered %s", rtpmedia.ErrUnsupportedTransport, st.phone.Proto)))
+		if err := c.checkPhoneOffer(st.phone); err != nil {
+			if !c.rejectSRTP(ic, err) {
+				c.reject(ic, Classify(err))
+			}
 			return
 		}
 		codecs = commonCodecs(st.phone.Codecs, g.cfg.Media.Codecs, false)
@@ -256,11 +265,14 @@ func (c *call) applyNetAnswer(st *outboundSetup, sdp string) error {
 			local = append(local, cd)
 		}
 	}
-	ans, chosen, dtmf, err := rtpmedia.Answer(st.phone, c.localSDPConfig(local, rtpmedia.SendRecv))
+	n, err := rtpmedia.AnswerSDP(st.phone, c.localSDPConfig(local, rtpmedia.SendRecv))
 	if err != nil {
 		return err
 	}
-	st.sipAnswer, c.sipCodec, c.sipDTMF = ans, chosen, dtmf
+	if err := c.setSRTPKeys(n.SRTP); err != nil {
+		return err
+	}
+	st.sipAnswer, c.sipCodec, c.sipDTMF = n.SDP, n.Codec, n.DTMF
 	return c.startRelay()
 }
 
@@ -293,6 +305,9 @@ func (c *call) lateAnswer(ans []byte) error {
 		return err
 	}
 	if err := c.pickPhoneCodec(md); err != nil {
+		return err
+	}
+	if err := c.phoneAnswered(md); err != nil {
 		return err
 	}
 	if md.Addr.Addr().IsValid() && !md.Addr.Addr().IsUnspecified() && md.Addr.Port() != 0 {

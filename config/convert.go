@@ -117,7 +117,7 @@ func (c *Config) Bridge() bridge.Config {
 			bl.MSISDN = n
 		}
 		if t := c.trunk(l.RingTrunk); t.Name != "" {
-			bl.RingTrunk = t.URI
+			bl.RingTrunk, bl.RingTrunkSRTP = t.URI, t.SRTP
 		}
 		out.Lines = append(out.Lines, bl)
 	}

@@ -133,3 +133,14 @@ func AnswerSRTP(cfg OfferConfig, answer *MediaDescription) (*SRTPKeys, error) {
 	}
 	return nil, nil // optional: the peer took plain RTP
 }
+
+// CheckOffer applies local's transport and SRTP policy to an offer without
+// answering it (e.g. to refuse an INVITE before anything else is set up): nil
+// if AnswerSDP would accept the stream's transport. Errors as AnswerSDP's.
+func CheckOffer(offer *MediaDescription, local OfferConfig) error {
+	if offer == nil || offer.Disabled() {
+		return nil
+	}
+	_, _, err := answerSRTP(offer, local)
+	return err
+}
