@@ -25,6 +25,7 @@ const refreshPeriod = time.Minute
 type Daemon struct {
 	opts    Options
 	log     *zap.Logger
+	lock    *storeLock // one daemon per store (lock.go)
 	store   store.Store
 	metrics *metrics.Metrics
 	yna     *yna.Client
@@ -65,6 +66,9 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 			d.cancel()
 		}
 	}()
+	if d.lock, err = lockStore(opts.StorePath); err != nil {
+		return nil, err
+	}
 	st, err := store.OpenSQLite(ctx, opts.StorePath, opts.StoreKey)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: store %s: %w", opts.StorePath, err)
@@ -326,6 +330,8 @@ func (d *Daemon) closeParts() {
 	if d.store != nil {
 		_ = d.store.Close()
 	}
+	d.lock.release()
+	d.lock = nil
 }
 
 // sipObserver counts SIP traffic (sip.Observer → ynagw_sip_requests/responses).

@@ -263,6 +263,36 @@ func (p *Proc) WaitLog(s string, n int, d time.Duration) map[string]any {
 	}
 }
 
+// WaitLogOrExit waits up to d for a log entry whose msg contains s or for the process
+// to exit, whichever comes first: it returns the entry (nil if the process exited
+// without it) and whether it exited.
+func (p *Proc) WaitLogOrExit(s string, d time.Duration) (map[string]any, bool) {
+	p.t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		if ls := p.Logs(s); len(ls) > 0 {
+			return ls[0], false
+		}
+		select {
+		case <-p.wake:
+		case <-p.done:
+			if ls := p.Logs(s); len(ls) > 0 {
+				return ls[0], true
+			}
+			return nil, true
+		case <-deadline.C:
+			p.t.Fatalf("ynagw neither logged %q nor exited within %s", s, d)
+		}
+	}
+}
+
+// Code is the exit code (valid once Done is closed).
+func (p *Proc) Code() int {
+	<-p.done
+	return p.code
+}
+
 // Started waits for "ynagw started" and returns the admin listener's address.
 func (p *Proc) Started(d time.Duration) (admin string) {
 	p.t.Helper()
