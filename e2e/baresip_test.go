@@ -31,6 +31,7 @@ type baresip struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	logf   *os.File
+	rtp    [2]uint16 // baresip's RTP port range
 
 	conn   net.Conn
 	events chan map[string]any
@@ -48,10 +49,25 @@ type baresip struct {
 // stopped in t.Cleanup.
 func startBaresip(t *testing.T, e *gwEnv, user, pass, answermode string) *baresip {
 	t.Helper()
+	return startBaresipOpts(t, e, user, pass, answermode, baresipOpts{})
+}
+
+// baresipOpts are the optional parts of a baresip phone.
+type baresipOpts struct {
+	tls      bool   // register (and be called) over TLS, at the gateway's tls listener
+	caFile   string // sip_cafile: the CA the gateway's certificate chains to
+	certFile string // sip_certificate (certificate + key PEM): baresip's own TLS listener
+	mediaenc string // account mediaenc: "srtp" (RTP/AVP + a=crypto), "srtp-mand" (RTP/SAVP)
+	trace    bool   // -s: SIP trace in baresip.log (traceCrypto reads the SDES keys from it)
+}
+
+// startBaresipOpts is startBaresip with options.
+func startBaresipOpts(t *testing.T, e *gwEnv, user, pass, answermode string, o baresipOpts) *baresip {
+	t.Helper()
 	bin := testpeer.Require(t, "baresip")
 	var errs []error
 	for attempt := 0; attempt < 3; attempt++ {
-		b, err := tryBaresip(t, e, bin, user, pass, answermode)
+		b, err := tryBaresip(t, e, bin, user, pass, answermode, o)
 		if err == nil {
 			t.Cleanup(b.stop)
 			return b
@@ -65,7 +81,7 @@ func startBaresip(t *testing.T, e *gwEnv, user, pass, answermode string) *baresi
 	return nil
 }
 
-func tryBaresip(t *testing.T, e *gwEnv, bin, user, pass, answermode string) (*baresip, error) {
+func tryBaresip(t *testing.T, e *gwEnv, bin, user, pass, answermode string, o baresipOpts) (*baresip, error) {
 	t.Helper()
 	dir := t.TempDir()
 	b := &baresip{t: t, name: user, dir: dir, snd: filepath.Join(dir, "snd"), exited: make(chan struct{}), events: make(chan map[string]any, 256)}
@@ -83,6 +99,7 @@ func tryBaresip(t *testing.T, e *gwEnv, bin, user, pass, answermode string) (*ba
 	if rtp > 64000 {
 		rtp = 40000
 	}
+	b.rtp = [2]uint16{uint16(rtp), uint16(rtp + 9)}
 	cfg := strings.NewReplacer(
 		"{{SIP_ADDR}}", fmt.Sprintf("127.0.0.1:%d", sipPort),
 		"{{CTRL_ADDR}}", fmt.Sprintf("127.0.0.1:%d", ctrlPort),
@@ -91,6 +108,28 @@ func tryBaresip(t *testing.T, e *gwEnv, bin, user, pass, answermode string) (*ba
 		"{{SND_PATH}}", b.snd,
 	).Replace(string(tmpl))
 	accounts := fmt.Sprintf("<sip:%s@%s>;auth_pass=%s;regint=600;answermode=%s\n", user, e.sipAddr(), pass, answermode)
+	contactPort := sipPort
+	if o.tls || o.mediaenc != "" {
+		host, tp := e.sipAddr().String(), ""
+		if o.tls {
+			host, tp = e.srv.Addr("tls").String(), ";transport=tls"
+		}
+		accounts = fmt.Sprintf("<sip:%s@%s%s>;auth_pass=%s;regint=600;answermode=%s", user, host, tp, pass, answermode)
+		if o.mediaenc != "" {
+			accounts += ";mediaenc=" + o.mediaenc
+		}
+		accounts += "\n"
+		cfg += "module\t\t\tsrtp.so\n"
+	}
+	if o.tls {
+		if o.caFile != "" {
+			cfg += "sip_cafile\t\t" + o.caFile + "\n"
+		}
+		if o.certFile != "" {
+			cfg += "sip_certificate\t\t" + o.certFile + "\n"
+			contactPort = sipPort + 1 // libre listens for TLS on the SIP port + 1
+		}
+	}
 	for name, content := range map[string]string{"config": cfg, "accounts": accounts, "contacts": ""} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
@@ -101,6 +140,9 @@ func tryBaresip(t *testing.T, e *gwEnv, bin, user, pass, answermode string) (*ba
 		t.Fatal(err)
 	}
 	b.cmd = exec.Command(bin, "-f", dir)
+	if o.trace {
+		b.cmd.Args = append(b.cmd.Args, "-s")
+	}
 	b.cmd.Stdout, b.cmd.Stderr = b.logf, b.logf
 	if err := b.cmd.Start(); err != nil {
 		close(b.exited)
@@ -112,7 +154,7 @@ func tryBaresip(t *testing.T, e *gwEnv, bin, user, pass, answermode string) (*ba
 	}()
 
 	// Registered: the registrar holds a contact with this phone's SIP port.
-	contact := fmt.Sprintf("@127.0.0.1:%d", sipPort)
+	contact := fmt.Sprintf("@127.0.0.1:%d", contactPort)
 	deadline := time.After(8 * time.Second)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()

@@ -49,12 +49,24 @@ type gwEnv struct {
 // count is back at that baseline.
 func newGwEnv(t *testing.T, mod func(*bridge.Config)) *gwEnv {
 	t.Helper()
-	return newGwEnvEngine(t, mod, nil)
+	return newGwEnvSIP(t, nil, mod)
+}
+
+// newGwEnvSIP is newGwEnv with sipMod changing the SIP server config too.
+func newGwEnvSIP(t *testing.T, sipMod func(*sip.Config), mod func(*bridge.Config)) *gwEnv {
+	t.Helper()
+	return newGwEnvAll(t, sipMod, mod, nil)
 }
 
 // newGwEnvEngine is newGwEnv with the gateway's WebRTC engine built from wc (nil: the
 // loopback engine of testenv.NewEngine).
 func newGwEnvEngine(t *testing.T, mod func(*bridge.Config), wc *rtpmedia.WebRTCConfig) *gwEnv {
+	t.Helper()
+	return newGwEnvAll(t, nil, mod, wc)
+}
+
+// newGwEnvAll is newGwEnv with a SIP config change (sipMod) and a WebRTC engine config (wc).
+func newGwEnvAll(t *testing.T, sipMod func(*sip.Config), mod func(*bridge.Config), wc *rtpmedia.WebRTCConfig) *gwEnv {
 	t.Helper()
 	checkGoroutines(t)
 	e := &gwEnv{t: t, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
@@ -62,10 +74,14 @@ func newGwEnvEngine(t *testing.T, mod func(*bridge.Config), wc *rtpmedia.WebRTCC
 	e.sim.SetFarEndConfig(farend.Config{AllowLoopback: true, ToneHz: farToneHz})
 	e.yc = testenv.NewClient(t, e.sim)
 	tokens := bridge.NewStaticTokens(map[string]string{e2eLine: testenv.Link(t, e.yc, e2eAccount).AccessToken})
-	e.srv = testenv.NewSIPServer(t, sip.Config{
+	sc := sip.Config{
 		DigestAlgorithms: []string{"MD5"}, // baresip/libre only copes with MD5 challenges
 		Logger:           e.log,
-	})
+	}
+	if sipMod != nil {
+		sipMod(&sc)
+	}
+	e.srv = testenv.NewSIPServer(t, sc)
 	var engine *rtpmedia.WebRTCEngine
 	if wc == nil {
 		engine = testenv.NewEngine(t)
