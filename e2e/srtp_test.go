@@ -111,6 +111,17 @@ func TestSRTPInboundBaresipTLS(t *testing.T) {
 	if !within(st.ToneHzDetected, phoneToneHz, 0.1) {
 		t.Errorf("far end heard %.0f Hz, want alice's %d Hz", st.ToneHzDetected, phoneToneHz)
 	}
+	// Re-INVITEs keep SRTP working: the phone holds and resumes (its re-offers carry
+	// a=crypto), then the network does (the gateway re-offers with its key).
+	alice.command("hold", "")
+	e.waitState(id, ynasim.CallHold)
+	alice.command("resume", "")
+	e.waitState(id, ynasim.CallConnected)
+	st = e.waitStats(id, 10*time.Second, "far end sendrecv after the phone's resume", func(s farend.Stats) bool { return s.Direction == "sendrecv" })
+	st = e.waitStats(id, 10*time.Second, "audio both ways after the phone's resume", func(s farend.Stats) bool {
+		return s.PacketsReceived >= st.PacketsReceived+50 && s.PacketsSent >= st.PacketsSent+50
+	})
+	netHoldResume(t, e.gwEnv, id)
 	alice.command("hangup", "")
 	alice.waitEvent("CALL_CLOSED", 10*time.Second)
 	if hz := alice.heardToneHz(); !within(hz, farToneHz, 0.2) {
@@ -212,33 +223,70 @@ func traceCrypto(t *testing.T, b *baresip, gwAddr string) (phone, gw []rtpmedia.
 	return phone, gw
 }
 
-// traceKeys returns the phone's and the gateway's (last) SDES keys of the call.
-func traceKeys(t *testing.T, b *baresip, gwAddr string) (phone, gw rtpmedia.Crypto) {
+// traceKeys returns the phone's and the gateway's SDES keys of the call (every
+// distinct one: a re-INVITE may rekey).
+func traceKeys(t *testing.T, b *baresip, gwAddr string) (phone, gw []rtpmedia.Crypto) {
 	t.Helper()
 	p, g := traceCrypto(t, b, gwAddr)
 	if len(p) == 0 || len(g) == 0 {
 		t.Fatalf("SIP trace: %d a=crypto from the phone, %d from the gateway", len(p), len(g))
 	}
-	return p[len(p)-1], g[len(g)-1]
+	distinct := func(cs []rtpmedia.Crypto) []rtpmedia.Crypto {
+		var out []rtpmedia.Crypto
+	next:
+		for _, c := range cs {
+			for _, o := range out {
+				if bytes.Equal(o.Key, c.Key) {
+					continue next
+				}
+			}
+			out = append(out, c)
+		}
+		return out
+	}
+	return distinct(p), distinct(g)
 }
 
 // checkSRTPWire checks the captured phone ⇄ gateway media: RTP is SRTP (12-byte
-// header + 160 bytes of PCMU + 10-byte tag), decrypts with the sender's key to a
-// payload that differs from what was on the wire, and RTCP is SRTCP.
-func checkSRTPWire(t *testing.T, sn *sniffer, b *baresip, phoneKey, gwKey rtpmedia.Crypto) {
+// header + 160 bytes of PCMU + 10-byte tag), decrypts with one of its sender's SDP
+// keys to a payload that differs from what was on the wire, and RTCP is SRTCP.
+func checkSRTPWire(t *testing.T, sn *sniffer, b *baresip, phoneKeys, gwKeys []rtpmedia.Crypto) {
 	t.Helper()
 	if sn == nil {
 		return
 	}
-	ctx := func(c rtpmedia.Crypto) *srtp.Context {
-		x, err := srtp.CreateContext(c.Key[:16], c.Key[16:], srtp.ProtectionProfileAes128CmHmacSha1_80)
-		if err != nil {
-			t.Fatal(err)
+	ctxs := func(cs []rtpmedia.Crypto) []*srtp.Context {
+		var out []*srtp.Context
+		for _, c := range cs {
+			x, err := srtp.CreateContext(c.Key[:16], c.Key[16:], srtp.ProtectionProfileAes128CmHmacSha1_80)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, x)
 		}
-		return x
+		return out
 	}
-	decRTP := map[bool]*srtp.Context{true: ctx(phoneKey), false: ctx(gwKey)} // by "from the phone"
-	decRTCP := map[bool]*srtp.Context{true: ctx(phoneKey), false: ctx(gwKey)}
+	// by "from the phone"; a failed decryption leaves a context's state as it was
+	decRTP := map[bool][]*srtp.Context{true: ctxs(phoneKeys), false: ctxs(gwKeys)}
+	decRTCP := map[bool][]*srtp.Context{true: ctxs(phoneKeys), false: ctxs(gwKeys)}
+	tryRTP := func(fromPhone bool, p []byte) ([]byte, error) {
+		var err error
+		for _, c := range decRTP[fromPhone] {
+			var plain []byte
+			if plain, err = c.DecryptRTP(nil, p, nil); err == nil {
+				return plain, nil
+			}
+		}
+		return nil, err
+	}
+	tryRTCP := func(fromPhone bool, p []byte) (err error) {
+		for _, c := range decRTCP[fromPhone] {
+			if _, err = c.DecryptRTCP(nil, p, nil); err == nil {
+				return nil
+			}
+		}
+		return err
+	}
 	var rtpN, rtcpN [2]int // [from gateway, from phone]
 	idx := func(fromPhone bool) int {
 		if fromPhone {
@@ -265,7 +313,7 @@ func checkSRTPWire(t *testing.T, sn *sniffer, b *baresip, phoneKey, gwKey rtpmed
 				}
 				continue
 			}
-			if _, err := decRTCP[fromPhone].DecryptRTCP(nil, p, nil); err != nil {
+			if err := tryRTCP(fromPhone, p); err != nil {
 				t.Errorf("SRTCP from phone=%v does not decrypt with its key: %v", fromPhone, err)
 				continue
 			}
@@ -281,7 +329,7 @@ func checkSRTPWire(t *testing.T, sn *sniffer, b *baresip, phoneKey, gwKey rtpmed
 			t.Errorf("RTP from phone=%v: %d bytes, want %d header + 160 PCMU + 10 tag", fromPhone, len(p), hl)
 			continue
 		}
-		plain, err := decRTP[fromPhone].DecryptRTP(nil, p, nil)
+		plain, err := tryRTP(fromPhone, p)
 		if err != nil {
 			t.Errorf("RTP seq %d from phone=%v does not decrypt with the key of its SDP: %v", h.SequenceNumber, fromPhone, err)
 			continue
@@ -291,7 +339,8 @@ func checkSRTPWire(t *testing.T, sn *sniffer, b *baresip, phoneKey, gwKey rtpmed
 		}
 		rtpN[idx(fromPhone)]++
 	}
-	t.Logf("wire: SRTP %d gateway→phone, %d phone→gateway; SRTCP %d / %d", rtpN[0], rtpN[1], rtcpN[0], rtcpN[1])
+	t.Logf("wire: SRTP %d gateway→phone, %d phone→gateway; SRTCP %d / %d; keys seen: %d phone, %d gateway",
+		rtpN[0], rtpN[1], rtcpN[0], rtcpN[1], len(phoneKeys), len(gwKeys))
 	if rtpN[0] < 50 || rtpN[1] < 50 {
 		t.Errorf("captured SRTP packets: %d gateway→phone, %d phone→gateway; want ≥ 50 each", rtpN[0], rtpN[1])
 	}
