@@ -3,6 +3,7 @@ module github.com/ynagw/ynagw
 go 1.26.8
 
 require (
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/emiago/sipgo v1.7.3
 	github.com/google/uuid v1.6.0
 	github.com/gorilla/websocket v1.5.3

@@ -20,7 +20,8 @@ const closeTimeout = 30 * time.Second
 // Run is `ynagw run`: it loads the configuration, builds and starts the daemon and serves
 // until a signal: SIGTERM drains (see Daemon.Drain) then ends the remaining calls and
 // exits; SIGINT ends the calls at once; SIGHUP reloads. A second SIGTERM/SIGINT during
-// the drain cuts it short. Logs go to logOut (nil: stderr).
+// the drain cuts it short. Logs go to logOut (nil: stderr). Under systemd (Type=notify)
+// it reports READY=1, RELOADING=1, STOPPING=1 and WATCHDOG=1 pings (notify.go).
 func Run(configPath, version string, logOut io.Writer) error {
 	cfg, err := config.Load(configPath)
 	if err != nil {
@@ -57,18 +58,34 @@ func Run(configPath, version string, logOut io.Writer) error {
 		_ = d.Close(context.Background())
 		return err
 	}
+	sdn := notifier{log: log}
+	sdn.ready("serving")
+	wdCtx, wdStop := context.WithCancel(context.Background())
+	wdDone := make(chan struct{})
+	go func() {
+		defer close(wdDone)
+		sdn.watchdog(wdCtx, d.alive)
+	}()
+	defer func() { // pings go on while draining and closing (TimeoutStopSec bounds those)
+		wdStop()
+		<-wdDone
+	}()
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
+			sdn.reloading()
 			nc, err := config.Load(configPath)
 			if err != nil {
 				log.Error("reload: configuration rejected; keeping the running one", zap.Error(err))
+				sdn.ready("reload rejected: " + err.Error())
 				continue
 			}
 			d.Reload(context.Background(), cfg, nc)
 			cfg = nc
+			sdn.ready("serving (reloaded)")
 			continue
 		case syscall.SIGTERM:
+			sdn.stopping("draining")
 			log.Info("SIGTERM: draining", zap.Duration("drain_timeout", opts.DrainTimeout))
 			dctx, dcancel := context.WithCancel(context.Background())
 			stop := make(chan struct{})
@@ -84,6 +101,7 @@ func Run(configPath, version string, logOut io.Writer) error {
 			close(stop)
 			dcancel()
 		case syscall.SIGINT:
+			sdn.stopping("ending calls")
 			log.Info("SIGINT: ending calls and stopping")
 		}
 		break

@@ -132,3 +132,14 @@ func TestHelpExitsZero(t *testing.T) {
 		t.Errorf("no-such-command: exit %d, want 2\n%s", code, out)
 	}
 }
+
+// shortTempDir is a temp dir with a short path (for unix socket names), removed on
+// cleanup.
+func shortTempDir(t *testing.T) (string, error) {
+	d, err := os.MkdirTemp("/tmp", "yg")
+	if err != nil {
+		return "", err
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d, nil
+}
