@@ -45,8 +45,18 @@ func (p phoneSRTP) apply(cfg *rtpmedia.OfferConfig) {
 
 // secureURI reports whether a request to uri goes over TLS (sips: or transport=tls).
 func secureURI(uri string) bool {
-	l := strings.ToLower(strings.TrimSpace(strings.Trim(uri, "<>")))
-	return strings.HasPrefix(l, "sips:") || strings.Contains(l, ";transport=tls")
+	l := strings.ToLower(strings.Trim(strings.TrimSpace(uri), "<>"))
+	if strings.HasPrefix(l, "sips:") {
+		return true
+	}
+	l, _, _ = strings.Cut(l, "?") // URI headers
+	params := strings.Split(l, ";")
+	for _, p := range params[1:] {
+		if strings.TrimSpace(p) == "transport=tls" {
+			return true
+		}
+	}
+	return false
 }
 
 // setSRTPKeys turns SRTP on the SIP leg on, rekeys it or (nil) turns it off.
