@@ -205,6 +205,16 @@ func (b *Backend) Ready(ctx context.Context) error {
 	return nil
 }
 
+var _ admin.ReadyNoter = (*Backend)(nil)
+
+// ReadyNotes implements admin.ReadyNoter: the configuration changes pending a restart.
+func (b *Backend) ReadyNotes() []string {
+	if p := b.d.RestartPending(); len(p) > 0 {
+		return []string{"restart pending: " + strings.Join(p, ", ")}
+	}
+	return nil
+}
+
 var _ admin.SIPBlocker = (*Backend)(nil)
 
 // SIPBlocks lists the (source, username) pairs the SIP server blocks now.

@@ -45,6 +45,8 @@ type Daemon struct {
 	started  bool
 	closed   bool
 	draining bool
+	// restartPending: fields changed on disk that only a restart applies (Reload).
+	restartPending []string
 }
 
 // New builds every part from opts (opening the store); nothing listens yet.

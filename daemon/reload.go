@@ -13,12 +13,16 @@ import (
 
 // Reload applies what a SIGHUP may change without dropping calls (config.Reloadable):
 // line routing (ring lists, ring trunk, outbound permissions, prefixes), the log level
-// and the SIP users (sip.Server.SetUsers). Every other change is logged as needing a
-// restart and left as it runs; the comparison and the conversions are config's
+// and the SIP users (sip.Server.SetUsers), comparing the last loaded configuration old
+// with cfg. Every other change is left as it runs and is pending a restart: those are
+// found by comparing cfg with base, the configuration the daemon started with, so a
+// change stays pending on every later reload (and in /readyz and the sd_notify status)
+// until it is reverted or the daemon restarted. It returns what it applied and the
+// fields pending a restart; the comparison and the conversions are config's
 // (Config.Reloadable, Config.Bridge, Config.SIPUsers).
-func (d *Daemon) Reload(ctx context.Context, old, cfg *config.Config) {
-	users, routing, err := old.Reloadable(cfg)
-	var applied []string
+func (d *Daemon) Reload(ctx context.Context, base, old, cfg *config.Config) (applied, pending []string) {
+	users, routing, _ := old.Reloadable(cfg)
+	_, _, err := base.Reloadable(cfg)
 	if routing {
 		for _, lc := range cfg.Bridge().Lines {
 			if _, known := d.lineConfigured(lc.MSISDN); !known {
@@ -46,17 +50,31 @@ func (d *Daemon) Reload(ctx context.Context, old, cfg *config.Config) {
 			applied = append(applied, "log.level")
 		}
 	}
-	d.log.Info("configuration reloaded", zap.Strings("applied", applied))
 	if err != nil {
-		var paths []string
 		for _, fe := range config.FieldErrors(err) {
-			paths = append(paths, fe.Path)
+			pending = append(pending, fe.Path)
 		}
-		if len(paths) == 0 && !errors.Is(err, context.Canceled) {
-			paths = []string{err.Error()}
+		if len(pending) == 0 && !errors.Is(err, context.Canceled) {
+			pending = []string{err.Error()}
 		}
-		d.log.Warn("configuration changes that need a restart were not applied", zap.Strings("fields", paths))
 	}
+	d.mu.Lock()
+	d.restartPending = pending
+	d.mu.Unlock()
+	d.log.Info("configuration reloaded", zap.Strings("applied", applied), zap.Strings("restart_pending", pending))
+	if len(pending) > 0 {
+		d.log.Warn("configuration changes that need a restart are not applied (pending until a restart)",
+			zap.Strings("fields", pending))
+	}
+	return applied, pending
+}
+
+// RestartPending lists the configuration fields changed on disk (as of the last reload)
+// that only a restart applies.
+func (d *Daemon) RestartPending() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.restartPending...)
 }
 
 func (d *Daemon) lineConfigured(msisdn string) (bridge.LineConfig, bool) {

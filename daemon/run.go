@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -58,6 +59,7 @@ func Run(configPath, version string, logOut io.Writer) error {
 		_ = d.Close(context.Background())
 		return err
 	}
+	base := cfg // what runs; a reload's restart-only changes are compared with it
 	sdn := notifier{log: log}
 	sdn.ready("serving")
 	wdCtx, wdStop := context.WithCancel(context.Background())
@@ -80,9 +82,13 @@ func Run(configPath, version string, logOut io.Writer) error {
 				sdn.ready("reload rejected: " + err.Error())
 				continue
 			}
-			d.Reload(context.Background(), cfg, nc)
+			_, pending := d.Reload(context.Background(), base, cfg, nc)
 			cfg = nc
-			sdn.ready("serving (reloaded)")
+			status := "serving (reloaded)"
+			if len(pending) > 0 {
+				status += "; restart pending: " + strings.Join(pending, ", ")
+			}
+			sdn.ready(status)
 			continue
 		case syscall.SIGTERM:
 			sdn.stopping("draining")
