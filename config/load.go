@@ -45,10 +45,11 @@ func parse(data []byte, lookupEnv func(string) (string, bool), baseDir string) (
 		return nil, err
 	}
 	c.baseDir = baseDir
+	unresolved, credErr := c.expandCredentials(lookupEnv)
 	c.resolvePaths()
-	secretErr := c.resolveSecrets(lookupEnv)
+	secretErr := c.resolveSecrets(lookupEnv, unresolved)
 	c.Init()
-	if err := errors.Join(secretErr, c.Validate()); err != nil {
+	if err := errors.Join(credErr, secretErr, c.Validate()); err != nil {
 		return nil, err
 	}
 	return c, nil

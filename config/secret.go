@@ -44,8 +44,9 @@ func (c *Config) secrets() []secretRef {
 	return refs
 }
 
-// resolveSecrets fills every secret given by _env or _file. Errors name the field.
-func (c *Config) resolveSecrets(lookupEnv func(string) (string, bool)) error {
+// resolveSecrets fills every secret given by _env or _file (files in skip are not read:
+// their path is already reported). Errors name the field.
+func (c *Config) resolveSecrets(lookupEnv func(string) (string, bool), skip map[*string]bool) error {
 	var p problems
 	for _, r := range c.secrets() {
 		n := 0
@@ -70,6 +71,7 @@ func (c *Config) resolveSecrets(lookupEnv func(string) (string, bool)) error {
 				continue
 			}
 			*r.val = v
+		case skip[r.file]:
 		case *r.file != "":
 			b, err := readSecretFile(*r.file)
 			if err != nil {
@@ -133,16 +135,8 @@ func (c *Config) resolvePaths() {
 			*p = filepath.Join(c.baseDir, *p)
 		}
 	}
-	for _, r := range c.secrets() {
-		abs(r.file)
-	}
-	for i := range c.Sip.Listen {
-		abs(&c.Sip.Listen[i].CertFile)
-		abs(&c.Sip.Listen[i].KeyFile)
-	}
-	abs(&c.Sip.CAFile)
-	for i := range c.Trunks {
-		abs(&c.Trunks[i].CAFile)
+	for _, f := range c.filePaths() {
+		abs(f.p)
 	}
 	if !strings.HasPrefix(c.Store.Path, ":") && !strings.HasPrefix(c.Store.Path, "file:") { // :memory:, SQLite URIs
 		abs(&c.Store.Path)
