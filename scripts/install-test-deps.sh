@@ -10,6 +10,7 @@ PKGS=(
   "prometheus:promtool"
   "chromium:chromium"
   "systemd:systemd-analyze"
+  "util-linux:setpriv"
   "ca-certificates:update-ca-certificates"
 )
 

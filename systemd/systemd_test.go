@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -32,7 +34,9 @@ func directives(t *testing.T, text string) map[string]map[string][]string {
 		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
 		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
 			section = line[1 : len(line)-1]
-			out[section] = map[string][]string{}
+			if out[section] == nil { // a drop-in adds to the unit's section
+				out[section] = map[string][]string{}
+			}
 		default:
 			k, v, ok := strings.Cut(line, "=")
 			if !ok || section == "" {
@@ -53,12 +57,23 @@ func TestUnitDirectives(t *testing.T) {
 	}
 	d := directives(t, string(b))
 	tests := []struct{ section, key, want string }{
-		{"Service", "Type", "simple"},
+		{"Service", "Type", "notify"},
+		{"Service", "NotifyAccess", "main"},
 		{"Service", "ExecStart", installed + " run -config /etc/ynagw/ynagw.yaml"},
+		{"Service", "ExecReload", "kill -HUP $MAINPID"},
+		{"Service", "WatchdogSec", "30"},
 		{"Service", "EnvironmentFile", "-/etc/ynagw/env"},
+		{"Service", "LoadCredential", "store_key:/etc/ynagw/credentials/store_key"},
+		{"Service", "LoadCredential", "client_secret:/etc/ynagw/credentials/client_secret"},
+		{"Service", "LoadCredential", "pop.pem:/etc/ynagw/credentials/pop.pem"},
+		{"Service", "LoadCredential", "admin_password:/etc/ynagw/credentials/admin_password"},
 		{"Service", "DynamicUser", "yes"},
 		{"Service", "StateDirectory", "ynagw"},
 		{"Service", "ConfigurationDirectory", "ynagw"},
+		// The dynamic user must be able to read its configuration (issue 11: 0750 did not).
+		{"Service", "ConfigurationDirectoryMode", "0755"},
+		{"Service", "StateDirectoryMode", "0700"},
+		{"Service", "UMask", "0077"},
 		{"Service", "AmbientCapabilities", "CAP_NET_BIND_SERVICE"},
 		{"Service", "CapabilityBoundingSet", "CAP_NET_BIND_SERVICE"},
 		{"Service", "NoNewPrivileges", "yes"},
@@ -76,6 +91,9 @@ func TestUnitDirectives(t *testing.T) {
 		{"Service", "MemoryDenyWriteExecute", "yes"},
 		{"Service", "SystemCallArchitectures", "native"},
 		{"Service", "SystemCallFilter", "@system-service"},
+		{"Service", "SystemCallFilter", "~@privileged @resources"},
+		{"Service", "PrivateMounts", "yes"},
+		{"Service", "ProcSubset", "pid"},
 		{"Service", "Restart", "on-failure"},
 		{"Service", "RestartSec", "2"},
 		{"Service", "KillSignal", "SIGTERM"},
@@ -140,6 +158,7 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 		wantOK bool
 	}{
 		{"shipped unit", unit, true},
+		{"with the passwords drop-in", unit + "\n" + readFile(t, "ynagw.service.d/passwords.conf"), true},
 		// The check itself must be able to fail.
 		{"unknown key", strings.Replace(unit, "[Service]\n", "[Service]\nNoSuchKey=1\n", 1), false},
 		{"bad value", strings.Replace(unit, "Restart=on-failure", "Restart=sometimes", 1), false},
@@ -152,5 +171,65 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 				t.Fatalf("verify ok=%v (err=%v, problems=%q), want ok=%v", ok, err, problems, tt.wantOK)
 			}
 		})
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// exposure runs `systemd-analyze security --offline=yes` on unit text and returns the
+// overall exposure level (0 = locked down, 10 = unprotected).
+func exposure(t *testing.T, bin, unit string) float64 {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), unitFile)
+	if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "security", "--offline=yes", "--no-pager", path)
+	cmd.Env = append(os.Environ(), "SYSTEMD_LOG_COLOR=0", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0")
+	out, err := cmd.CombinedOutput()
+	m := regexp.MustCompile(`Overall exposure level for [^:]+: ([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		if err != nil && strings.Contains(string(out), "offline") {
+			t.Skipf("systemd-analyze security --offline not supported: %s", out)
+		}
+		t.Fatalf("no exposure level in the output (%v):\n%s", err, out)
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestSystemdAnalyzeSecurity: the shipped unit's exposure is at most 2.0; a unit
+// without its sandboxing lines scores far worse (the measurement can fail).
+func TestSystemdAnalyzeSecurity(t *testing.T) {
+	bin := testpeer.Require(t, "systemd-analyze")
+	unit := readFile(t, unitFile)
+	got := exposure(t, bin, unit)
+	t.Logf("systemd-analyze security exposure: %.1f", got)
+	if got > 2.0 {
+		t.Errorf("exposure %.1f, want <= 2.0", got)
+	}
+	var bare []string
+	for _, l := range strings.Split(unit, "\n") {
+		if k, _, ok := strings.Cut(l, "="); ok && (strings.HasPrefix(k, "Protect") || strings.HasPrefix(k, "Private") ||
+			strings.HasPrefix(k, "Restrict") || strings.HasPrefix(k, "SystemCall") || k == "DynamicUser" ||
+			k == "CapabilityBoundingSet" || k == "NoNewPrivileges") {
+			continue
+		}
+		bare = append(bare, l)
+	}
+	weak := exposure(t, bin, strings.Join(bare, "\n"))
+	t.Logf("without sandboxing: %.1f", weak)
+	if weak <= 2.0 {
+		t.Errorf("the unsandboxed unit scores %.1f: the measurement does not tell", weak)
 	}
 }
