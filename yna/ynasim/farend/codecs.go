@@ -274,3 +274,83 @@ func specFor(p webrtc.RTPCodecParameters) (codecSpec, bool) {
 	}
 	return codecSpec{}, false
 }
+
+// alignFmtp returns the view of a remote answer that the far end hands to
+// pion: every payload format of the audio section that is one of our codecs
+// (same name, clock rate and channels) gets the fmtp we offered for it (none
+// if we offered none). The wire SDP is not changed; only pion's view is.
+//
+// Why: fmtp parameters of opus, telephone-event, G722 and G.711 are receiver
+// preferences, not negotiation constraints (RFC 7587 §7, RFC 4733 §2.4.1,
+// RFC 3264 §6.1), and the real network accepts answers whose fmtp differ from
+// its offer (fact sheet §18.9). pion/webrtc v4 instead treats a differing
+// fmtp as a partial match and, when any codec matches exactly (codecs without
+// fmtp always do), drops the partial matches: the codec the answer selected
+// would be lost. Rewriting the remote view keeps pion's codec list equal to
+// the answer's (same payload types, same order), whatever parameters the peer
+// writes, and needs no knowledge of pion's matching rules beyond "an equal
+// fmtp matches". Registering the peer's fmtp in the MediaEngine instead is not
+// possible for an offer (the answer is not known yet, and a PeerConnection's
+// MediaEngine is fixed once created).
+func alignFmtp(raw string, ours []codecSpec) (string, error) {
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(raw); err != nil {
+		return "", fmt.Errorf("farend: parse SDP: %w", err)
+	}
+	changed := false
+	for _, m := range sd.MediaDescriptions {
+		if m.MediaName.Media != "audio" {
+			continue
+		}
+		want := map[uint8]*codecSpec{} // payload type -> our codec
+		for _, f := range m.MediaName.Formats {
+			n, err := strconv.ParseUint(f, 10, 8)
+			if err != nil || n > 127 {
+				continue
+			}
+			c, ok := staticPTs[uint8(n)]
+			for _, a := range m.Attributes {
+				if a.Key != "rtpmap" {
+					continue
+				}
+				if rc, rok := parseRtpmap(a.Value); rok && rc.PT == uint8(n) {
+					c, ok = rc, true
+				}
+			}
+			if !ok {
+				continue
+			}
+			for i := range ours {
+				if ours[i].matches(c.Name, c.Rate, c.Channels) {
+					want[uint8(n)] = &ours[i]
+					break
+				}
+			}
+		}
+		attrs := make([]sdp.Attribute, 0, len(m.Attributes))
+		for _, a := range m.Attributes {
+			if a.Key == "fmtp" {
+				pt, _, _ := strings.Cut(a.Value, " ")
+				if n, err := strconv.ParseUint(pt, 10, 8); err == nil {
+					if spec := want[uint8(n)]; spec != nil {
+						changed = true
+						if spec.Fmtp == "" {
+							continue
+						}
+						a.Value = pt + " " + spec.Fmtp
+					}
+				}
+			}
+			attrs = append(attrs, a)
+		}
+		m.Attributes = attrs
+	}
+	if !changed {
+		return raw, nil
+	}
+	b, err := sd.Marshal()
+	if err != nil {
+		return "", fmt.Errorf("farend: write SDP: %w", err)
+	}
+	return string(b), nil
+}

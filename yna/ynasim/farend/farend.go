@@ -331,7 +331,11 @@ func (f *FarEnd) SetAnswer(answer string) error {
 	}
 	switch f.state {
 	case stOffered:
-		if err := f.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		view, err := alignFmtp(answer, f.codecs)
+		if err != nil {
+			return err
+		}
+		if err := f.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: view}); err != nil {
 			// pion rejects e.g. an answer without a common codec; the offer
 			// stays outstanding so a corrected answer can be applied.
 			return fmt.Errorf("farend: apply answer: %w", err)
@@ -454,11 +458,16 @@ func (f *FarEnd) WaitDigits(ctx context.Context, n int) error {
 func (f *FarEnd) Stats() Stats {
 	var st Stats
 	f.rx.fill(&st)
-	if audio, _, ok := f.track.binding(); ok {
+	if audio, te, ok := f.track.binding(); ok {
 		if spec, ok := specFor(audio); ok {
 			st.Codec = spec.String()
 		}
 		st.PayloadType = uint8(audio.PayloadType)
+		if te != nil {
+			if spec, ok := specFor(*te); ok {
+				st.TelephoneEvent = spec.String()
+			}
+		}
 	}
 	f.mu.Lock()
 	st.Direction = f.dir

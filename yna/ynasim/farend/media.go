@@ -176,6 +176,9 @@ func (f *FarEnd) onTrack(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	f.wg.Add(1)
 	f.mu.Unlock()
 	defer f.wg.Done()
+	if spec, ok := specFor(track.Codec()); ok && !spec.isTE() {
+		f.rx.setCodec(spec.String())
+	}
 	errs := 0
 	for {
 		pkt, _, err := track.ReadRTP()

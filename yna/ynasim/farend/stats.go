@@ -7,8 +7,12 @@ import (
 
 // Stats is a snapshot of one far end's media counters.
 type Stats struct {
-	Codec       string // negotiated audio codec, e.g. "PCMU/8000" ("" before negotiation)
+	Codec       string // audio codec this side sends: the answer's first codec, e.g. "PCMU/8000" ("" before negotiation)
 	PayloadType uint8  // its payload type
+	// TelephoneEvent is the negotiated RFC 4733 format, e.g. "telephone-event/8000" ("" if none).
+	TelephoneEvent string
+	// CodecReceived is the codec of the audio arriving from the peer ("" before the first packet).
+	CodecReceived string
 	Direction   string // our current media direction (sendrecv, sendonly, recvonly, inactive)
 	ICEState    string
 	DTLSState   string
@@ -54,6 +58,7 @@ type rxStats struct {
 	haveMark bool
 	lastMark uint32
 	dtmfRecv uint64
+	rxCodec  string
 	digits   []byte
 	dtmf     dtmfReceiver
 	zc       zeroCrossings
@@ -145,6 +150,13 @@ func (s *rxStats) audio(seq uint16, payload []byte, g711 string) {
 	s.notifyLocked()
 }
 
+// setCodec records the codec of the received audio track.
+func (s *rxStats) setCodec(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rxCodec = name
+}
+
 // event records one received telephone-event packet.
 func (s *rxStats) event(seq uint16, ts uint32, payload []byte) {
 	s.mu.Lock()
@@ -172,6 +184,7 @@ func (s *rxStats) fill(st *Stats) {
 	st.PayloadBad = s.markerBd
 	st.PayloadUnmarked = s.unmarked
 	st.DTMFPacketsRecv = s.dtmfRecv
+	st.CodecReceived = s.rxCodec
 	st.Digits = string(s.digits)
 	st.ToneHzDetected = s.zc.hz(8000)
 }
