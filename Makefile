@@ -1,10 +1,18 @@
 # ynagw: the two commands a newcomer needs are `make demo` and `make test`.
 GO ?= go
 
-.PHONY: demo test test-deps vet unit bench fuzz
+.PHONY: demo build test test-deps vet unit bench fuzz
+
+# The production binary (README "Production set-up"): static, with the version from
+# git (ynagw --version); VERSION=v1.2.3 or BIN=path override.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+BIN ?= bin/ynagw
 
 demo:
 	$(GO) run ./cmd/ynagw demo
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/ynagw
 
 test-deps:
 	./scripts/install-test-deps.sh

@@ -143,3 +143,34 @@ func shortTempDir(t *testing.T) (string, error) {
 	t.Cleanup(func() { _ = os.RemoveAll(d) })
 	return d, nil
 }
+
+// TestMakeBuildVersion: `make build`, the build the README installs, stamps the
+// version from git (issue 11: a build as documented said "devel"; e.g. with
+// GOFLAGS=-buildvcs=false, or from a tree without VCS stamping).
+func TestMakeBuildVersion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the ynagw binary")
+	}
+	mk, err := exec.LookPath("make")
+	if err != nil {
+		t.Skip("make not installed")
+	}
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("git not installed")
+	}
+	desc, err := exec.Command(git, "describe", "--tags", "--always", "--dirty").Output()
+	if err != nil {
+		t.Skipf("not a git checkout: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "ynagw")
+	cmd := exec.Command(mk, "-C", "../..", "build", "BIN="+bin)
+	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make build: %v\n%s", err, out)
+	}
+	out, code := ynagwproc.RunOnce(t, bin, "--version")
+	if want := "ynagw " + strings.TrimSpace(string(desc)); code != 0 || strings.TrimSpace(out) != want {
+		t.Errorf("make build: --version %q (exit %d), want %q", out, code, want)
+	}
+}
