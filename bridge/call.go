@@ -5,24 +5,22 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/ynagw/ynagw/rtpmedia"
-	"github.com/ynagw/ynagw/sip"
 	"github.com/ynagw/ynagw/yna"
 	"go.uber.org/zap"
 )
 
-// call is one bridged call. Every field is owned by the call goroutine (run*), except
-// notes (a mailbox) and ynaID, which is written before bind and read by unbind on the
-// same goroutine.
+// call is one bridged call. Every field is owned by the call goroutine (run), except
+// notes (a mailbox), results (its helpers' channel) and snap (published snapshots).
 type call struct {
 	g     *Gateway
 	dir   string
 	line  string
-	token string
 	log   *zap.Logger
 	notes *mailbox[*yna.SessionStatus]
 	m     CallMetrics
@@ -31,8 +29,36 @@ type call struct {
 	start time.Time
 	snap  atomic.Pointer[CallInfo] // published by the call goroutine, read by Gateway.Calls
 
+	state        callState
+	ending       bool
+	shutdownSeen bool
+	timer        timer
+	timerKind    eventKind
+
+	// helpers run blocking I/O for the call (ICE gathering, re-INVITEs) and hand their
+	// result back through results; end cancels and waits for them.
+	results       chan event
+	helpers       sync.WaitGroup
+	helperCtx     context.Context
+	helperCancel  context.CancelFunc
+	inviteCtx     context.Context // outbound: cancelled with the phone's INVITE
+	inv           sipInvite       // outbound: the phone's INVITE
+	out           outboundSetup   // outbound: the state before the answer
+	fork          sipFork         // inbound: the fork toward the phones
+	dialCancel    func()          // inbound: ends the fork's context (end)
+	forkOver      bool            // the fork's events ended
+	prep          *prepared       // inbound: the WebRTC answer gathered while ringing
+	rang          bool            // inbound: POST /ringing sent
+	invSDP        string          // inbound: the network's offer
+	dlg           sipDialog       // the established dialog
+	dlgClosed     bool            // its events ended
+	remote        *remoteOffer    // a network re-offer waiting for the phone
+	phoneDir      rtpmedia.Direction
+	netDir        rtpmedia.Direction
+	lastNetRemote string // last SDP from the network we applied
+
 	// media
-	sipLeg   *rtpmedia.Leg
+	sipLeg   phoneLeg
 	net      NetLeg
 	relay    Relay
 	sipCodec rtpmedia.Codec
@@ -43,23 +69,17 @@ type call struct {
 	// branchSRTP the policy of each fork branch of an inbound call, by label.
 	phoneSRTP  phoneSRTP
 	branchSRTP map[string]phoneSRTP
-
-	// established state
-	dlg           *sip.Dialog
-	phoneDir      rtpmedia.Direction // what the phone's last offer/answer said about its own side
-	netDir        rtpmedia.Direction // the network's side
-	lastNetRemote string             // last SDP from the network we applied
-	rang          bool               // inbound: POST /ringing sent
 }
 
 func (g *Gateway) newCall(dir, line string) *call {
 	c := &call{
-		g: g, dir: dir, line: line, notes: newMailbox[*yna.SessionStatus](),
-		start: time.Now(), sdpSess: rand.Uint64N(1 << 62),
+		g: g, dir: dir, line: line, notes: newMailbox[*yna.SessionStatus](), results: make(chan event, 4),
+		start: g.clock.Now(), sdpSess: rand.Uint64N(1 << 62), m: nopCall{},
+		phoneDir: rtpmedia.SendRecv, netDir: rtpmedia.SendRecv,
 	}
+	c.helperCtx, c.helperCancel = context.WithCancel(context.Background())
 	c.log = g.log.With(zap.String("call_dir", dir), zap.String("line", line), zap.String("sip_call_id", ""), zap.String("yna_call_id", ""))
 	c.rec = CDR{ID: uuid.NewString(), Direction: dir, Line: line, SetupAt: c.start}
-	c.m = g.metrics.CallStarted(dir, line)
 	c.publish(CallStateSetup)
 	return c
 }
@@ -84,50 +104,30 @@ func (c *call) restCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), c.g.cfg.Timers.RESTTimeout)
 }
 
-// end sends DELETE /end (errors only logged, §9.7).
-func (c *call) end() {
-	if c.ynaID == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.g.cfg.Timers.DrainTimeout)
-	defer cancel()
-	if err := c.g.yna.End(ctx, c.token, c.ynaID, "", false); err != nil {
-		c.log.Info("DELETE /end failed", zap.Error(err))
-	}
-}
-
-// hangupSIP sends BYE (bounded by DrainTimeout) and drains the dialog's events.
-func (c *call) hangupSIP(reason string) {
-	if c.dlg == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.g.cfg.Timers.DrainTimeout)
-	defer cancel()
-	if err := c.dlg.Hangup(ctx, reason); err != nil {
-		c.log.Info("BYE failed", zap.Error(err))
-	}
-	c.drainDialog()
-}
-
-// drainDialog reads the dialog's remaining events so its pump goroutine can finish.
-func (c *call) drainDialog() {
-	if c.dlg == nil {
-		return
-	}
-	t := time.NewTimer(c.g.cfg.Timers.DrainTimeout)
-	defer t.Stop()
-	for {
+// goHelper runs f, blocking I/O that touches no call state, in a goroutine end waits for;
+// its event comes back through the loop.
+func (c *call) goHelper(f func(ctx context.Context) event) {
+	c.helpers.Add(1)
+	go func() {
+		defer c.helpers.Done()
+		ev := f(c.helperCtx)
 		select {
-		case ev, ok := <-c.dlg.Events():
-			if !ok {
-				return
-			}
-			if o, isOffer := ev.(*sip.OfferEvent); isOffer {
-				_ = o.Respond(481, nil)
-			}
-		case <-t.C:
-			return
+		case c.results <- ev:
+		case <-c.helperCtx.Done():
 		}
+	}()
+}
+
+// setTimer arms the call's one timer: kind is handled when it fires.
+func (c *call) setTimer(d time.Duration, kind eventKind) {
+	c.stopTimer()
+	c.timer, c.timerKind = c.g.clock.NewTimer(d), kind
+}
+
+func (c *call) stopTimer() {
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
 	}
 }
 
@@ -143,12 +143,22 @@ func (c *call) newSIPLeg(md *rtpmedia.MediaDescription) error {
 	if md != nil {
 		lc.Remote, lc.RemoteRTCP, lc.RTCPMux = md.Addr, md.RTCPAddr, md.RTCPMux
 	}
-	l, err := rtpmedia.NewLeg(lc)
+	l, err := c.g.parts.newLeg(lc)
 	if err != nil {
 		return err
 	}
 	c.sipLeg = l
 	return nil
+}
+
+// setPhoneRemote points the SIP leg at the address of the phone's SDP (if it has one).
+func (c *call) setPhoneRemote(md *rtpmedia.MediaDescription) {
+	if md.Addr.Addr().IsValid() && !md.Addr.Addr().IsUnspecified() && md.Addr.Port() != 0 {
+		c.sipLeg.SetRemote(md.Addr)
+		if md.RTCPAddr.IsValid() && md.RTCPAddr != (netip.AddrPort{}) {
+			c.sipLeg.SetRemoteRTCP(md.RTCPAddr)
+		}
+	}
 }
 
 // localSDPConfig describes our SIP side for an offer or answer.
@@ -210,9 +220,14 @@ func hasAudio(cs []rtpmedia.Codec) bool {
 // type included (the engine needs unique payload types and keeps them where it can).
 func netFormat(cd rtpmedia.Codec) rtpmedia.Codec { return cd }
 
-// startRelay starts media between the legs with the negotiated formats.
+// relayParams are the formats both legs negotiated.
+func (c *call) relayParams() RelayParams {
+	return RelayParams{SIPCodec: c.sipCodec, NetCodec: c.net.Codec(), SIPDTMF: c.sipDTMF, NetDTMF: c.net.DTMF()}
+}
+
+// startRelay starts media between the legs with the negotiated formats (or updates it).
 func (c *call) startRelay() error {
-	p := RelayParams{SIPCodec: c.sipCodec, NetCodec: c.net.Codec(), SIPDTMF: c.sipDTMF, NetDTMF: c.net.DTMF()}
+	p := c.relayParams()
 	if c.relay != nil {
 		c.relay.Update(p)
 		return nil
@@ -220,12 +235,15 @@ func (c *call) startRelay() error {
 	if err := rtpmedia.CheckRelay(p.SIPCodec, p.NetCodec); err != nil {
 		return err
 	}
-	r := newRelay(c.sipLeg, c.net, p, c.log)
+	r := c.g.parts.newRelay(c.sipLeg, c.net, p, c.log)
 	c.relay = r
 	r.Start()
 	c.log.Debug("media relay started", zap.Stringer("sip_codec", c.sipCodec), zap.Stringer("net_codec", p.NetCodec))
 	return nil
 }
+
+// heldByNet reports whether the network's side does not send or does not receive.
+func (c *call) heldByNet() bool { return !c.netDir.Sends() || !c.netDir.Receives() }
 
 // applyHold sets the relay's paused directions from phoneDir and netDir.
 func (c *call) applyHold() {
@@ -255,39 +273,6 @@ func (c *call) applyHold() {
 	}
 }
 
-// finish closes the media and writes metrics and the CDR.
-func (c *call) finish(result, reason string, sipStatus int) {
-	// The legs first: the relay's goroutines return when their ReadRTP fails.
-	if c.net != nil {
-		_ = c.net.Close()
-	}
-	if c.sipLeg != nil {
-		st := c.sipLeg.Stats()
-		c.rec.SIPMedia = LegStats{PacketsIn: st.PacketsIn, PacketsOut: st.PacketsOut, Lost: st.Lost}
-		_ = c.sipLeg.Close()
-	}
-	if c.relay != nil {
-		c.relay.Close()
-		c.rec.NetMedia = c.relay.NetStats()
-	}
-	c.rec.EndedAt = time.Now()
-	c.rec.Result, c.rec.EndReason, c.rec.SIPStatus = result, reason, sipStatus
-	if m, ok := c.m.(OneWayObserver); ok && oneWay(!c.rec.AnsweredAt.IsZero(), c.rec.SIPMedia.PacketsIn, c.rec.NetMedia.PacketsIn) {
-		m.OneWay()
-	}
-	c.m.Media("sip", c.rec.SIPMedia.PacketsIn, c.rec.SIPMedia.PacketsOut, c.rec.SIPMedia.Lost)
-	c.m.Media("net", c.rec.NetMedia.PacketsIn, c.rec.NetMedia.PacketsOut, c.rec.NetMedia.Lost)
-	c.m.Ended(result, c.rec.EndedAt.Sub(c.start))
-	ctx, cancel := context.WithTimeout(context.Background(), c.g.cfg.Timers.DrainTimeout)
-	defer cancel()
-	if err := c.g.cdr.Write(ctx, c.rec); err != nil {
-		c.log.Warn("CDR write failed", zap.Error(err))
-	}
-	c.log.Info("call ended", zap.String("result", result), zap.String("reason", reason), zap.Int("sip_status", sipStatus),
-		zap.Duration("duration", c.rec.EndedAt.Sub(c.start)),
-		zap.Uint64("sip_rtp_in", c.rec.SIPMedia.PacketsIn), zap.Uint64("sip_rtp_out", c.rec.SIPMedia.PacketsOut))
-}
-
 // recordOpen opens the call's durable record if the CDR sink is a CallRecorder.
 func (c *call) recordOpen() error {
 	r, ok := c.g.cdr.(CallRecorder)
@@ -315,11 +300,21 @@ func (c *call) recordUpdate() {
 // recordAnswer records the answer time durably before the answer goes out (200 OK to
 // the phone / POST /connected); unanswer undoes it if the answer then failed.
 func (c *call) recordAnswer() {
-	c.rec.AnsweredAt = time.Now()
+	c.rec.AnsweredAt = c.g.clock.Now()
 	c.recordUpdate()
 }
 
 func (c *call) unanswer() { c.rec.AnsweredAt = time.Time{} }
+
+// answered records the answer.
+func (c *call) answered() {
+	if c.rec.AnsweredAt.IsZero() {
+		c.rec.AnsweredAt = c.g.clock.Now()
+	}
+	c.m.Setup(c.rec.AnsweredAt.Sub(c.start))
+	c.m.Answered()
+	c.publish(CallStateConnected)
+}
 
 // oneWayMinPackets is how many packets one direction must have carried (about a second
 // at 20 ms) before the other direction's silence counts as one-way media: a call hung up
@@ -330,16 +325,6 @@ const oneWayMinPackets = 50
 // phone (SIP leg in) but none from the network (network leg in), or the reverse.
 func oneWay(answered bool, sipIn, netIn uint64) bool {
 	return answered && ((sipIn >= oneWayMinPackets && netIn == 0) || (netIn >= oneWayMinPackets && sipIn == 0))
-}
-
-// answered records the answer.
-func (c *call) answered() {
-	if c.rec.AnsweredAt.IsZero() {
-		c.rec.AnsweredAt = time.Now()
-	}
-	c.m.Setup(c.rec.AnsweredAt.Sub(c.start))
-	c.m.Answered()
-	c.publish(CallStateConnected)
 }
 
 func trimReason(s string) string {

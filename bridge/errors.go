@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -43,6 +44,10 @@ type CallError struct {
 	// Q850 is the ITU-T Q.850 cause of a failure reported by the network (0: none); the
 	// Reason header then carries it instead of the SIP cause (see ReasonHeader).
 	Q850 int
+	// WarnCode and WarnText, when WarnCode is set, go into a Warning header (RFC 3261
+	// §20.43), e.g. 302 for an SRTP policy refusal.
+	WarnCode int
+	WarnText string
 }
 
 // ReasonHeader is the RFC 3326 Reason header value of the SIP final response:
@@ -265,6 +270,8 @@ func Classify(err error) *CallError {
 		return callErr(400, ResultCodec, "Malformed SDP", false, err)
 	case errors.Is(err, rtpmedia.ErrNoPorts):
 		return callErr(503, ResultMediaError, "No free RTP ports", true, err)
+	case errors.Is(err, ErrLineNotLinked):
+		return callErr(500, ResultNetworkError, "YNA line not linked (relink the account)", false, err)
 	case errors.Is(err, context.Canceled):
 		return callErr(487, ResultCancelled, "Cancelled", false, err)
 	case errors.Is(err, context.DeadlineExceeded):
@@ -279,12 +286,30 @@ func Classify(err error) *CallError {
 		return callErr(re.SIPStatus(), ResultMediaError, "Media error", false, err)
 	}
 	if yna.IsRetryable(err) {
-		return callErr(503, ResultNetworkError, "YNA service unreachable", true, err)
+		return callErr(502, ResultNetworkError, "YNA service unreachable", true, err)
 	}
 	return callErr(500, ResultError, "Gateway error", false, err)
 }
 
-// fromAPIError maps a failed YNA REST request (mostly /start) to SIP.
+// startError classifies a failed POST /start. It is this call's failure, so never 503
+// (with Retry-After, only for a gateway that is overloaded or draining): the network's
+// refusal maps through fromAPIError, no answer in time is 504, a network that cannot be
+// reached 502.
+func startError(err error) *CallError {
+	var ae *yna.APIError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ae), errors.Is(err, ErrLineNotLinked), errors.Is(err, context.Canceled):
+		return Classify(err)
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return callErr(504, ResultNetworkError, "YNA did not answer in time", true, err)
+	}
+	return callErr(502, ResultNetworkError, "YNA service unreachable", true, err)
+}
+
+// fromAPIError maps a failed YNA REST request (mostly /start) to SIP. It is the failure
+// of one call: the network's 5xx gives 502 and its 408 504, never 503 (which tells the
+// phone that the gateway itself is overloaded).
 func fromAPIError(ae *yna.APIError) *CallError {
 	s := ae.HTTPStatus
 	text := strings.TrimSpace(ae.UserMessage)
@@ -296,17 +321,17 @@ func fromAPIError(ae *yna.APIError) *CallError {
 	case s == http.StatusBadRequest:
 		return callErr(484, ResultBadNumber, text, false, ae)
 	case s == http.StatusUnauthorized:
-		return callErr(503, ResultNetworkError, "YNA line not authorised (relink the account)", false, ae)
+		return callErr(500, ResultNetworkError, "YNA line not authorised (relink the account)", false, ae)
 	case s == http.StatusForbidden:
 		return callErr(403, ResultForbidden, text, false, ae)
 	case s == http.StatusNotFound:
 		return callErr(404, ResultNotFound, text, false, ae)
 	case s == http.StatusRequestTimeout:
-		return callErr(408, ResultNoAnswer, text, true, ae)
+		return callErr(504, ResultNetworkError, text, true, ae)
 	case s == http.StatusConflict:
 		return callErr(486, ResultBusy, text, true, ae)
 	case s == http.StatusTooManyRequests, s >= 500, s == http.StatusAccepted:
-		return callErr(503, ResultNetworkError, text, true, ae)
+		return callErr(502, ResultNetworkError, text, true, ae)
 	case s >= 200 && s < 300: // 2xx with an unusable body
 		return callErr(502, ResultNetworkError, "YNA: bad response", true, ae)
 	}

@@ -29,14 +29,16 @@ type Deps struct {
 // with Close.
 type Gateway struct {
 	cfg     Config
-	sip     *sip.Server
-	yna     *yna.Client
+	parts   parts       // what calls run on (ports.go)
+	clock   clock       // parts.clock
+	yna     *yna.Client // the lines' notification channels (nil in unit tests)
 	media   MediaFactory
 	tokens  TokenSource
 	metrics Metrics
 	cdr     CDRSink
 	log     *zap.Logger
 	ports   *rtpmedia.PortAllocator
+	ends    *endRetrier
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -68,12 +70,24 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if deps.SIP == nil || deps.YNA == nil || deps.Media == nil || deps.Tokens == nil {
 		return nil, errors.New("bridge: Deps.SIP, YNA, Media and Tokens are required")
 	}
+	log := deps.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	api := &tokenAPI{c: deps.YNA, tokens: deps.Tokens, log: log.Named("bridge")}
+	return newGateway(cfg, deps, productionParts(deps.SIP, api))
+}
+
+// newGateway builds a Gateway whose calls run on p (New: the real packages; unit tests:
+// fakes). cfg must have been through Init.
+func newGateway(cfg Config, deps Deps, p parts) (*Gateway, error) {
 	g := &Gateway{
-		cfg: cfg, sip: deps.SIP, yna: deps.YNA, media: deps.Media, tokens: deps.Tokens,
+		cfg: cfg, parts: p, clock: p.clock, yna: deps.YNA, media: deps.Media, tokens: deps.Tokens,
 		metrics: deps.Metrics, cdr: deps.CDR, log: deps.Logger,
 		lines: map[string]*lineRunner{}, confs: map[string]LineConfig{},
 		calls: map[string]*call{}, pending: map[string][]pendingNote{}, live: map[*call]struct{}{},
 	}
+	g.ends = &endRetrier{g: g}
 	if g.metrics == nil {
 		g.metrics = NopMetrics{}
 	}
@@ -115,7 +129,8 @@ func (g *Gateway) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	g.sip.SetHandler(g)
+	g.ends.resume(ctx)
+	g.parts.sip.SetHandler(g)
 	g.log.Info("gateway started", zap.Int("lines", len(lines)))
 	return ctx.Err()
 }
@@ -238,7 +253,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 	}
 	g.mu.Unlock()
 	if started {
-		g.sip.SetHandler(nil)
+		g.parts.sip.SetHandler(nil)
 	}
 	g.cancel() // every call goroutine ends its call
 	for _, r := range runners {
@@ -300,18 +315,44 @@ func (g *Gateway) outboundLines() []LineConfig {
 
 // --- call table ---
 
-// addLive registers a running call; false when closing.
-func (g *Gateway) addLive(c *call) bool {
+// admit registers a call (counted in ynagw_calls_active from here until end); false
+// when closing: the call was never started and is not counted.
+func (g *Gateway) admit(c *call) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
 		return false
 	}
 	g.live[c] = struct{}{}
+	c.m = g.metrics.CallStarted(c.dir, c.line)
 	return true
 }
 
-// bind maps callID to c and returns the notifications buffered for it.
+// spawn admits c, binds callID to it and runs f as its goroutine, all at once; nothing
+// when closing.
+func (g *Gateway) spawn(c *call, callID string, f func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return
+	}
+	g.live[c] = struct{}{}
+	g.calls[callID] = c
+	for _, p := range g.pending[callID] {
+		c.notes.put(p.st)
+	}
+	delete(g.pending, callID)
+	c.m = g.metrics.CallStarted(c.dir, c.line)
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		defer g.release(c)
+		f()
+	}()
+}
+
+// bind maps callID to c and moves the notifications buffered for it into its mailbox
+// (they precede the answer to /start, §18.1); it returns them too.
 func (g *Gateway) bind(callID string, c *call) []*yna.SessionStatus {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -319,6 +360,7 @@ func (g *Gateway) bind(callID string, c *call) []*yna.SessionStatus {
 	var out []*yna.SessionStatus
 	for _, p := range g.pending[callID] {
 		out = append(out, p.st)
+		c.notes.put(p.st)
 	}
 	delete(g.pending, callID)
 	return out
@@ -330,6 +372,9 @@ func (g *Gateway) bound(callID string) bool {
 	defer g.mu.Unlock()
 	return g.calls[callID] != nil
 }
+
+// release forgets a call that ended.
+func (g *Gateway) release(c *call) { g.unbind(c) }
 
 func (g *Gateway) unbind(c *call) {
 	g.mu.Lock()
@@ -348,7 +393,7 @@ func (g *Gateway) dispatch(st *yna.SessionStatus) {
 		g.log.Info("status notification without callObjectRef", zap.String("status", st.Status))
 		return
 	}
-	now := time.Now()
+	now := g.clock.Now()
 	g.mu.Lock()
 	c := g.calls[id]
 	if c == nil {

@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"github.com/ynagw/ynagw/rtpmedia"
@@ -33,18 +32,11 @@ func (g *Gateway) startInbound(line string, inv *yna.SessionInvitation) {
 	c := g.newCall(DirectionInbound, line)
 	c.rec.Peer = callerNumber(inv.OriginatorAddress)
 	c.setIDs("", id)
-	if !g.addLive(c) {
-		return
-	}
-	for _, n := range g.bind(id, c) {
-		c.notes.put(n)
-	}
-	if !g.goOwned(func() {
-		defer g.unbind(c)
-		c.runInbound(inv)
-	}) {
-		g.unbind(c)
-	}
+	g.spawn(c, id, func() {
+		if c.setupInbound(inv) {
+			c.run()
+		}
+	})
 }
 
 // callerNumber is the user part of an originator address, "anonymous" if none (§8.1).
@@ -62,117 +54,185 @@ func (g *Gateway) ringTargets(lc LineConfig) ([]sip.Target, []string) {
 	var out []sip.Target
 	var srtp []string
 	for _, u := range lc.Ring {
-		for _, ct := range g.sip.Contacts(u) {
+		for _, ct := range g.parts.sip.Contacts(u) {
 			t := sip.Target{URI: ct.URI, Label: aorUser(ct.AOR) + "/" + ct.URI}
 			if strings.EqualFold(ct.Transport, "udp") && ct.Source.IsValid() {
 				t.Destination = ct.Source.String() // reach phones behind NAT where they registered from
 			}
 			out = append(out, t)
-			srtp = append(srtp, g.sip.UserSRTP(u))
+			srtp = append(srtp, g.parts.sip.UserSRTP(u))
 		}
 	}
 	if lc.RingTrunk != "" {
-		out = append(out, sip.Target{URI: lc.RingTrunk, Label: "trunk"})
+		out = append(out, trunkTarget(lc))
 		srtp = append(srtp, lc.RingTrunkSRTP)
 	}
 	return out, srtp
 }
 
-func (c *call) runInbound(inv *yna.SessionInvitation) {
+// trunkTarget is the PBX trunk of a line: the line's number is the Request-URI's user
+// part (the PBX routes on it) unless the configured URI names a user itself.
+func trunkTarget(lc LineConfig) sip.Target {
+	uri := strings.TrimSpace(lc.RingTrunk)
+	scheme, rest, ok := strings.Cut(uri, ":")
+	host := rest
+	if i := strings.IndexAny(rest, ";?"); i >= 0 {
+		host = rest[:i]
+	}
+	if ok && !strings.Contains(host, "@") {
+		uri = scheme + ":" + lc.MSISDN + "@" + rest
+	}
+	return sip.Target{URI: uri, Label: "trunk"}
+}
+
+// prepared is the WebRTC answer to the network's offer, gathered while the phones ring.
+type prepared struct {
+	answer string
+	err    error
+}
+
+// setupInbound takes the invitation up to the fork toward the phones; false when the
+// call ended instead.
+func (c *call) setupInbound(inv *yna.SessionInvitation) bool {
 	g := c.g
-	var err error
-	fail := func(result, reason string, status int, endCall bool) {
-		c.log.Info("inbound call not delivered", zap.String("reason", reason))
-		if endCall {
-			c.end()
-		}
-		c.finish(result, reason, status)
-	}
-	if c.token, err = g.tokens.AccessToken(context.Background(), c.line); err != nil {
-		fail(ResultNetworkError, "no token for line: "+err.Error(), 0, false)
-		return
-	}
 	lc, ok := g.lineConf(c.line)
 	if !ok {
-		fail(ResultNoRoute, "line not configured", 0, true)
-		return
+		c.end(cause{result: ResultNoRoute, reason: "line not configured"})
+		return false
 	}
 	if g.draining.Load() {
-		fail(ResultUnavailable, "gateway draining", 503, true) // DELETE /end: voicemail
-		return
+		c.end(cause{result: ResultUnavailable, reason: "gateway draining", sipStatus: 503}) // DELETE /end: voicemail
+		return false
 	}
 	c.log.Info("incoming call", zap.String("from", c.rec.Peer))
 	if err := c.recordOpen(); err != nil {
-		fail(ResultError, "CDR store unavailable: "+err.Error(), 500, true)
-		return
+		c.end(cause{result: ResultError, reason: "CDR store unavailable: " + err.Error(), sipStatus: 500})
+		return false
 	}
-	empty := ""
 	ctx, cancel := c.restCtx()
-	err = g.yna.InProgress(ctx, c.token, c.ynaID, &empty)
+	err := g.parts.api.InProgress(ctx, c.line, c.ynaID)
 	cancel()
 	if err != nil {
-		fail(ResultNetworkError, "POST /inProgress failed: "+err.Error(), 0, false) // §13: no /end
-		return
+		c.end(cause{result: ResultNetworkError, reason: "POST /inProgress failed: " + err.Error(), netGone: true}) // §13: no /end
+		return false
 	}
-	if strings.TrimSpace(inv.SDP) == "" {
-		fail(ResultCodec, "offer-less invitation not supported", 0, true)
-		return
+	phones, ok := c.prepareNet(inv.SDP)
+	if !ok {
+		return false
 	}
-	netMD, err := rtpmedia.ParseSDP([]byte(inv.SDP))
+	return c.dialPhones(inv, lc, phones)
+}
+
+// prepareNet checks the network's offer, builds the WebRTC leg and starts gathering its
+// answer (it comes back as evPrepared, while the phones ring). It returns the codecs to
+// offer the phones: the one the leg answers with (the first of ours the network offered),
+// the other G.711 law (the relay transcodes) and telephone-event; false when the call ended.
+func (c *call) prepareNet(offer string) ([]rtpmedia.Codec, bool) {
+	if strings.TrimSpace(offer) == "" {
+		c.end(cause{result: ResultCodec, reason: "offer-less invitation not supported"})
+		return nil, false
+	}
+	netMD, err := rtpmedia.ParseSDP([]byte(offer))
 	if err != nil {
-		fail(ResultCodec, "network offer unparsable: "+err.Error(), 0, true)
-		return
+		c.end(cause{result: ResultCodec, reason: "network offer unparsable: " + err.Error()})
+		return nil, false
 	}
-	sipCodecs := commonCodecs(g.cfg.Media.Codecs, netMD.Codecs, true)
-	if !hasAudio(sipCodecs) {
-		fail(ResultCodec, fmt.Sprintf("no common codec with the network offer %v", netMD.Codecs), 488, true)
-		return
+	common := commonCodecs(c.g.cfg.Media.Codecs, netMD.Codecs, true)
+	if !hasAudio(common) {
+		c.end(cause{result: ResultCodec, reason: fmt.Sprintf("no common codec with the network offer %v", netMD.Codecs), sipStatus: 488})
+		return nil, false
 	}
+	if c.net, err = c.g.media.NewNetLeg(common); err != nil {
+		c.end(cause{result: ResultMediaError, reason: "WebRTC leg: " + err.Error(), sipStatus: 500})
+		return nil, false
+	}
+	c.invSDP = offer
+	leg := c.net
+	c.goHelper(func(ctx context.Context) event {
+		ans, err := leg.AcceptOffer(ctx, offer)
+		return event{kind: evPrepared, prep: prepared{answer: ans, err: err}}
+	})
+	return phoneCodecsFor(common), true
+}
+
+// phoneCodecsFor is the codecs offered to the phones for the network codec the WebRTC
+// leg answers with (the first audio codec of common).
+func phoneCodecsFor(common []rtpmedia.Codec) []rtpmedia.Codec {
+	var pick *rtpmedia.Codec
+	var out []rtpmedia.Codec
+	for i, cd := range common {
+		switch {
+		case cd.IsDTMF():
+		case pick == nil:
+			pick = &common[i]
+			out = append(out, cd)
+		case rtpmedia.CheckRelay(cd, *pick) == nil:
+			out = append(out, cd)
+		}
+	}
+	for _, cd := range common {
+		if cd.IsDTMF() && cd.ClockRate == pick.ClockRate {
+			out = append(out, cd)
+		}
+	}
+	return out
+}
+
+// dialPhones forks the call to the line's phones (and trunk); false when it ended.
+func (c *call) dialPhones(inv *yna.SessionInvitation, lc LineConfig, codecs []rtpmedia.Codec) bool {
+	g := c.g
 	targets, srtpSettings := g.ringTargets(lc)
 	if len(targets) == 0 {
 		c.log.Warn("no SIP contact registered for the line; sending the caller to voicemail", zap.Strings("ring", lc.Ring))
-		fail(ResultUnavailable, "no registered contacts", 480, true)
-		return
+		c.end(cause{result: ResultUnavailable, reason: "no registered contacts", sipStatus: 480})
+		return false
 	}
 	if err := c.newSIPLeg(nil); err != nil {
-		fail(ResultMediaError, "RTP leg: "+err.Error(), 503, true)
-		return
+		c.end(cause{result: ResultMediaError, reason: "RTP leg: " + err.Error(), sipStatus: 503})
+		return false
 	}
-	c.phoneDir, c.netDir = rtpmedia.SendRecv, rtpmedia.SendRecv
-	offer, err := rtpmedia.BuildOffer(c.localSDPConfig(sipCodecs, rtpmedia.SendRecv))
+	offer, err := rtpmedia.BuildOffer(c.localSDPConfig(codecs, rtpmedia.SendRecv))
+	if err == nil {
+		targets, c.branchSRTP, err = c.srtpOffers(targets, srtpSettings, codecs)
+	}
 	if err != nil {
-		fail(ResultMediaError, "SIP offer: "+err.Error(), 500, true)
-		return
-	}
-	if targets, c.branchSRTP, err = c.srtpOffers(targets, srtpSettings, sipCodecs); err != nil {
-		fail(ResultMediaError, "SIP SRTP offer: "+err.Error(), 500, true)
-		return
+		c.end(cause{result: ResultMediaError, reason: "SIP offer: " + err.Error(), sipStatus: 500})
+		return false
 	}
 	if len(targets) == 0 {
 		c.log.Warn("no SIP target the SRTP policy lets us reach; sending the caller to voicemail")
-		fail(ResultUnavailable, "no contacts reachable with the SRTP policy", 480, true)
-		return
-	}
-	host := g.cfg.Media.AdvertiseIP.String()
-	if g.cfg.Media.AdvertiseIP.Is6() {
-		host = "[" + host + "]"
-	}
-	from := fmt.Sprintf("<sip:%s@%s>", sipUser(c.rec.Peer), host)
-	if inv.OriginatorName != "" {
-		from = fmt.Sprintf("%q %s", sanitizeDisplay(inv.OriginatorName), from)
+		c.end(cause{result: ResultUnavailable, reason: "no contacts reachable with the SRTP policy", sipStatus: 480})
+		return false
 	}
 	dctx, dcancel := context.WithCancel(g.ctx)
-	defer dcancel()
-	oc, err := g.sip.Dial(dctx, sip.DialRequest{
-		From: from, Targets: targets, Offer: offer, RingTimeout: g.cfg.Timers.RingTimeout,
-		Headers: map[string]string{"X-YNA-Line": c.line},
-	})
+	fork, err := g.parts.sip.Dial(dctx, c.dialRequest(inv, targets, offer))
 	if err != nil {
-		fail(ResultError, "SIP dial: "+err.Error(), sip.StatusOf(err), true)
-		return
+		dcancel()
+		c.end(cause{result: ResultError, reason: "SIP dial: " + err.Error(), sipStatus: sip.StatusOf(err)})
+		return false
 	}
-	g.observeFork(oc)
-	c.ringing(inv, oc)
+	c.fork, c.dialCancel = fork, dcancel
+	g.observeFork(fork)
+	c.state = stEarly
+	return true
+}
+
+// dialRequest is the fork of an inbound call: From and P-Asserted-Identity carry the
+// caller, the targets' To the line.
+func (c *call) dialRequest(inv *yna.SessionInvitation, targets []sip.Target, offer []byte) sip.DialRequest {
+	host := c.g.cfg.Media.AdvertiseIP.String()
+	if c.g.cfg.Media.AdvertiseIP.Is6() {
+		host = "[" + host + "]"
+	}
+	caller := fmt.Sprintf("<sip:%s@%s>", sipUser(c.rec.Peer), host)
+	from := caller
+	if inv.OriginatorName != "" {
+		from = fmt.Sprintf("%q %s", sanitizeDisplay(inv.OriginatorName), caller)
+	}
+	return sip.DialRequest{
+		From: from, Targets: targets, Offer: offer, RingTimeout: c.g.cfg.Timers.RingTimeout,
+		Headers: map[string]string{"X-YNA-Line": c.line, "P-Asserted-Identity": from},
+	}
 }
 
 func sipUser(n string) string {
@@ -193,66 +253,11 @@ func sanitizeDisplay(s string) string {
 	}, trimReason(s))
 }
 
-// ringing waits for the fork's outcome while watching the network.
-func (c *call) ringing(inv *yna.SessionInvitation, oc *sip.OutboundCall) {
-	g := c.g
-	netEnded := ""
-	stop := g.ctx.Done()
-	for {
-		select {
-		case ev, ok := <-oc.Events():
-			if !ok {
-				c.finish(ResultError, "fork ended without outcome", 500)
-				return
-			}
-			switch e := ev.(type) {
-			case *sip.ProgressEvent:
-				if netEnded == "" {
-					c.publish(CallStateRinging)
-					c.postRinging()
-				}
-			case *sip.FailedEvent:
-				if netEnded != "" {
-					c.finish(ResultCancelled, netEnded, e.Code)
-					return
-				}
-				c.log.Info("no SIP answer; caller goes to voicemail", zap.Int("code", e.Code), zap.String("reason", e.Reason))
-				c.end()
-				c.finish(resultForSIP(e.Code), "SIP side: "+e.Reason, e.Code)
-				return
-			case *sip.AnsweredEvent:
-				c.dlg = e.Dialog
-				c.setIDs(e.Dialog.CallID(), "")
-				c.rec.SIPUser = e.Branch
-				if netEnded != "" {
-					c.hangupSIP(netEnded)
-					c.finish(ResultCancelled, netEnded+" (race with the SIP answer)", 0)
-					return
-				}
-				c.acceptInbound(inv, e)
-				return
-			}
-		case <-c.notes.C():
-			for _, n := range c.notes.take() {
-				if yna.IsFinalStatus(n.Status) && netEnded == "" {
-					netEnded = "network cancelled (" + n.Status + ")"
-					reason := `SIP;cause=487;text="Caller hung up"`
-					if n.ResponseCode == 200 {
-						reason = sip.ReasonCompletedElsewhere
-					}
-					c.log.Info("network cancelled the call while ringing", zap.String("status", n.Status), zap.Int("code", int(n.ResponseCode)))
-					oc.Cancel(reason)
-				}
-			}
-		case <-stop:
-			stop = nil // closed for good: do not spin on it
-			if netEnded == "" {
-				netEnded = "gateway shutdown"
-				oc.Cancel(`SIP;cause=503;text="Gateway shutting down"`)
-				c.end()
-			}
-		}
-	}
+// inRinging: a phone rings (first 18x): POST /ringing.
+func (c *call) inRinging(event) callState {
+	c.publish(CallStateRinging)
+	c.postRinging()
+	return stRinging
 }
 
 // postRinging sends POST /ringing once (on the first SIP 18x, or right before
@@ -264,14 +269,45 @@ func (c *call) postRinging() {
 	c.rang = true
 	ctx, cancel := c.restCtx()
 	defer cancel()
-	if err := c.g.yna.Ringing(ctx, c.token, c.ynaID); err != nil {
+	if err := c.g.parts.api.Ringing(ctx, c.line, c.ynaID); err != nil {
 		c.log.Info("POST /ringing failed", zap.Error(err))
 	}
 }
 
-// acceptInbound answers the network with the phone's codec once a SIP branch answered.
-func (c *call) acceptInbound(inv *yna.SessionInvitation, e *sip.AnsweredEvent) {
-	g := c.g
+// inNoAnswer: no phone answered (all rejected, ring timeout): DELETE /end sends the
+// caller to voicemail.
+func (c *call) inNoAnswer(ev event) callState {
+	c.forkOver = true
+	e, ok := ev.fork.(*sip.FailedEvent)
+	if !ok {
+		return c.end(cause{result: ResultError, reason: "fork ended without outcome", sipStatus: 500})
+	}
+	c.log.Info("no SIP answer; caller goes to voicemail", zap.Int("code", e.Code), zap.String("reason", e.Reason))
+	return c.end(cause{result: resultForSIP(e.Code), reason: "SIP side: " + e.Reason, sipStatus: e.Code})
+}
+
+// inPrepared keeps the answer gathered while ringing.
+func (c *call) inPrepared(ev event) callState {
+	if ev.prep.err != nil {
+		return c.prepFailed(ev.prep.err)
+	}
+	c.prep = &ev.prep
+	return c.state
+}
+
+func (c *call) prepFailed(err error) callState {
+	c.log.Warn("the WebRTC answer to the network's offer failed", zap.Error(err))
+	return c.end(cause{result: ResultMediaError, reason: "WebRTC answer: " + err.Error(), sipStatus: 500,
+		cancel: `SIP;cause=500;text="Media failure"`, bye: "network side failed"})
+}
+
+// inAnswered: a phone answered. The network gets /connected now if the WebRTC answer is
+// ready, else once it is (answering).
+func (c *call) inAnswered(ev event) callState {
+	e := ev.fork.(*sip.AnsweredEvent)
+	c.dlg = c.fork.Dialog(e)
+	c.setIDs(c.dlg.CallID(), "")
+	c.rec.SIPUser = e.Branch
 	md, err := rtpmedia.ParseSDP(e.SDP)
 	if err == nil {
 		err = c.pickPhoneCodec(md)
@@ -282,31 +318,33 @@ func (c *call) acceptInbound(inv *yna.SessionInvitation, e *sip.AnsweredEvent) {
 	}
 	if err != nil {
 		c.log.Info("phone answer not usable", zap.Error(err))
-		c.hangupSIP("media not acceptable")
-		c.end()
-		c.finish(ResultCodec, "phone answer: "+err.Error(), 488)
-		return
+		return c.end(cause{result: ResultCodec, reason: "phone answer: " + err.Error(), sipStatus: 488, bye: "media not acceptable"})
 	}
-	if md.Addr.Addr().IsValid() && !md.Addr.Addr().IsUnspecified() {
-		c.sipLeg.SetRemote(md.Addr)
-		if md.RTCPAddr.IsValid() && md.RTCPAddr != (netip.AddrPort{}) {
-			c.sipLeg.SetRemoteRTCP(md.RTCPAddr)
-		}
-	}
+	c.setPhoneRemote(md)
 	c.postRinging()
-	netCodecs := []rtpmedia.Codec{netFormat(c.sipCodec)}
-	if c.sipDTMF != nil {
-		netCodecs = append(netCodecs, netFormat(*c.sipDTMF))
+	if c.prep == nil {
+		return stAnswering
 	}
-	if c.net, err = g.media.NewNetLeg(netCodecs); err == nil {
+	return c.connectNet(e.Branch)
+}
+
+// inConnect: the answer is ready after the phone answered.
+func (c *call) inConnect(ev event) callState {
+	if ev.prep.err != nil {
+		return c.prepFailed(ev.prep.err)
+	}
+	c.prep = &ev.prep
+	return c.connectNet(c.rec.SIPUser)
+}
+
+// connectNet sends POST /connected with the gathered answer and starts the relay.
+func (c *call) connectNet(branch string) callState {
+	err := rtpmedia.CheckRelay(c.sipCodec, c.net.Codec())
+	if err == nil {
+		c.lastNetRemote = c.invSDP
+		c.recordAnswer() // durable before POST /connected
 		ctx, cancel := c.restCtx()
-		var ans string
-		ans, err = c.net.AcceptOffer(ctx, inv.SDP)
-		if err == nil {
-			c.lastNetRemote = inv.SDP
-			c.recordAnswer() // durable before POST /connected
-			_, err = g.yna.Connected(ctx, c.token, c.ynaID, &ans)
-		}
+		err = c.g.parts.api.Connected(ctx, c.line, c.ynaID, c.prep.answer)
 		cancel()
 	}
 	if err == nil {
@@ -315,14 +353,41 @@ func (c *call) acceptInbound(inv *yna.SessionInvitation, e *sip.AnsweredEvent) {
 	if err != nil {
 		c.log.Warn("connecting the network side failed", zap.Error(err))
 		c.unanswer()
-		c.hangupSIP("network side failed")
-		c.end()
-		c.finish(ResultNetworkError, "connect: "+err.Error(), 0)
-		return
+		return c.end(cause{result: ResultNetworkError, reason: "connect: " + err.Error(), bye: "network side failed"})
 	}
 	c.answered()
-	c.log.Info("inbound call answered", zap.String("branch", e.Branch), zap.Stringer("codec", c.sipCodec))
-	c.runEstablished()
+	c.log.Info("inbound call answered", zap.String("branch", branch), zap.Stringer("codec", c.sipCodec))
+	return stEstablished
+}
+
+// inCancelled: the network ended the call before it was connected (the caller hung up,
+// or it was answered on the mobile): CANCEL the phones, or BYE the one that answered.
+func (c *call) inCancelled(ev event) callState {
+	n := ev.note
+	reason := `SIP;cause=487;text="Caller hung up"`
+	if n.ResponseCode == 200 {
+		reason = sip.ReasonCompletedElsewhere
+	}
+	c.log.Info("network cancelled the call before it was connected", zap.String("status", n.Status), zap.Int("code", int(n.ResponseCode)))
+	text := "network cancelled (" + n.Status + ")"
+	if c.dlg != nil {
+		text += " (race with the SIP answer)"
+	}
+	return c.end(cause{result: ResultCancelled, reason: text, sipStatus: 487, cancel: reason, bye: text, netGone: true})
+}
+
+func (c *call) inMediaFailed(ev event) callState {
+	return c.prepFailed(ev.err)
+}
+
+func (c *call) inShutdown(event) callState {
+	return c.end(cause{result: ResultCancelled, reason: "gateway shutdown", sipStatus: 503,
+		cancel: `SIP;cause=503;text="Gateway shutting down"`, bye: "gateway shutting down"})
+}
+
+// inPhoneGone: the phone that answered hung up before the network was connected.
+func (c *call) inPhoneGone(event) callState {
+	return c.end(cause{result: ResultCancelled, reason: "SIP side hung up before the network was connected", phoneGone: true})
 }
 
 // pickPhoneCodec takes the codec the phone answered with.
@@ -344,18 +409,18 @@ func (c *call) pickPhoneCodec(md *rtpmedia.MediaDescription) error {
 
 // observeFork reports the fork's branch results to a ForkObserver once every branch has
 // finished (late 2xx included), from a goroutine Close waits for (it gives up at Close).
-func (g *Gateway) observeFork(oc *sip.OutboundCall) {
+func (g *Gateway) observeFork(f sipFork) {
 	fo, ok := g.metrics.(ForkObserver)
 	if !ok {
 		return
 	}
 	g.goOwned(func() {
 		select {
-		case <-oc.Done():
+		case <-f.Done():
 		case <-g.ctx.Done():
 			return
 		}
-		for _, b := range oc.Branches() {
+		for _, b := range f.Branches() {
 			if b.Result != "" {
 				fo.ForkBranch(b.Result)
 			}

@@ -9,7 +9,8 @@ import (
 )
 
 // NetLeg is the network-side (WebRTC) media leg of a call; *rtpmedia.WebRTCLeg in
-// production (see WebRTCMedia). Used only by the call goroutine, except Done/Err.
+// production (see WebRTCMedia). Used only by the call goroutine, except Done/Err (and
+// AcceptOffer, which a call's helper runs while the phones ring).
 type NetLeg interface {
 	// ReadRTP/WriteRTP carry decrypted RTP (rtpmedia.Endpoint) for the relay.
 	rtpmedia.Endpoint
@@ -25,6 +26,9 @@ type NetLeg interface {
 	SetReofferAnswer(sdp string) error
 	// AnswerReoffer answers a network re-offer; remoteDir is the offer's direction.
 	AnswerReoffer(ctx context.Context, offer string) (answer string, remoteDir rtpmedia.Direction, err error)
+	// Checkpoint saves the negotiated state; calling restore puts it back (a re-offer or
+	// an answer to one the other side refused).
+	Checkpoint() (restore func())
 	// Codec and DTMF are the negotiated formats (valid after negotiation).
 	Codec() rtpmedia.Codec
 	DTMF() *rtpmedia.Codec
@@ -69,7 +73,7 @@ type rtpRelay struct {
 	log *zap.Logger
 }
 
-func newRelay(sipLeg *rtpmedia.Leg, net NetLeg, p RelayParams, log *zap.Logger) Relay {
+func newRelay(sipLeg phoneLeg, net NetLeg, p RelayParams, log *zap.Logger) Relay {
 	return &rtpRelay{r: rtpmedia.NewRelay(sipLeg, net, relayConfig(p, log)), log: log}
 }
 

@@ -26,52 +26,45 @@ func (g *Gateway) enter() bool {
 // HandleInvite implements sip.Handler: an outbound call (SIP → YNA). It runs in its own
 // goroutine, which becomes the call's owner.
 func (g *Gateway) HandleInvite(ctx context.Context, ic *sip.InboundCall) {
+	who := caller{user: ic.AuthUser(), trunk: ic.Trunk(), from: ic.From(), ruri: ic.RequestURI(), to: ic.To()}
+	g.handleInvite(ctx, inviteAdapter{ic}, who)
+}
+
+func (g *Gateway) handleInvite(ctx context.Context, inv sipInvite, who caller) {
 	if !g.enter() {
-		_ = ic.Reject(503, "Gateway shutting down")
+		_ = inv.Reject(503, "Gateway shutting down")
 		return
 	}
 	defer g.wg.Done()
 	if g.draining.Load() {
-		g.log.Info("INVITE refused while draining", zap.String("sip_call_id", ic.CallID()))
-		_ = ic.Reject(503, DrainReason) // the sip package adds Retry-After to every 503
+		g.log.Info("INVITE refused while draining", zap.String("sip_call_id", inv.CallID()))
+		_ = inv.Reject(503, DrainReason) // the sip package adds Retry-After to every 503
 		return
 	}
-	who := caller{user: ic.AuthUser(), trunk: ic.Trunk(), from: ic.From(), ruri: ic.RequestURI(), to: ic.To()}
 	rt, rerr := route(g.outboundLines(), g.cfg.DialPlan, who)
 	c := g.newCall(DirectionOutbound, rt.line.MSISDN)
 	c.rec.SIPUser, c.rec.Peer = who.name(), rt.dest
 	if rt.dest == "" {
 		c.rec.Peer = uriUser(who.ruri)
 	}
-	c.setIDs(ic.CallID(), "")
-	if !g.addLive(c) {
-		_ = ic.Reject(503, "Gateway shutting down")
+	c.setIDs(inv.CallID(), "")
+	c.inv, c.inviteCtx = inv, ctx
+	if !g.admit(c) {
+		_ = inv.Reject(503, "Gateway shutting down")
 		return
 	}
-	defer g.unbind(c)
+	defer g.release(c)
 	if rerr != nil {
-		c.reject(ic, Classify(rerr))
+		c.end(rejected(Classify(rerr)))
 		return
 	}
-	c.runOutbound(ctx, ic, rt)
-}
-
-// reject answers the INVITE with the classified error and finishes the call.
-func (c *call) reject(ic *sip.InboundCall, ce *CallError) {
-	c.log.Info("outbound call rejected", zap.Int("status", ce.SIPStatus), zap.String("reason", ce.Reason), zap.Error(ce.Err))
-	err := ic.RejectWithReason(ce.SIPStatus, ce.ReasonHeader())
-	if errors.Is(err, sip.ErrBadReason) { // cannot happen with ReasonHeader; never leave the INVITE pending
-		err = ic.Reject(ce.SIPStatus, ce.Reason)
+	if c.setupOutbound(rt) {
+		c.run()
 	}
-	if err != nil && !errors.Is(err, sip.ErrAlreadyAnswered) {
-		c.log.Debug("reject failed", zap.Error(err))
-	}
-	c.finish(ce.Result, ce.Reason, ce.SIPStatus)
 }
 
 // outboundSetup is the state of an outbound call before it is answered.
 type outboundSetup struct {
-	ic         *sip.InboundCall
 	late       bool                       // INVITE without SDP: our offer goes in the 200 OK
 	phone      *rtpmedia.MediaDescription // the phone's offer (nil for a late offer)
 	sipAnswer  []byte                     // our answer to the phone, once the network answered
@@ -80,184 +73,224 @@ type outboundSetup struct {
 	answerDone bool
 }
 
-func (c *call) runOutbound(inviteCtx context.Context, ic *sip.InboundCall, rt outboundRoute) {
+// setupOutbound prepares the call up to POST /start; false when it ended instead.
+func (c *call) setupOutbound(rt outboundRoute) bool {
 	g := c.g
-	var err error
-	c.token, err = g.tokens.AccessToken(inviteCtx, rt.line.MSISDN)
-	if err != nil {
-		c.reject(ic, callErr(503, ResultNetworkError, "YNA line not linked", true, err))
-		return
+	if _, err := g.tokens.AccessToken(c.inviteCtx, rt.line.MSISDN); err != nil {
+		c.end(rejected(Classify(fmt.Errorf("%w: %w", ErrLineNotLinked, err))))
+		return false
 	}
 	if err := c.recordOpen(); err != nil {
-		c.reject(ic, callErr(500, ResultError, "CDR store unavailable", false, err))
-		return
+		c.end(rejected(callErr(500, ResultError, "CDR store unavailable", false, err)))
+		return false
 	}
-	st := &outboundSetup{ic: ic, late: len(ic.Offer()) == 0}
-	codecs := g.cfg.Media.Codecs // late offer: we offer in the 200 OK, the phone answers in the ACK
-	c.phoneDir, c.netDir = rtpmedia.SendRecv, rtpmedia.SendRecv
-	if c.phoneSRTP, err = newPhoneSRTP(ic.SRTP(), ic.Secure()); err != nil {
-		c.reject(ic, callErr(500, ResultError, "SRTP key", false, err))
-		return
+	c.out.late = len(c.inv.Offer()) == 0
+	codecs, ce := c.phoneOfferCodecs()
+	if ce != nil {
+		c.end(rejected(ce))
+		return false
 	}
-	if st.late && c.phoneSRTP.mode == rtpmedia.SRTPRequired && !c.phoneSRTP.secure {
-		c.rejectSRTP(ic, fmt.Errorf("%w: srtp required but the INVITE came over %s", rtpmedia.ErrSRTP, ic.Transport()))
-		return
+	if err := c.newSIPLeg(c.out.phone); err != nil {
+		c.end(rejected(Classify(err)))
+		return false
 	}
-	if !st.late {
-		if st.phone, err = rtpmedia.ParseSDP(ic.Offer()); err != nil {
-			c.reject(ic, Classify(err))
-			return
+	offer, ok := c.netOffer(codecs)
+	if !ok {
+		return false
+	}
+	return c.startNetwork(rt, offer)
+}
+
+// phoneOfferCodecs checks the phone's offer (SRTP policy, transport, codecs) and returns
+// the codecs to offer the network; a late offer gets ours.
+func (c *call) phoneOfferCodecs() ([]rtpmedia.Codec, *CallError) {
+	var err error
+	if c.phoneSRTP, err = newPhoneSRTP(c.inv.SRTP(), c.inv.Secure()); err != nil {
+		return nil, callErr(500, ResultError, "SRTP key", false, err)
+	}
+	if c.out.late {
+		if c.phoneSRTP.mode == rtpmedia.SRTPRequired && !c.phoneSRTP.secure {
+			return nil, c.srtpRefusal(fmt.Errorf("%w: srtp required but the INVITE came over %s", rtpmedia.ErrSRTP, c.inv.Transport()))
 		}
-		if err := c.checkPhoneOffer(st.phone); err != nil {
-			if !c.rejectSRTP(ic, err) {
-				c.reject(ic, Classify(err))
-			}
-			return
-		}
-		codecs = commonCodecs(st.phone.Codecs, g.cfg.Media.Codecs, false)
-		if !hasAudio(codecs) {
-			c.reject(ic, Classify(fmt.Errorf("%w: phone offered %v", rtpmedia.ErrNoCommonCodec, st.phone.Codecs)))
-			return
-		}
-		c.phoneDir = st.phone.EffectiveDirection()
+		return c.g.cfg.Media.Codecs, nil // we offer in the 200 OK, the phone answers in the ACK
 	}
-	if err := c.newSIPLeg(st.phone); err != nil {
-		c.reject(ic, Classify(err))
-		return
+	if c.out.phone, err = rtpmedia.ParseSDP(c.inv.Offer()); err != nil {
+		return nil, Classify(err)
 	}
+	if err := c.checkPhoneOffer(c.out.phone); err != nil {
+		if ce := c.srtpRefusal(err); ce != nil {
+			return nil, ce
+		}
+		return nil, Classify(err)
+	}
+	codecs := commonCodecs(c.out.phone.Codecs, c.g.cfg.Media.Codecs, false)
+	if !hasAudio(codecs) {
+		return nil, Classify(fmt.Errorf("%w: phone offered %v", rtpmedia.ErrNoCommonCodec, c.out.phone.Codecs))
+	}
+	c.phoneDir = c.out.phone.EffectiveDirection()
+	return codecs, nil
+}
+
+// netOffer builds the WebRTC leg and its offer for /start; false when the call ended.
+func (c *call) netOffer(codecs []rtpmedia.Codec) (string, bool) {
 	netCodecs := make([]rtpmedia.Codec, 0, len(codecs)+1)
 	for _, cd := range rtpmedia.WithG711Fallback(codecs) {
 		netCodecs = append(netCodecs, netFormat(cd))
 	}
-	if c.net, err = g.media.NewNetLeg(netCodecs); err != nil {
-		c.reject(ic, callErr(503, ResultMediaError, "WebRTC unavailable", true, err))
-		return
+	var err error
+	if c.net, err = c.g.media.NewNetLeg(netCodecs); err != nil {
+		c.end(rejected(callErr(500, ResultMediaError, "WebRTC unavailable", false, err)))
+		return "", false
 	}
-	setupCtx, cancel := context.WithTimeout(inviteCtx, g.cfg.Timers.SetupTimeout)
+	ctx, cancel := context.WithTimeout(c.inviteCtx, c.g.cfg.Timers.SetupTimeout)
 	defer cancel()
-	sdpOffer, err := c.net.CreateOffer(setupCtx)
-	if err != nil && inviteCtx.Err() != nil {
-		c.finish(ResultCancelled, "caller cancelled", 487)
-		return
+	offer, err := c.net.CreateOffer(ctx)
+	switch {
+	case c.inviteCtx.Err() != nil:
+		c.end(cause{result: ResultCancelled, reason: "caller cancelled", sipStatus: 487, phoneGone: true})
+		return "", false
+	case err != nil:
+		c.end(rejected(callErr(500, ResultMediaError, "WebRTC offer failed", false, err)))
+		return "", false
 	}
+	return offer, true
+}
+
+// startNetwork sends POST /start and binds the call to its callId; false when the call
+// ended. Notifications that came before the answer to /start are in the mailbox then.
+func (c *call) startNetwork(rt outboundRoute, offer string) bool {
+	ctx, cancel := c.restCtx()
+	res, err := c.g.parts.api.Start(ctx, c.line, yna.StartRequest{From: rt.line.MSISDN, To: rt.dest, SDP: offer})
+	cancel()
 	if err != nil {
-		c.reject(ic, callErr(503, ResultMediaError, "WebRTC offer failed", true, err))
-		return
-	}
-	if inviteCtx.Err() != nil {
-		c.finish(ResultCancelled, "caller cancelled", 487)
-		return
-	}
-	rctx, rcancel := c.restCtx()
-	res, err := g.yna.Start(rctx, c.token, yna.StartRequest{From: rt.line.MSISDN, To: rt.dest, SDP: sdpOffer})
-	rcancel()
-	if err != nil {
-		c.reject(ic, Classify(err))
-		return
+		c.end(rejected(startError(err)))
+		return false
 	}
 	c.setIDs("", res.CallID)
 	c.recordUpdate()
 	c.log.Info("outbound call started", zap.String("to", rt.dest), zap.String("sip_user", c.rec.SIPUser))
-	for _, n := range g.bind(res.CallID, c) {
-		c.notes.put(n)
+	c.g.bind(res.CallID, c)
+	if c.inviteCtx.Err() != nil { // cancelled during /start: its notifications do not matter
+		c.end(cause{result: ResultCancelled, reason: "caller cancelled", sipStatus: 487, phoneGone: true})
+		return false
 	}
+	c.setTimer(c.start.Add(c.g.cfg.Timers.SetupTimeout).Sub(c.g.clock.Now()), evSetupTimeout)
+	c.state = stEarly
+	return true
+}
 
-	timer := time.NewTimer(time.Until(c.start.Add(g.cfg.Timers.SetupTimeout)))
-	defer timer.Stop()
-	for {
-		select {
-		case <-ic.Done():
-			// CANCEL (487 already sent by the sip package) or transaction end.
-			c.log.Info("caller cancelled", zap.Error(ic.Err()))
-			c.end()
-			c.finish(ResultCancelled, "caller cancelled", 487)
-			return
-		case <-timer.C:
-			c.end()
-			c.reject(ic, callErr(408, ResultNoAnswer, "No answer", true, nil))
-			return
-		case <-c.net.Done():
-			c.end()
-			c.reject(ic, callErr(503, ResultMediaError, "WebRTC media failed", true, c.net.Err()))
-			return
-		case <-g.ctx.Done():
-			c.end()
-			c.reject(ic, callErr(503, ResultNetworkError, "Gateway shutting down", true, nil))
-			return
-		case <-c.notes.C():
-			for _, n := range c.notes.take() {
-				if done := c.outboundStatus(st, n); done {
-					return
-				}
-			}
+// takeNetAnswer applies the answer SDP a notification may carry (once).
+func (c *call) takeNetAnswer(n *yna.SessionStatus) error {
+	if n.SDP == "" || c.out.answerDone {
+		return nil
+	}
+	return c.applyNetAnswer(n.SDP)
+}
+
+func (c *call) unusableAnswer(err error) callState {
+	return c.end(rejected(callErr(488, ResultCodec, "Network answer not usable", false, err)))
+}
+
+// outProgress: InProgress/183. With the answer applied, the phone gets a 183 with our
+// answer (early media); a late-offer call gets ringback only (no early media without
+// 100rel).
+func (c *call) outProgress(ev event) callState {
+	if err := c.takeNetAnswer(ev.note); err != nil {
+		return c.unusableAnswer(err)
+	}
+	switch {
+	case c.out.late:
+		c.send180()
+	case c.out.answerDone && !c.out.sent183:
+		c.out.sent183 = true
+		c.publish(CallStateRinging)
+		if err := c.inv.Progress(context.Background(), 183, c.out.sipAnswer); err != nil {
+			c.log.Debug("183 failed", zap.Error(err))
 		}
+	}
+	return c.ringingState()
+}
+
+// outRinging: Ringing/180 gives a 180 even after a 183 with SDP (fact sheet §9 flow); a
+// 180 without SDP leaves the early media session as it is (RFC 3261 §13.2.1).
+func (c *call) outRinging(ev event) callState {
+	if err := c.takeNetAnswer(ev.note); err != nil {
+		return c.unusableAnswer(err)
+	}
+	c.send180()
+	return c.ringingState()
+}
+
+func (c *call) send180() {
+	if c.out.sent180 {
+		return
+	}
+	c.out.sent180 = true
+	c.publish(CallStateRinging)
+	if err := c.inv.Progress(context.Background(), 180, nil); err != nil {
+		c.log.Debug("180 failed", zap.Error(err))
 	}
 }
 
-// outboundStatus handles one notification before the answer; true when the setup phase
-// is over (the call either failed or ran to its end).
-func (c *call) outboundStatus(st *outboundSetup, n *yna.SessionStatus) bool {
-	c.log.Debug("status", zap.String("status", n.Status), zap.Int("code", int(n.ResponseCode)), zap.Bool("sdp", n.SDP != ""))
-	if yna.IsFinalStatus(n.Status) {
-		ce := FromStatus(n.Status, int(n.ResponseCode))
-		c.reject(st.ic, ce)
-		return true
+func (c *call) ringingState() callState {
+	if c.out.sent180 || c.out.sent183 {
+		return stRinging
 	}
-	if n.SDP != "" && !st.answerDone {
-		if err := c.applyNetAnswer(st, n.SDP); err != nil {
-			c.end()
-			c.reject(st.ic, callErr(488, ResultCodec, "Network answer not usable", false, err))
-			return true
-		}
+	return c.state
+}
+
+// outAnswer: Connected/200: the phone gets its 200 OK.
+func (c *call) outAnswer(ev event) callState {
+	if err := c.takeNetAnswer(ev.note); err != nil {
+		return c.unusableAnswer(err)
 	}
-	code := int(n.ResponseCode)
-	switch {
-	case n.Status == yna.StatusConnected || code == 200:
-		if !st.answerDone {
-			c.end()
-			c.reject(st.ic, callErr(502, ResultNetworkError, "Network answered without SDP", false, nil))
-			return true
-		}
-		c.answerPhone(st)
-		return true
-	case st.answerDone && !st.late && !st.sent183 && (n.Status == yna.StatusInProgress || n.Status == yna.StatusProceeding || code == 183):
-		st.sent183 = true
-		c.publish(CallStateRinging)
-		if err := st.ic.Progress(context.Background(), 183, st.sipAnswer); err != nil {
-			c.log.Debug("183 failed", zap.Error(err))
-		}
-	case n.Status == yna.StatusRinging || code == 180,
-		st.late && (n.Status == yna.StatusInProgress || n.Status == yna.StatusProceeding || code == 183):
-		// Ringing gives a 180 even after a 183 with SDP (fact sheet §9 flow: 183 → 183,
-		// 180 → 180); a 180 without SDP leaves the early media session as it is (RFC
-		// 3261 §13.2.1). A late-offer call gets ringback only: it cannot get early media
-		// without 100rel.
-		if !st.sent180 {
-			st.sent180 = true
-			c.publish(CallStateRinging)
-			if err := st.ic.Progress(context.Background(), 180, nil); err != nil {
-				c.log.Debug("180 failed", zap.Error(err))
-			}
-		}
+	if !c.out.answerDone {
+		return c.end(rejected(callErr(502, ResultNetworkError, "Network answered without SDP", false, nil)))
 	}
-	return false
+	c.stopTimer()
+	return c.answerPhone()
+}
+
+// outRefused: a final status before the answer (FromStatus table); the network ended
+// the call itself.
+func (c *call) outRefused(ev event) callState {
+	cs := rejected(FromStatus(ev.note.Status, int(ev.note.ResponseCode)))
+	cs.netGone = true
+	return c.end(cs)
+}
+
+func (c *call) outCancelled(event) callState {
+	c.log.Info("caller cancelled", zap.Error(c.inv.Err()))
+	return c.end(cause{result: ResultCancelled, reason: "caller cancelled", sipStatus: 487, phoneGone: true})
+}
+
+func (c *call) outTimeout(event) callState {
+	return c.end(rejected(callErr(408, ResultNoAnswer, "No answer", true, nil)))
+}
+
+func (c *call) outMediaFailed(ev event) callState {
+	return c.end(rejected(callErr(500, ResultMediaError, "WebRTC media failed", false, ev.err)))
+}
+
+func (c *call) outShutdown(event) callState {
+	return c.end(rejected(callErr(503, ResultNetworkError, "Gateway shutting down", true, nil)))
 }
 
 // applyNetAnswer applies the network's answer SDP and builds our answer to the phone with
 // the codec the network chose.
-func (c *call) applyNetAnswer(st *outboundSetup, sdp string) error {
+func (c *call) applyNetAnswer(sdp string) error {
 	if err := c.net.SetAnswer(sdp); err != nil {
 		return err
 	}
 	c.lastNetRemote = sdp
-	st.answerDone = true
+	c.out.answerDone = true
 	nc := c.net.Codec()
-	if st.late {
-		return c.lateOffer(st, nc)
+	if c.out.late {
+		return c.lateOffer(nc)
 	}
-	pick, ok := phoneCodecFor(st.phone.Codecs, nc)
+	pick, ok := phoneCodecFor(c.out.phone.Codecs, nc)
 	if !ok {
-		return fmt.Errorf("%w: network chose %v, phone offered %v", rtpmedia.ErrNoCommonCodec, nc, st.phone.Codecs)
+		return fmt.Errorf("%w: network chose %v, phone offered %v", rtpmedia.ErrNoCommonCodec, nc, c.out.phone.Codecs)
 	}
 	local := []rtpmedia.Codec{pick}
 	for _, cd := range c.g.cfg.Media.Codecs {
@@ -265,19 +298,19 @@ func (c *call) applyNetAnswer(st *outboundSetup, sdp string) error {
 			local = append(local, cd)
 		}
 	}
-	n, err := rtpmedia.AnswerSDP(st.phone, c.localSDPConfig(local, rtpmedia.SendRecv))
+	n, err := rtpmedia.AnswerSDP(c.out.phone, c.localSDPConfig(local, rtpmedia.SendRecv))
 	if err != nil {
 		return err
 	}
 	if err := c.setSRTPKeys(n.SRTP); err != nil {
 		return err
 	}
-	st.sipAnswer, c.sipCodec, c.sipDTMF = n.SDP, n.Codec, n.DTMF
+	c.out.sipAnswer, c.sipCodec, c.sipDTMF = n.SDP, n.Codec, n.DTMF
 	return c.startRelay()
 }
 
 // lateOffer builds our SIP offer (sent in the 200 OK) for the codec the network chose.
-func (c *call) lateOffer(st *outboundSetup, nc rtpmedia.Codec) error {
+func (c *call) lateOffer(nc rtpmedia.Codec) error {
 	pick, ok := phoneCodecFor(c.g.cfg.Media.Codecs, nc)
 	if !ok {
 		return fmt.Errorf("%w: network chose %v", rtpmedia.ErrNoCommonCodec, nc)
@@ -294,7 +327,7 @@ func (c *call) lateOffer(st *outboundSetup, nc rtpmedia.Codec) error {
 	if err != nil {
 		return err
 	}
-	st.sipAnswer = offer
+	c.out.sipAnswer = offer
 	return nil
 }
 
@@ -310,10 +343,7 @@ func (c *call) lateAnswer(ans []byte) error {
 	if err := c.phoneAnswered(md); err != nil {
 		return err
 	}
-	if md.Addr.Addr().IsValid() && !md.Addr.Addr().IsUnspecified() && md.Addr.Port() != 0 {
-		c.sipLeg.SetRemote(md.Addr)
-		c.sipLeg.SetRemoteRTCP(md.RTCPAddr)
-	}
+	c.setPhoneRemote(md)
 	c.phoneDir = md.EffectiveDirection()
 	return c.startRelay()
 }
@@ -334,38 +364,32 @@ func phoneCodecFor(offered []rtpmedia.Codec, nc rtpmedia.Codec) (rtpmedia.Codec,
 	return rtpmedia.Codec{}, false
 }
 
-// answerPhone sends 200 OK, waits for the ACK and runs the established call.
-func (c *call) answerPhone(st *outboundSetup) {
+// answerPhone sends 200 OK and waits for the ACK: the call is established.
+func (c *call) answerPhone() callState {
 	c.recordAnswer() // durable before the 200 OK
 	ctx, cancel := context.WithTimeout(c.g.ctx, 64*500*time.Millisecond)
-	dlg, err := st.ic.Answer(ctx, st.sipAnswer)
+	dlg, err := c.inv.Answer(ctx, c.out.sipAnswer)
 	cancel()
 	if errors.Is(err, sip.ErrClosed) {
 		// The phone hung up (BYE) before its ACK was seen: answered and ended at once.
 		c.answered()
 		c.log.Info("phone hung up right after the answer", zap.Error(err))
-		c.end()
-		c.finish(ResultAnswered, "SIP side hung up", 0)
-		return
+		return c.end(cause{result: ResultAnswered, reason: "SIP side hung up", phoneGone: true})
 	}
 	if err != nil {
 		c.log.Info("answering the phone failed", zap.Error(err))
 		c.unanswer()
-		c.end()
-		c.finish(ResultCancelled, "phone did not take the answer: "+err.Error(), sip.StatusOf(err))
-		return
+		return c.end(cause{result: ResultCancelled, reason: "phone did not take the answer: " + err.Error(),
+			sipStatus: sip.StatusOf(err), phoneGone: true})
 	}
 	c.dlg = dlg
-	if st.late {
+	if c.out.late {
 		if err := c.lateAnswer(dlg.RemoteSDP()); err != nil {
 			c.log.Info("phone's answer in the ACK not usable", zap.Error(err))
-			c.hangupSIP("media not acceptable")
-			c.end()
-			c.finish(ResultCodec, "late offer answer: "+err.Error(), 0)
-			return
+			return c.end(cause{result: ResultCodec, reason: "late offer answer: " + err.Error(), bye: "media not acceptable"})
 		}
 	}
 	c.answered()
 	c.log.Info("outbound call answered", zap.Stringer("codec", c.sipCodec))
-	c.runEstablished()
+	return stEstablished
 }

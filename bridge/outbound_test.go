@@ -151,21 +151,35 @@ func TestOutboundLateOffer(t *testing.T) {
 	e.waitState(id, ynasim.CallTerminated)
 }
 
-// REST failures of /start become classified SIP responses, never a bare 500.
+// REST failures of /start become classified SIP responses, never a bare 500, and never
+// 503 (which tells the phone that the gateway itself is overloaded): the network's 5xx is
+// 502, a refused token 500 (relink), no answer in time 504.
 func TestOutboundStartFailures(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, func(c *Config) { c.Timers.RESTTimeout = time.Second })
 	alice := e.phone("alice", "alicepw")
 	if err := e.sim.SetEndpointFault(ynasim.EndpointFault{Endpoint: "start", Status: 503}); err != nil {
 		t.Fatal(err)
 	}
-	if oc := alice.call(e.ctx(30*time.Second), farNumber); oc.code != 503 || !strings.Contains(oc.reason, "YNA") {
-		t.Errorf("start 503: %d %q", oc.code, oc.reason)
+	if oc := alice.call(e.ctx(30*time.Second), farNumber); oc.code != 502 || !strings.Contains(oc.reason, "YNA") || oc.retryAfter != "" {
+		t.Errorf("start 503: %d %q Retry-After %q, want 502 without Retry-After", oc.code, oc.reason, oc.retryAfter)
+	}
+	if cdr := e.cdr(); cdr.Result != ResultNetworkError || cdr.SIPStatus != 502 {
+		t.Errorf("CDR %+v", cdr)
+	}
+	if err := e.sim.SetEndpointFault(ynasim.EndpointFault{Endpoint: "start", DelayMs: 3000}); err != nil {
+		t.Fatal(err)
+	}
+	if oc := alice.call(e.ctx(30*time.Second), farNumber); oc.code != 504 {
+		t.Errorf("start timeout: %d %q, want 504", oc.code, oc.reason)
+	}
+	if cdr := e.cdr(); cdr.Result != ResultNetworkError || cdr.SIPStatus != 504 {
+		t.Errorf("CDR %+v", cdr)
 	}
 	if err := e.sim.ExpireTokens(testAccount); err != nil {
 		t.Fatal(err)
 	}
 	oc := alice.call(e.ctx(30*time.Second), farNumber)
-	if oc.code != 503 || !strings.Contains(oc.reason, "relink") {
+	if oc.code != 500 || !strings.Contains(oc.reason, "relink") {
 		t.Errorf("expired token: %d %q", oc.code, oc.reason)
 	}
 	if cdr := e.cdr(); cdr.Result != ResultNetworkError {

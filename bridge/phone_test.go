@@ -129,6 +129,42 @@ type phone struct {
 	mu       sync.Mutex
 	media    map[string]*phoneMedia                // by Call-ID
 	sessions map[string]*sipgo.DialogServerSession // answered incoming calls by Call-ID
+	// reinviteCodes are the final codes the next re-INVITEs get, in order (200, with an
+	// answer, once it is empty); reinviteLog sees every re-INVITE with the code it got.
+	reinviteCodes []int
+	reinviteLog   chan reinviteSeen
+}
+
+// reinviteSeen is one re-INVITE the phone answered.
+type reinviteSeen struct {
+	at   time.Time
+	code int
+	dir  rtpmedia.Direction // the offer's direction
+}
+
+// answerReinvites makes the next len(codes) re-INVITEs get codes (then 200 again).
+func (p *phone) answerReinvites(codes ...int) {
+	p.mu.Lock()
+	p.reinviteCodes = append(p.reinviteCodes, codes...)
+	p.mu.Unlock()
+}
+
+func (p *phone) nextReinviteCode() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.reinviteCodes) == 0 {
+		return 200
+	}
+	c := p.reinviteCodes[0]
+	p.reinviteCodes = p.reinviteCodes[1:]
+	return c
+}
+
+func (p *phone) logReinvite(code int, dir rtpmedia.Direction) {
+	select {
+	case p.reinviteLog <- reinviteSeen{at: time.Now(), code: code, dir: dir}:
+	default:
+	}
 }
 
 type inCall struct {
@@ -156,7 +192,8 @@ func newPhone(t *testing.T, user, pass string, gw netip.AddrPort) (*phone, func(
 	p := &phone{t: t, user: user, pass: pass, gw: gw, ua: ua, cli: cli,
 		incoming: make(chan *inCall, 4), reinvites: make(chan rtpmedia.Direction, 4), byes: make(chan string, 4),
 		cancels: make(chan string, 4), invites: make(chan string, 8), media: map[string]*phoneMedia{},
-		sessions: map[string]*sipgo.DialogServerSession{}}
+		reinviteLog: make(chan reinviteSeen, 16),
+		sessions:    map[string]*sipgo.DialogServerSession{}}
 	p.mode.Store("answer")
 	srv.OnInvite(p.onInvite)
 	srv.OnCancel(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
@@ -338,6 +375,18 @@ func (p *phone) callLate(ctx context.Context, number string) *outCall {
 // hold re-INVITEs with direction dir and returns the answered direction.
 func (p *phone) reinvite(ctx context.Context, oc *outCall, dir rtpmedia.Direction) rtpmedia.Direction {
 	p.t.Helper()
+	code, got := p.reinviteCode(ctx, oc, dir)
+	if code != 200 {
+		p.t.Fatalf("re-INVITE answered %d", code)
+	}
+	return got
+}
+
+// reinviteCode re-INVITEs with direction dir and returns the final status and, for a
+// 200, the answered direction. A failure response needs no ACK from us (the transaction
+// layer sends it).
+func (p *phone) reinviteCode(ctx context.Context, oc *outCall, dir rtpmedia.Direction) (int, rtpmedia.Direction) {
+	p.t.Helper()
 	target := oc.sess.InviteResponse.Contact().Address
 	req := sipmsg.NewRequest(sipmsg.INVITE, target)
 	req.SetBody(oc.media.offer(dir))
@@ -347,7 +396,7 @@ func (p *phone) reinvite(ctx context.Context, oc *outCall, dir rtpmedia.Directio
 		p.t.Fatalf("re-INVITE: %v", err)
 	}
 	if res.StatusCode != 200 {
-		p.t.Fatalf("re-INVITE answered %d", res.StatusCode)
+		return res.StatusCode, 0
 	}
 	ack := sipmsg.NewRequest(sipmsg.ACK, target)
 	ack.AppendHeader(&sipmsg.CSeqHeader{SeqNo: req.CSeq().SeqNo, MethodName: sipmsg.ACK})
@@ -358,7 +407,7 @@ func (p *phone) reinvite(ctx context.Context, oc *outCall, dir rtpmedia.Directio
 	if err != nil {
 		p.t.Fatalf("re-INVITE answer: %v", err)
 	}
-	return md.Direction
+	return 200, md.Direction
 }
 
 // info sends a SIP INFO DTMF digit in the dialog.
@@ -383,6 +432,11 @@ func (p *phone) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
 			return
 		}
+		if code := p.nextReinviteCode(); code != 200 {
+			_ = tx.Respond(sipmsg.NewResponseFromRequest(req, code, "Refused", nil))
+			p.logReinvite(code, md.Direction)
+			return
+		}
 		ans, _, _, err := rtpmedia.Answer(md, rtpmedia.OfferConfig{Addr: m.leg.LocalAddr(), Codecs: phoneCodecs, Direction: rtpmedia.SendRecv, SessionID: 9, Version: uint64(time.Now().UnixNano())})
 		if err != nil {
 			_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
@@ -392,6 +446,7 @@ func (p *phone) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		res.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
 		res.AppendHeader(sipmsg.HeaderClone(&p.dua.ContactHDR))
 		_ = tx.Respond(res)
+		p.logReinvite(200, md.Direction)
 		p.reinvites <- md.Direction
 		return
 	}

@@ -110,21 +110,18 @@ func (c *call) srtpOffers(targets []sip.Target, settings []string, codecs []rtpm
 	return out, pols, nil
 }
 
-// rejectSRTP answers an INVITE refused by the SRTP policy: 488 with a Warning
-// (302 Incompatible transport protocol: RTP/AVP vs RTP/SAVP is the transport).
-// It reports false if err is no SRTP refusal.
-func (c *call) rejectSRTP(ic *sip.InboundCall, err error) bool {
+// srtpRefusal classifies an INVITE refused by the SRTP policy: 488 with a Warning
+// (302 Incompatible transport protocol: RTP/AVP vs RTP/SAVP is the transport); nil if
+// err is no SRTP refusal.
+func (c *call) srtpRefusal(err error) *CallError {
 	if !errors.Is(err, rtpmedia.ErrSRTP) {
-		return false
+		return nil
 	}
 	ce := callErr(488, ResultCodec, "Media encryption not acceptable", false, err)
+	ce.WarnCode, ce.WarnText = sip.WarnIncompatibleTransport, warningText(err)
 	c.log.Info("outbound call rejected by the SRTP policy", zap.Int("status", 488), zap.Stringer("srtp", c.phoneSRTP.mode),
 		zap.Bool("tls", c.phoneSRTP.secure), zap.Error(err))
-	if werr := ic.RejectWithWarning(488, ce.ReasonHeader(), sip.WarnIncompatibleTransport, warningText(err)); werr != nil {
-		c.log.Debug("reject failed", zap.Error(werr))
-	}
-	c.finish(ce.Result, ce.Reason, 488)
-	return true
+	return ce
 }
 
 // warningText is the detail of an SRTP refusal without the sentinel prefix.

@@ -85,7 +85,7 @@ func TestSRTPOffers(t *testing.T) {
 }
 
 // TestSRTPRefusalClassified: a policy refusal is a 488 for Classify too (the
-// Warning comes from rejectSRTP).
+// Warning comes from srtpRefusal).
 func TestSRTPRefusalClassified(t *testing.T) {
 	md, err := rtpmedia.ParseSDP([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n"))
 	if err != nil {

@@ -66,9 +66,11 @@ func TestClassify(t *testing.T) {
 		{"emergency", &yna.NumberError{Input: "911", Err: yna.ErrEmergencyNumber}, 403, false},
 		{"bad number", &yna.NumberError{Input: "x", Reason: "no digits"}, 484, false},
 		{"start 400", &yna.APIError{Op: yna.OpStart, HTTPStatus: 400}, 484, false},
-		{"start 401", &yna.APIError{Op: yna.OpStart, HTTPStatus: 401}, 503, false},
+		{"start 401", &yna.APIError{Op: yna.OpStart, HTTPStatus: 401}, 500, false},
 		{"start 403", &yna.APIError{Op: yna.OpStart, HTTPStatus: 403}, 403, false},
-		{"start 503", fmt.Errorf("wrapped: %w", &yna.APIError{Op: yna.OpStart, HTTPStatus: 503}), 503, true},
+		{"start 503", fmt.Errorf("wrapped: %w", &yna.APIError{Op: yna.OpStart, HTTPStatus: 503}), 502, true},
+		{"start 408", &yna.APIError{Op: yna.OpStart, HTTPStatus: 408}, 504, true},
+		{"line not linked", fmt.Errorf("%w: %w", ErrLineNotLinked, ErrNoToken), 500, false},
 		{"no codec", fmt.Errorf("x: %w", rtpmedia.ErrNoCommonCodec), 488, false},
 		{"bad sdp", rtpmedia.ErrMalformedSDP, 400, false},
 		{"no ports", rtpmedia.ErrNoPorts, 503, true},
@@ -210,7 +212,7 @@ func TestMailboxOrder(t *testing.T) {
 
 // Notifications that arrive before /start returned are kept for the call (§18.1).
 func TestDispatchBuffersUnknownCalls(t *testing.T) {
-	g := &Gateway{log: zap.NewNop(), calls: map[string]*call{}, pending: map[string][]pendingNote{}, live: map[*call]struct{}{}}
+	g := &Gateway{log: zap.NewNop(), clock: realClock{}, calls: map[string]*call{}, pending: map[string][]pendingNote{}, live: map[*call]struct{}{}}
 	g.dispatch(&yna.SessionStatus{Status: yna.StatusInProgress, CallObjectRef: "https://x/cpaas/v1/call/1/sessions/ABC"})
 	g.dispatch(&yna.SessionStatus{Status: yna.StatusRinging, CallObjectRef: "https://x/cpaas/v1/call/1/sessions/ABC"})
 	g.dispatch(&yna.SessionStatus{Status: yna.StatusRinging}) // no ref: dropped
@@ -218,6 +220,9 @@ func TestDispatchBuffersUnknownCalls(t *testing.T) {
 	got := g.bind("ABC", c)
 	if len(got) != 2 || got[0].Status != yna.StatusInProgress || got[1].Status != yna.StatusRinging {
 		t.Fatalf("buffered %+v", got)
+	}
+	if in := c.notes.take(); len(in) != 2 || in[0] != got[0] || in[1] != got[1] {
+		t.Fatalf("bind put %+v into the mailbox, want the two buffered", in)
 	}
 	g.dispatch(&yna.SessionStatus{Status: yna.StatusConnected, CallObjectRef: "ABC"})
 	if n := c.notes.take(); len(n) != 1 || n[0].Status != yna.StatusConnected {
