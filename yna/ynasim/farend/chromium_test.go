@@ -77,7 +77,6 @@ func chromiumCall(t *testing.T, chromium, codec string) {
 		t.Fatal(err)
 	}
 	page = []byte(strings.Replace(string(page), "<script>", "<script>const CODEC = '"+codec+"';", 1))
-	result := make(chan chromeResult, 1)
 	var sentAtHold atomic.Uint64
 
 	mux := http.NewServeMux()
@@ -126,45 +125,9 @@ func chromiumCall(t *testing.T, chromium, codec string) {
 		}
 		return "ok", nil
 	}))
-	mux.HandleFunc("POST /result", func(w http.ResponseWriter, r *http.Request) {
-		var res chromeResult
-		b, _ := io.ReadAll(r.Body)
-		if err := json.Unmarshal(b, &res); err != nil {
-			res.Error = "bad result: " + string(b)
-		}
-		select {
-		case result <- res:
-		default:
-		}
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ln) }()
-	defer func() { _ = srv.Close(); <-served }()
-
-	cctx, ccancel := context.WithCancel(ctx)
-	cmd := exec.CommandContext(cctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update",
-		"--disable-sync", "--disable-default-apps", "--user-data-dir="+t.TempDir(),
-		"--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--allow-loopback-in-peer-connection",
-		"--disable-features=WebRtcHideLocalIpsWithMdns", "--autoplay-policy=no-user-gesture-required",
-		"http://"+ln.Addr().String()+"/")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { ccancel(); _ = cmd.Wait() }()
-
 	var res chromeResult
-	select {
-	case res = <-result:
-	case <-ctx.Done():
-		t.Fatalf("no result from chromium: %v\n%s", ctx.Err(), stderr.String())
+	if b := browse(t, ctx, chromium, mux); json.Unmarshal(b, &res) != nil {
+		res.Error = "bad result: " + string(b)
 	}
 	t.Logf("chromium: %+v far end: %+v", res, fe.Stats())
 	if res.Error != "" {
@@ -196,4 +159,48 @@ func chromiumCall(t *testing.T, chromium, codec string) {
 	if st := fe.Stats(); st.Codec != wantCodec || st.Lost != 0 || st.PacketsReceived == 0 {
 		t.Errorf("far end %+v", st)
 	}
+}
+
+// browse serves mux on loopback, opens it in headless Chromium and returns
+// the body of the page's first POST /result (registered here), or fails the
+// test when ctx ends first.
+func browse(t *testing.T, ctx context.Context, chromium string, mux *http.ServeMux) []byte {
+	t.Helper()
+	result := make(chan []byte, 1)
+	mux.HandleFunc("POST /result", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		select {
+		case result <- b:
+		default:
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(ln) }()
+	defer func() { _ = srv.Close(); <-served }()
+
+	cctx, ccancel := context.WithCancel(ctx)
+	cmd := exec.CommandContext(cctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		"--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update",
+		"--disable-sync", "--disable-default-apps", "--user-data-dir="+t.TempDir(),
+		"--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--allow-loopback-in-peer-connection",
+		"--disable-features=WebRtcHideLocalIpsWithMdns", "--autoplay-policy=no-user-gesture-required",
+		"http://"+ln.Addr().String()+"/")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { ccancel(); _ = cmd.Wait() }()
+	select {
+	case b := <-result:
+		return b
+	case <-ctx.Done():
+		t.Fatalf("no result from chromium: %v\n%s", ctx.Err(), stderr.String())
+	}
+	return nil
 }
