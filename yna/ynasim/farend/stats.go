@@ -13,10 +13,10 @@ type Stats struct {
 	TelephoneEvent string
 	// CodecReceived is the codec of the audio arriving from the peer ("" before the first packet).
 	CodecReceived string
-	Direction   string // our current media direction (sendrecv, sendonly, recvonly, inactive)
-	ICEState    string
-	DTLSState   string
-	SRTPProfile string // negotiated DTLS-SRTP profile, e.g. "SRTP_AEAD_AES_128_GCM"
+	Direction     string // our current media direction (sendrecv, sendonly, recvonly, inactive)
+	ICEState      string
+	DTLSState     string
+	SRTPProfile   string // negotiated DTLS-SRTP profile, e.g. "SRTP_AEAD_AES_128_GCM"
 
 	PacketsSent     uint64 // audio packets sent (DTMF packets not included)
 	PacketsReceived uint64 // audio packets received (DTMF packets not included)
