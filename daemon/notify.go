@@ -67,8 +67,19 @@ func (n notifier) watchdog(ctx context.Context, alive func(context.Context) erro
 	}
 }
 
-// alive is the watchdog's liveness check: the store answers.
+// alive is the watchdog's liveness check: the store answers (nil once Close began: the
+// store is being closed and the service manager's stop timeout applies).
 func (d *Daemon) alive(ctx context.Context) error {
-	_, err := d.store.Lines(ctx)
-	return err
+	closing := func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.closed
+	}
+	if closing() {
+		return nil
+	}
+	if _, err := d.store.Lines(ctx); err != nil && !closing() {
+		return err
+	}
+	return nil
 }
