@@ -25,8 +25,9 @@ func (s *Server) routes() {
 	s.sipSrv.OnNoRoute(s.wrap(s.onNoRoute))
 }
 
-// wrap adds the checks common to every request: shutdown, recover, blocked
-// sources, Max-Forwards and Require.
+// wrap adds the checks common to every request: shutdown, recover, syntax
+// (validateRequest, before any handler and so before authentication) and
+// Require.
 func (s *Server) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		isAck := req.IsAck()
@@ -45,26 +46,12 @@ func (s *Server) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
 				}
 			}
 		}()
-		if req.CallID() == nil || req.From() == nil || req.To() == nil || req.CSeq() == nil {
-			if !isAck {
-				s.respond(req, tx, 400, "Missing Mandatory Header", nil)
-			}
+		if rej := validateRequest(req); rej != nil {
+			s.refuse(req, tx, rej)
 			return
 		}
 		if isAck || req.IsCancel() {
 			h(req, tx)
-			return
-		}
-		if len(req.GetHeaders("Content-Length")) > 1 {
-			s.respond(req, tx, 400, "Multiple Content-Length", nil)
-			return
-		}
-		if b, _ := req.Via().Params.Get("branch"); b == sip.RFC3261BranchMagicCookie {
-			s.respond(req, tx, 400, "Bad Branch", nil)
-			return
-		}
-		if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
-			s.respond(req, tx, 483, "", nil)
 			return
 		}
 		if unsup := unsupportedRequire(req); len(unsup) > 0 {
@@ -73,6 +60,21 @@ func (s *Server) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
 		}
 		h(req, tx)
 	}
+}
+
+// refuse answers a request that validateRequest refused (an ACK gets no
+// answer) with one log line; the response is counted like every other.
+func (s *Server) refuse(req *sip.Request, tx sip.ServerTransaction, rej *rejection) {
+	reason := rej.reason
+	if reason == "" {
+		reason = StatusText(rej.code)
+	}
+	s.log.Info("sip request refused", zap.String("method", string(req.Method)), zap.String("source", req.Source()),
+		zap.String("transport", req.Transport()), zap.Int("code", rej.code), zap.String("reason", reason))
+	if req.IsAck() {
+		return
+	}
+	s.respond(req, tx, rej.code, reason, nil, rej.hdrs...)
 }
 
 // unsupportedRequire lists the option tags of Require we do not support.
