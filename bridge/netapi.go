@@ -45,9 +45,24 @@ type TokenRefresher interface {
 // ErrLineNotLinked wraps the TokenSource's error for a line without a usable token.
 var ErrLineNotLinked = errors.New("bridge: YNA line not linked")
 
+// ynaClient is the yna.Client as tokenAPI uses it (a fake in unit tests).
+type ynaClient interface {
+	Start(ctx context.Context, accessToken string, req yna.StartRequest) (*yna.StartResponse, error)
+	InProgress(ctx context.Context, accessToken, callID string, sdp *string) error
+	Ringing(ctx context.Context, accessToken, callID string) error
+	Connected(ctx context.Context, accessToken, callID string, sdp *string) (*yna.SDPResult, error)
+	Hold(ctx context.Context, accessToken, callID, offer string) (*yna.SDPResult, error)
+	Resume(ctx context.Context, accessToken, callID, offer string) (*yna.SDPResult, error)
+	AcceptHold(ctx context.Context, accessToken, callID, answer string) error
+	AcceptResume(ctx context.Context, accessToken, callID, answer string) error
+	End(ctx context.Context, accessToken, callID string, reason string, conference bool) error
+}
+
+var _ ynaClient = (*yna.Client)(nil)
+
 // tokenAPI is the production netAPI: a yna.Client and the line's current token.
 type tokenAPI struct {
-	c      *yna.Client
+	c      ynaClient
 	tokens TokenSource
 	log    *zap.Logger
 }
