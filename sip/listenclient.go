@@ -18,10 +18,14 @@ import (
 // latched onto through their NAT, never from a throwaway socket (whose reply
 // path a NAT would not open, and whose reader sipgo may leave running).
 // Requests over TCP/TLS and requests that already chose a local address are
-// passed through unchanged.
+// passed through unchanged; a UDP request over 1300 bytes goes over TCP when it
+// can (requestOverTCP).
 type listenerRequester struct{ s *Server }
 
 func (r listenerRequester) Request(ctx context.Context, req *sip.Request) (sip.ClientTransaction, error) {
+	if tx, ok, err := r.s.requestOverTCP(ctx, req); ok || err != nil {
+		return tx, err // a large request moved to TCP (RFC 3261 §18.1.1)
+	}
 	if err := r.s.bindUDPListener(req); err != nil {
 		return nil, err
 	}
