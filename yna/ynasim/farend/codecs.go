@@ -220,8 +220,9 @@ func directionOf(attrs []sdp.Attribute, def string) string {
 }
 
 // chooseAnswerCodecs picks the first offered codec we support (the client
-// decides) plus telephone-event when offered, preferably at the same clock rate.
-func chooseAnswerCodecs(ours []codecSpec, offered []offeredCodec) (audio, te *webrtc.RTPCodecParameters, spec codecSpec, err error) {
+// decides) or, with preferOwn, the first of ours that is offered (we decide),
+// plus telephone-event when offered, preferably at the same clock rate.
+func chooseAnswerCodecs(ours []codecSpec, offered []offeredCodec, preferOwn bool) (audio, te *webrtc.RTPCodecParameters, spec codecSpec, err error) {
 	find := func(o offeredCodec) (codecSpec, bool) {
 		for _, c := range ours {
 			if c.matches(o.Name, o.Rate, o.Channels) {
@@ -230,14 +231,31 @@ func chooseAnswerCodecs(ours []codecSpec, offered []offeredCodec) (audio, te *we
 		}
 		return codecSpec{}, false
 	}
+	if preferOwn {
+	own:
+		for _, c := range ours {
+			if c.isTE() {
+				continue
+			}
+			for _, o := range offered {
+				if c.matches(o.Name, o.Rate, o.Channels) {
+					p := c.params(o.PT, o.Fmtp)
+					audio, spec = &p, c
+					break own
+				}
+			}
+		}
+	}
 	for _, o := range offered {
+		if audio != nil {
+			break
+		}
 		c, ok := find(o)
 		if !ok || c.isTE() {
 			continue
 		}
 		p := c.params(o.PT, o.Fmtp)
 		audio, spec = &p, c
-		break
 	}
 	if audio == nil {
 		return nil, nil, codecSpec{}, fmt.Errorf("%w: none of the offered audio codecs is supported", ErrNoCommonCodec)
@@ -261,6 +279,19 @@ func chooseAnswerCodecs(ours []codecSpec, offered []offeredCodec) (audio, te *we
 		te = anyTE
 	}
 	return audio, te, spec, nil
+}
+
+// answersAudio reports whether answered lists one of our audio codecs
+// (telephone-event alone does not count).
+func answersAudio(ours []codecSpec, answered []offeredCodec) bool {
+	for _, a := range answered {
+		for _, c := range ours {
+			if !c.isTE() && c.matches(a.Name, a.Rate, a.Channels) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // specFor finds the codecSpec for negotiated pion codec parameters.

@@ -27,6 +27,10 @@ type Config struct {
 	// Codecs are offered/accepted in this order; default DefaultCodecs.
 	// Entries: "PCMU", "PCMU/8000", "opus/48000/2", "telephone-event/8000", ...
 	Codecs []string
+	// PreferOwnOrder makes Answer pick the first of Codecs that the offer
+	// lists, instead of the offer's first supported codec (the offerer's
+	// preference, RFC 3264 §6.1).
+	PreferOwnOrder bool
 	// ICEGatherTimeout bounds full ICE gathering before SDP is returned
 	// (no trickle); default 5s. On timeout the SDP is returned as it stands.
 	ICEGatherTimeout time.Duration
@@ -217,7 +221,7 @@ func (f *FarEnd) Answer(ctx context.Context, offer string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	audio, te, spec, err := chooseAnswerCodecs(f.codecs, sec.Codecs)
+	audio, te, spec, err := chooseAnswerCodecs(f.codecs, sec.Codecs, f.cfg.PreferOwnOrder)
 	if err != nil {
 		return "", err
 	}
@@ -331,6 +335,11 @@ func (f *FarEnd) SetAnswer(answer string) error {
 	}
 	switch f.state {
 	case stOffered:
+		if !answersAudio(f.codecs, sec.Codecs) {
+			// Checked before pion sees it: pion would apply the answer
+			// and then fail to start the track, leaving no offer.
+			return fmt.Errorf("%w: the answer has none of the offered audio codecs", ErrNoCommonCodec)
+		}
 		view, err := alignFmtp(answer, f.codecs)
 		if err != nil {
 			return err

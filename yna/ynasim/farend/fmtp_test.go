@@ -1,6 +1,7 @@
 package farend
 
 import (
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -145,5 +146,34 @@ func TestAlignFmtp(t *testing.T) {
 	plain = strings.Replace(plain, "a=fmtp:126 0-16\r\n", "", 1)
 	if got, _ := alignFmtp(plain, ours); got != plain {
 		t.Errorf("an answer without our codecs' fmtp was rewritten:\n%s", got)
+	}
+}
+
+// TestSetAnswerWithoutCommonCodec: an answer whose audio formats are none of
+// the offered codecs (e.g. PCMU to a network that offered opus only) is
+// refused with ErrNoCommonCodec, and the offer stays outstanding.
+func TestSetAnswerWithoutCommonCodec(t *testing.T) {
+	ctx := testCtx(t)
+	fe := newFarEnd(t, Config{Codecs: []string{"opus/48000/2", "telephone-event/48000"}})
+	offer, err := fe.Offer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newTestClient(t, clientHz, "opus/48000/2", "telephone-event/48000")
+	good := cl.answer(offer)
+	bad := strings.Replace(strings.Replace(good, "a=rtpmap:111 opus/48000/2", "a=rtpmap:0 PCMU/8000", 1),
+		" UDP/TLS/RTP/SAVPF 111 ", " UDP/TLS/RTP/SAVPF 0 ", 1)
+	if bad == good {
+		t.Fatalf("could not edit the answer:\n%s", good)
+	}
+	if err := fe.SetAnswer(bad); !errors.Is(err, ErrNoCommonCodec) {
+		t.Fatalf("SetAnswer(PCMU to an opus-only offer) = %v, want ErrNoCommonCodec", err)
+	}
+	if err := fe.SetAnswer(good); err != nil {
+		t.Fatalf("the offer did not stay outstanding: %v", err)
+	}
+	connect(t, ctx, fe, cl)
+	if st := fe.Stats(); st.Codec != "opus/48000/2" {
+		t.Errorf("codec %s", st.Codec)
 	}
 }

@@ -222,16 +222,20 @@ func TestChooseAnswerCodecs(t *testing.T) {
 		audio     string
 		pt, tePT  uint8
 		noTE, err bool
+		preferOwn bool
 	}{
-		{"pcmu+te", []offeredCodec{pcmu, te8}, "PCMU/8000", 0, 101, false, false},
-		{"te first, rate match", []offeredCodec{te48, g729, pcmu, te8}, "PCMU/8000", 0, 101, false, false},
-		{"opus picks te48", []offeredCodec{opus, pcmu, te8, te48}, "opus/48000/2", 96, 110, false, false},
-		{"te other rate only", []offeredCodec{pcmu, te48}, "PCMU/8000", 0, 110, false, false},
-		{"no te", []offeredCodec{pcmu}, "PCMU/8000", 0, 0, true, false},
-		{"none", []offeredCodec{g729, te8}, "", 0, 0, true, true},
+		{"client order: pcmu before opus", []offeredCodec{pcmu, opus, te8, te48}, "PCMU/8000", 0, 101, false, false, false},
+		{"prefer own order: opus", []offeredCodec{pcmu, opus, te8, te48}, "opus/48000/2", 96, 110, false, false, true},
+		{"prefer own order, no opus offered", []offeredCodec{pcmu, te8}, "PCMU/8000", 0, 101, false, false, true},
+		{"pcmu+te", []offeredCodec{pcmu, te8}, "PCMU/8000", 0, 101, false, false, false},
+		{"te first, rate match", []offeredCodec{te48, g729, pcmu, te8}, "PCMU/8000", 0, 101, false, false, false},
+		{"opus picks te48", []offeredCodec{opus, pcmu, te8, te48}, "opus/48000/2", 96, 110, false, false, false},
+		{"te other rate only", []offeredCodec{pcmu, te48}, "PCMU/8000", 0, 110, false, false, false},
+		{"no te", []offeredCodec{pcmu}, "PCMU/8000", 0, 0, true, false, false},
+		{"none", []offeredCodec{g729, te8}, "", 0, 0, true, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			audio, te, spec, err := chooseAnswerCodecs(ours, tc.offered)
+			audio, te, spec, err := chooseAnswerCodecs(ours, tc.offered, tc.preferOwn)
 			if tc.err {
 				if !errors.Is(err, ErrNoCommonCodec) {
 					t.Fatalf("err %v", err)
@@ -277,7 +281,9 @@ func FuzzParseAudio(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_, _, _, _ = chooseAnswerCodecs(ours, sec.Codecs)
+		_, _, _, _ = chooseAnswerCodecs(ours, sec.Codecs, false)
+		_, _, _, _ = chooseAnswerCodecs(ours, sec.Codecs, true)
+		_, _ = alignFmtp(raw, ours)
 		out := rewriteSDP(raw, DirSendOnly, "active")
 		if strings.Contains(raw, "m=audio ") && !strings.Contains(out, "a=sendonly") {
 			t.Errorf("direction not written")
