@@ -218,7 +218,7 @@ func (s *Server) listen(ctx context.Context, l ListenConfig) error {
 		s.udpListen = newUDPListener(local, l.Advertise)
 		s.mu.Unlock()
 		s.addCloser(pc)
-		ppc := newPinnedPacketConn(pc, s.ua.TransportLayer().Pool("udp"))
+		ppc := newPinnedPacketConn(newGatedPacketConn(pc, s), s.ua.TransportLayer().Pool("udp"))
 		spc, served := newServedPacketConn(ppc), make(chan struct{})
 		if !s.goOwned(func() { defer close(served); _ = s.sipSrv.ServeUDP(spc) }) {
 			return fmt.Errorf("sip listen udp %s: %w", l.Addr, ErrClosed)
@@ -240,6 +240,7 @@ func (s *Server) listen(ctx context.Context, l ListenConfig) error {
 			}
 			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		}
+		ln = newGatedListener(ln, s, l.Network)
 		s.addCloser(ln)
 		sln, served := newServedListener(ln), make(chan struct{})
 		serve := s.sipSrv.ServeTCP
