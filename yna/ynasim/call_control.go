@@ -171,6 +171,9 @@ type InboundCall struct {
 	RingTimeout        time.Duration `json:"-"`              // network no-answer timer; 0 = store default
 	RingTimeoutMs      int           `json:"ringTimeoutMs,omitempty"`
 	VerificationStatus string        `json:"verificationStatus,omitempty"`
+	// Codecs is this call's network codec behaviour ("" = the caller number's, else the
+	// account's).
+	Codecs CodecMode `json:"codecs,omitempty"`
 }
 
 // InjectCall makes the network call line from the number from; it returns after the
@@ -220,6 +223,45 @@ func (s *Sim) CallAction(ctx context.Context, id, action string, args ...string)
 // after normalization (digits only).
 func (s *Sim) SetNumberBehaviour(number string, b Behaviour) error {
 	return s.calls.setBehaviour(number, b)
+}
+
+// WaitFarEndPackets blocks until the far end of call id has received at least n audio
+// packets from the client. It fails with ErrCallNotFound, ErrCallEnded (no far end alive, or
+// the call ended first) or ctx's error.
+func (s *Sim) WaitFarEndPackets(ctx context.Context, id string, n uint64) error {
+	c := s.calls.get(id)
+	if c == nil {
+		return fmt.Errorf("%w: %s", ErrCallNotFound, id)
+	}
+	c.mu.Lock()
+	wait := c.waitRx
+	c.mu.Unlock()
+	if wait == nil {
+		return fmt.Errorf("%w: %s has no far-end media", ErrCallEnded, id)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	err := wait(wctx, n)
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("%w: %s", ErrCallEnded, id)
+	}
+	return err
+}
+
+// SetAccountCodecs sets the network codec behaviour of the account's calls (those whose
+// number or injection does not name one); "" restores CodecsBrowser.
+func (s *Sim) SetAccountCodecs(accountID string, m CodecMode) error {
+	if s.account(accountID) == nil {
+		return fmt.Errorf("%w: account %s", ErrNotFound, accountID)
+	}
+	return s.calls.setAccountCodecs(accountID, m)
 }
 
 // SetCallQuirks switches the §14.12 quirks; they apply to calls created afterwards and to

@@ -17,6 +17,8 @@ func (cs *callStore) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /sim/numbers", cs.ctlNumbers)
 	mux.HandleFunc("PUT /sim/numbers/{number}", cs.ctlPutNumber)
 	mux.HandleFunc("DELETE /sim/numbers/{number}", cs.ctlDeleteNumber)
+	mux.HandleFunc("GET /sim/accounts/{id}/codecs", cs.ctlGetAccountCodecs)
+	mux.HandleFunc("PUT /sim/accounts/{id}/codecs", cs.ctlPutAccountCodecs)
 }
 
 const maxControlBody = 1 << 20
@@ -99,7 +101,7 @@ func (cs *callStore) ctlPutNumber(w http.ResponseWriter, r *http.Request) {
 	if b.Kind == "" {
 		b.Kind = BehaviourAnswer
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"number": numberKey(n), "behaviour": b.Kind, "delayMs": b.DelayMs})
+	writeJSON(w, http.StatusOK, map[string]any{"number": numberKey(n), "behaviour": b.Kind, "delayMs": b.DelayMs, "codecs": b.Codecs})
 }
 
 func (cs *callStore) ctlDeleteNumber(w http.ResponseWriter, r *http.Request) {
@@ -108,6 +110,37 @@ func (cs *callStore) ctlDeleteNumber(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// accountCodecs is the body of GET/PUT /sim/accounts/{id}/codecs.
+type accountCodecs struct {
+	Codecs CodecMode `json:"codecs"`
+}
+
+func (cs *callStore) ctlGetAccountCodecs(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if cs.s != nil && cs.s.account(id) == nil {
+		writeError(w, http.StatusNotFound, "no such account")
+		return
+	}
+	writeJSON(w, http.StatusOK, accountCodecs{Codecs: cs.accountCodecs(id)})
+}
+
+func (cs *callStore) ctlPutAccountCodecs(w http.ResponseWriter, r *http.Request) {
+	var req accountCodecs
+	if !decodeControl(w, r, &req) {
+		return
+	}
+	id := r.PathValue("id")
+	if cs.s != nil && cs.s.account(id) == nil {
+		writeError(w, http.StatusNotFound, "no such account")
+		return
+	}
+	if err := cs.setAccountCodecs(id, req.Codecs); err != nil {
+		writeError(w, errorStatus(err), err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, accountCodecs{Codecs: cs.accountCodecs(id)})
 }
 
 func (cs *callStore) ctlGetQuirks(w http.ResponseWriter, r *http.Request) {

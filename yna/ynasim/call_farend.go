@@ -29,8 +29,8 @@ type farEnd interface {
 	Close() error
 }
 
-// farEndFactory creates the far end of one call.
-type farEndFactory func(ctx context.Context) (farEnd, error)
+// farEndFactory creates the far end of one call with the call's codec behaviour.
+type farEndFactory func(ctx context.Context, codecs CodecMode) (farEnd, error)
 
 // realFarEnd adapts *farend.FarEnd to farEnd.
 type realFarEnd struct{ *farend.FarEnd }
@@ -43,10 +43,13 @@ func defaultFarEndConfig() farend.Config {
 	return farend.Config{AllowLoopback: true}
 }
 
-func (cs *callStore) realFarEnd(ctx context.Context) (farEnd, error) {
+func (cs *callStore) realFarEnd(ctx context.Context, codecs CodecMode) (farEnd, error) {
 	cs.mu.Lock()
 	cfg := cs.feCfg
 	cs.mu.Unlock()
+	if spec, ok := codecModes[codecs]; ok && len(cfg.Codecs) == 0 {
+		cfg.Codecs, cfg.Prefer = spec.codecs, spec.prefer
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = cs.logger().Named("farend")
 	}
@@ -58,7 +61,8 @@ func (cs *callStore) realFarEnd(ctx context.Context) (farEnd, error) {
 }
 
 // SetFarEndConfig sets the media configuration used by the far ends of calls created
-// afterwards (e.g. AllowLoopback false and IPs for a gateway on another host).
+// afterwards (e.g. AllowLoopback false and IPs for a gateway on another host). Codecs and
+// Prefer, when cfg.Codecs is empty, come from the call's CodecMode.
 func (s *Sim) SetFarEndConfig(cfg farend.Config) {
 	s.calls.mu.Lock()
 	s.calls.feCfg = cfg

@@ -1,9 +1,11 @@
 package ynasim
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/ynagw/ynagw/yna"
+	"github.com/ynagw/ynagw/yna/ynasim/farend"
 	"go.uber.org/zap"
 )
 
@@ -48,7 +50,11 @@ func (c *call) ensureAnswer() bool {
 	}
 	c.mediaEvent("answer", err)
 	if err != nil {
-		c.finishWith(OutcomeMediaFailed)
+		if errors.Is(err, farend.ErrNoCommonCodec) {
+			c.finishWith(OutcomeNoCommonCodec)
+		} else {
+			c.finishWith(OutcomeMediaFailed)
+		}
 		return false
 	}
 	return true

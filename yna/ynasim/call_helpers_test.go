@@ -194,7 +194,7 @@ func newRig(t testing.TB) *rig {
 		}
 		return nil
 	}
-	cs.newFarEnd = func(ctx context.Context) (farEnd, error) {
+	cs.newFarEnd = func(ctx context.Context, _ CodecMode) (farEnd, error) {
 		f := &fakeFarEnd{}
 		rg.mu.Lock()
 		rg.fes = append(rg.fes, f)

@@ -36,16 +36,67 @@ const (
 type Behaviour struct {
 	Kind    BehaviourKind `json:"behaviour"`
 	DelayMs int           `json:"delayMs,omitempty"`
+	// Codecs is the network codec behaviour of calls to and from this number ("" = the
+	// account's, else CodecsBrowser).
+	Codecs CodecMode `json:"codecs,omitempty"`
 }
 
 func (b Behaviour) validate() error {
 	if _, ok := behaviourTable[b.Kind]; !ok {
 		return fmt.Errorf("%w: unknown behaviour %q", ErrBadAction, b.Kind)
 	}
+	if err := b.Codecs.validate(); err != nil {
+		return err
+	}
 	if b.DelayMs < 0 {
 		return fmt.Errorf("%w: negative delayMs", ErrBadAction)
 	}
 	return nil
+}
+
+// CodecMode names a network codec behaviour: what the network offers in its invitations and
+// what it answers to a client's offer. Set per account (SetAccountCodecs, PUT
+// /sim/accounts/{id}/codecs), per number (Behaviour.Codecs: calls to and from it) or per
+// inbound call (InboundCall.Codecs); the most specific wins.
+type CodecMode string
+
+// Network codec behaviours (table codecModes).
+const (
+	// CodecsBrowser: offers opus/48000/2, G722, PCMU, PCMA, telephone-event/48000 and /8000
+	// (the browser order, fact sheet §10.3); answers with the client's first offered codec
+	// it supports. The default.
+	CodecsBrowser CodecMode = "browser"
+	// CodecsPreferOpus: offers like CodecsBrowser; answers with opus whenever the client
+	// offers it, else like CodecsBrowser.
+	CodecsPreferOpus CodecMode = "preferOpus"
+	// CodecsOpusOnly: offers and accepts opus (with telephone-event/48000) only.
+	CodecsOpusOnly CodecMode = "opusOnly"
+	// CodecsG711Only: offers and accepts PCMU and PCMA (with telephone-event/8000) only.
+	CodecsG711Only CodecMode = "g711Only"
+)
+
+func (m CodecMode) validate() error {
+	if _, ok := codecModes[m]; !ok && m != "" {
+		return fmt.Errorf("%w: unknown codecs %q (want browser, preferOpus, opusOnly or g711Only)", ErrBadAction, m)
+	}
+	return nil
+}
+
+// codecModeSpec is the far end's codec configuration for a CodecMode.
+type codecModeSpec struct {
+	codecs []string // farend.Config.Codecs: offered in this order, the only ones accepted
+	prefer []string // farend.Config.Prefer: answered when offered, before the client's order
+}
+
+// codecModes is the ONE table of network codec behaviours. Only CodecsBrowser's offer is
+// modelled on an observation (the browser's, fact sheet §10.3, §18.9). guess: which codecs the
+// real network offers and accepts, and whether it prefers opus (§18.10: G.711 is mandatory for
+// WebRTC endpoints, RFC 7874 §3; the preference is unknown).
+var codecModes = map[CodecMode]codecModeSpec{
+	CodecsBrowser:    {codecs: []string{"opus/48000/2", "G722/8000", "PCMU/8000", "PCMA/8000", "telephone-event/48000", "telephone-event/8000"}},
+	CodecsPreferOpus: {codecs: []string{"opus/48000/2", "G722/8000", "PCMU/8000", "PCMA/8000", "telephone-event/48000", "telephone-event/8000"}, prefer: []string{"opus/48000/2"}},
+	CodecsOpusOnly:   {codecs: []string{"opus/48000/2", "telephone-event/48000"}},
+	CodecsG711Only:   {codecs: []string{"PCMU/8000", "PCMA/8000", "telephone-event/8000"}},
 }
 
 // CallQuirks switches on wire behaviour the SDK mishandles (fact sheet §14 item 12), to test
@@ -80,6 +131,7 @@ const (
 	OutcomeEndedByClient    = "endedByClient"    // established call ended with DELETE /end
 	OutcomeEndedByNetwork   = "endedByNetwork"   // established call hung up by the far end
 	OutcomeMediaFailed      = "mediaFailed"      // the far end could not handle the SDP
+	OutcomeNoCommonCodec    = "noCommonCodec"    // outbound: the client offered none of the network's codecs
 	OutcomeSimClosed        = "simulatorClosed"  // Sim.Close while the call was up
 )
 
@@ -104,6 +156,7 @@ var finals = map[string]finalSpec{
 	OutcomeRingTimeout:      {yna.StatusSessionCancelled, 487, "No answer"},                // guess
 	OutcomeEndedByNetwork:   {yna.StatusTerminated, 200, ""},                               // guess: code of a BYE-style end
 	OutcomeMediaFailed:      {yna.StatusTerminated, 488, ""},                               // guess
+	OutcomeNoCommonCodec:    {yna.StatusTerminated, 488, "Not Acceptable Here"},            // guess: like a SIP 488
 }
 
 // Provisional codes (spec: OutgoingCallFlow diagram, fact sheet §9.1).

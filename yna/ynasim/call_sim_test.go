@@ -32,7 +32,7 @@ func newCallSimRig(t *testing.T, fakeMedia bool) *callSimRig {
 	t.Helper()
 	rg := newSimRig(t, nil)
 	if fakeMedia {
-		rg.sim.calls.newFarEnd = func(ctx context.Context) (farEnd, error) { return &fakeFarEnd{}, nil }
+		rg.sim.calls.newFarEnd = func(ctx context.Context, _ CodecMode) (farEnd, error) { return &fakeFarEnd{}, nil }
 	}
 	tok, _, ws := rg.online()
 	cl, err := yna.NewClient(yna.Config{BaseURL: rg.sim.URL(), ClientID: simClientID, ClientSecret: simSecret,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ynagw/ynagw/yna"
+	"github.com/ynagw/ynagw/yna/ynasim/farend"
 	"go.uber.org/zap"
 )
 
@@ -68,25 +69,32 @@ type CallEvent struct {
 
 // CallInfo is a snapshot of one simulated call.
 type CallInfo struct {
-	ID               string      `json:"callId"`
-	Direction        string      `json:"direction"`
-	AccountID        string      `json:"accountId"`
-	Line             string      `json:"line"` // the account's line (caller for outbound, callee for inbound)
-	Peer             string      `json:"peer"` // the other party's number
-	CallObjectRef    string      `json:"callObjectRef"`
-	ClientCorrelator string      `json:"clientCorrelator,omitempty"`
-	ServerCorrelator string      `json:"serverCorrelator,omitempty"`
-	Behaviour        Behaviour   `json:"behaviour,omitzero"`
-	State            string      `json:"state"`
-	HeldByClient     bool        `json:"heldByClient"`
-	HeldByNetwork    bool        `json:"heldByNetwork"`
-	Pending          string      `json:"pending,omitempty"`
-	Outcome          string      `json:"outcome,omitempty"`
-	Created          time.Time   `json:"created"`
-	Answered         time.Time   `json:"answered,omitzero"`
-	Ended            time.Time   `json:"ended,omitzero"`
-	Events           []CallEvent `json:"events"`
-	Media            any         `json:"media,omitempty"`
+	ID               string    `json:"callId"`
+	Direction        string    `json:"direction"`
+	AccountID        string    `json:"accountId"`
+	Line             string    `json:"line"` // the account's line (caller for outbound, callee for inbound)
+	Peer             string    `json:"peer"` // the other party's number
+	CallObjectRef    string    `json:"callObjectRef"`
+	ClientCorrelator string    `json:"clientCorrelator,omitempty"`
+	ServerCorrelator string    `json:"serverCorrelator,omitempty"`
+	Behaviour        Behaviour `json:"behaviour,omitzero"`
+	// Codecs is the network codec behaviour of this call (CodecMode).
+	Codecs CodecMode `json:"codecs"`
+	// Codec is the audio codec the far end sends (the answer's first codec), CodecReceived the
+	// one arriving from the client ("" until known); TelephoneEvent the RFC 4733 format.
+	Codec          string      `json:"codec,omitempty"`
+	CodecReceived  string      `json:"codecReceived,omitempty"`
+	TelephoneEvent string      `json:"telephoneEvent,omitempty"`
+	State          string      `json:"state"`
+	HeldByClient   bool        `json:"heldByClient"`
+	HeldByNetwork  bool        `json:"heldByNetwork"`
+	Pending        string      `json:"pending,omitempty"`
+	Outcome        string      `json:"outcome,omitempty"`
+	Created        time.Time   `json:"created"`
+	Answered       time.Time   `json:"answered,omitzero"`
+	Ended          time.Time   `json:"ended,omitzero"`
+	Events         []CallEvent `json:"events"`
+	Media          any         `json:"media,omitempty"`
 }
 
 // EventsOf returns the events of kind (and name, unless empty), in order.
@@ -164,7 +172,9 @@ type call struct {
 	// REST request's state change and its "rest" event are published as one snapshot.
 	batching bool
 	stats    func() any // far-end stats while it lives
-	final    any        // stats captured at close
+	// waitRx waits until the far end received n audio packets (nil for fakes / after close).
+	waitRx func(ctx context.Context, n uint64) error
+	final  any // stats captured at close
 }
 
 func newCall(cs *callStore, acct *Account, info CallInfo) *call {
@@ -237,6 +247,9 @@ func (c *call) snapshot() CallInfo {
 		ci.Media = final
 	case stats != nil:
 		ci.Media = stats()
+	}
+	if ms, ok := ci.Media.(farend.Stats); ok {
+		ci.Codec, ci.CodecReceived, ci.TelephoneEvent = ms.Codec, ms.CodecReceived, ms.TelephoneEvent
 	}
 	return ci
 }
@@ -417,7 +430,7 @@ func (c *call) cleanup() {
 			c.log.Debug("far end close", zap.Error(err))
 		}
 		c.mu.Lock()
-		c.final, c.stats = st, nil
+		c.final, c.stats, c.waitRx = st, nil, nil
 		c.mu.Unlock()
 		c.fe = nil
 	}
@@ -429,13 +442,18 @@ func (c *call) farEnd() (farEnd, error) {
 	if c.fe != nil {
 		return c.fe, nil
 	}
-	fe, err := c.cs.newFarEnd(c.ctx)
+	fe, err := c.cs.newFarEnd(c.ctx, c.info.Codecs)
 	if err != nil {
 		return nil, errors.Join(ErrMedia, err)
 	}
 	c.fe = fe
 	c.mu.Lock()
 	c.stats = fe.Stats
+	if w, ok := fe.(interface {
+		WaitPackets(context.Context, uint64) error
+	}); ok {
+		c.waitRx = w.WaitPackets
+	}
 	c.mu.Unlock()
 	return fe, nil
 }

@@ -532,8 +532,8 @@ func TestInbound(t *testing.T) {
 func TestFarEndFailure(t *testing.T) {
 	rg := newRig(t)
 	next := rg.cs.newFarEnd
-	rg.cs.newFarEnd = func(ctx context.Context) (farEnd, error) {
-		fe, _ := next(ctx)
+	rg.cs.newFarEnd = func(ctx context.Context, m CodecMode) (farEnd, error) {
+		fe, _ := next(ctx, m)
 		fe.(*fakeFarEnd).failNext = errors.New("boom")
 		return fe, nil
 	}

@@ -48,14 +48,15 @@ type callStore struct {
 
 	notifID atomic.Int64
 
-	mu      sync.Mutex
-	calls   map[string]*call
-	order   []*call
-	numbers map[string]Behaviour
-	quirks  CallQuirks
-	feCfg   farend.Config
-	changed chan struct{} // closed and replaced when a call is added or changes
-	closed  bool
+	mu         sync.Mutex
+	calls      map[string]*call
+	order      []*call
+	numbers    map[string]Behaviour
+	acctCodecs map[string]CodecMode // account id -> codec behaviour
+	quirks     CallQuirks
+	feCfg      farend.Config
+	changed    chan struct{} // closed and replaced when a call is added or changes
+	closed     bool
 }
 
 // newCallStore creates the call store of s. Called by New.
@@ -70,6 +71,7 @@ func newCallStore(s *Sim) *callStore {
 		mediaTimeout:     15 * time.Second,
 		calls:            map[string]*call{},
 		numbers:          map[string]Behaviour{},
+		acctCodecs:       map[string]CodecMode{},
 		changed:          make(chan struct{}),
 		feCfg:            defaultFarEndConfig(),
 		baseURL:          func() string { return defaultCallBaseURL },
@@ -179,6 +181,47 @@ func (cs *callStore) setBehaviour(number string, b Behaviour) error {
 		cs.numbers[key] = b
 	}
 	return nil
+}
+
+// codecsFor resolves the codec behaviour of a call: explicit (an injected call's), else the
+// remote number's, else the account's, else CodecsBrowser.
+func (cs *callStore) codecsFor(acct *Account, number string, explicit CodecMode) CodecMode {
+	if explicit != "" {
+		return explicit
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if b, ok := cs.numbers[numberKey(number)]; ok && b.Codecs != "" {
+		return b.Codecs
+	}
+	if m := cs.acctCodecs[acct.ID]; m != "" {
+		return m
+	}
+	return CodecsBrowser
+}
+
+// setAccountCodecs sets an account's codec behaviour ("" = back to CodecsBrowser).
+func (cs *callStore) setAccountCodecs(accountID string, m CodecMode) error {
+	if err := m.validate(); err != nil {
+		return err
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if m == "" || m == CodecsBrowser {
+		delete(cs.acctCodecs, accountID)
+	} else {
+		cs.acctCodecs[accountID] = m
+	}
+	return nil
+}
+
+func (cs *callStore) accountCodecs(accountID string) CodecMode {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if m := cs.acctCodecs[accountID]; m != "" {
+		return m
+	}
+	return CodecsBrowser
 }
 
 func (cs *callStore) behaviours() map[string]Behaviour {
@@ -353,6 +396,7 @@ func (cs *callStore) handleStart(w http.ResponseWriter, r *http.Request) {
 		CallObjectRef:    cs.callObjectRef(req.From, id),
 		ClientCorrelator: req.ClientCorrelator,
 		Behaviour:        cs.behaviourFor(req.To),
+		Codecs:           cs.codecsFor(acct, req.To, ""),
 	})
 	c.offer = req.SDP
 	c.ringTimeout = cs.ringTimeout
@@ -451,11 +495,15 @@ func (cs *callStore) inject(ctx context.Context, in InboundCall) (string, error)
 	if acct == nil {
 		return "", fmt.Errorf("%w: %s", ErrNoAccount, line)
 	}
+	if err := in.Codecs.validate(); err != nil {
+		return "", err
+	}
 	id := newCallID()
 	c := newCall(cs, acct, CallInfo{
 		ID: id, Direction: DirectionInbound, Line: line, Peer: from,
 		CallObjectRef:    cs.callObjectRef(line, id),
 		ServerCorrelator: uuid.NewString(),
+		Codecs:           cs.codecsFor(acct, from, in.Codecs),
 	})
 	c.ringTimeout = cs.ringTimeout
 	if in.RingTimeoutMs > 0 {

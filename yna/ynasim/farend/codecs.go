@@ -219,10 +219,10 @@ func directionOf(attrs []sdp.Attribute, def string) string {
 	return def
 }
 
-// chooseAnswerCodecs picks the first offered codec we support (the client
-// decides) or, with preferOwn, the first of ours that is offered (we decide),
-// plus telephone-event when offered, preferably at the same clock rate.
-func chooseAnswerCodecs(ours []codecSpec, offered []offeredCodec, preferOwn bool) (audio, te *webrtc.RTPCodecParameters, spec codecSpec, err error) {
+// chooseAnswerCodecs picks the first of prefer that is offered and ours, else
+// the first offered codec we support (the client decides), plus
+// telephone-event when offered, preferably at the same clock rate.
+func chooseAnswerCodecs(ours []codecSpec, offered []offeredCodec, prefer []codecSpec) (audio, te *webrtc.RTPCodecParameters, spec codecSpec, err error) {
 	find := func(o offeredCodec) (codecSpec, bool) {
 		for _, c := range ours {
 			if c.matches(o.Name, o.Rate, o.Channels) {
@@ -231,18 +231,13 @@ func chooseAnswerCodecs(ours []codecSpec, offered []offeredCodec, preferOwn bool
 		}
 		return codecSpec{}, false
 	}
-	if preferOwn {
-	own:
-		for _, c := range ours {
-			if c.isTE() {
-				continue
-			}
-			for _, o := range offered {
-				if c.matches(o.Name, o.Rate, o.Channels) {
-					p := c.params(o.PT, o.Fmtp)
-					audio, spec = &p, c
-					break own
-				}
+preferred:
+	for _, pc := range prefer {
+		for _, o := range offered {
+			if c, ok := find(o); ok && !c.isTE() && pc.matches(o.Name, o.Rate, o.Channels) {
+				p := c.params(o.PT, o.Fmtp)
+				audio, spec = &p, c
+				break preferred
 			}
 		}
 	}

@@ -27,10 +27,10 @@ type Config struct {
 	// Codecs are offered/accepted in this order; default DefaultCodecs.
 	// Entries: "PCMU", "PCMU/8000", "opus/48000/2", "telephone-event/8000", ...
 	Codecs []string
-	// PreferOwnOrder makes Answer pick the first of Codecs that the offer
-	// lists, instead of the offer's first supported codec (the offerer's
-	// preference, RFC 3264 §6.1).
-	PreferOwnOrder bool
+	// Prefer names codecs (as in Codecs) that Answer picks, in this order,
+	// when the offer lists them; otherwise Answer picks the offer's first
+	// supported codec (the offerer's preference, RFC 3264 §6.1).
+	Prefer []string
 	// ICEGatherTimeout bounds full ICE gathering before SDP is returned
 	// (no trickle); default 5s. On timeout the SDP is returned as it stands.
 	ICEGatherTimeout time.Duration
@@ -68,6 +68,7 @@ const (
 type FarEnd struct {
 	cfg    Config
 	codecs []codecSpec
+	prefer []codecSpec
 	log    *zap.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -103,6 +104,12 @@ func New(cfg Config) (*FarEnd, error) {
 	if err != nil {
 		return nil, err
 	}
+	var prefer []codecSpec
+	if len(cfg.Prefer) > 0 {
+		if prefer, err = parseCodecs(cfg.Prefer); err != nil {
+			return nil, err
+		}
+	}
 	hasAudio := false
 	for _, c := range codecs {
 		hasAudio = hasAudio || !c.isTE()
@@ -126,7 +133,7 @@ func New(cfg Config) (*FarEnd, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &FarEnd{
-		cfg: cfg, codecs: codecs, log: cfg.Logger, ctx: ctx, cancel: cancel,
+		cfg: cfg, codecs: codecs, prefer: prefer, log: cfg.Logger, ctx: ctx, cancel: cancel,
 		track: &rawTrack{}, rx: newRxStats(),
 		connected: make(chan struct{}), failed: make(chan struct{}),
 		want: DirSendRecv, dir: DirSendRecv,
@@ -221,7 +228,7 @@ func (f *FarEnd) Answer(ctx context.Context, offer string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	audio, te, spec, err := chooseAnswerCodecs(f.codecs, sec.Codecs, f.cfg.PreferOwnOrder)
+	audio, te, spec, err := chooseAnswerCodecs(f.codecs, sec.Codecs, f.prefer)
 	if err != nil {
 		return "", err
 	}

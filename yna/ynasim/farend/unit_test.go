@@ -222,20 +222,24 @@ func TestChooseAnswerCodecs(t *testing.T) {
 		audio     string
 		pt, tePT  uint8
 		noTE, err bool
-		preferOwn bool
+		prefer    []string
 	}{
-		{"client order: pcmu before opus", []offeredCodec{pcmu, opus, te8, te48}, "PCMU/8000", 0, 101, false, false, false},
-		{"prefer own order: opus", []offeredCodec{pcmu, opus, te8, te48}, "opus/48000/2", 96, 110, false, false, true},
-		{"prefer own order, no opus offered", []offeredCodec{pcmu, te8}, "PCMU/8000", 0, 101, false, false, true},
-		{"pcmu+te", []offeredCodec{pcmu, te8}, "PCMU/8000", 0, 101, false, false, false},
-		{"te first, rate match", []offeredCodec{te48, g729, pcmu, te8}, "PCMU/8000", 0, 101, false, false, false},
-		{"opus picks te48", []offeredCodec{opus, pcmu, te8, te48}, "opus/48000/2", 96, 110, false, false, false},
-		{"te other rate only", []offeredCodec{pcmu, te48}, "PCMU/8000", 0, 110, false, false, false},
-		{"no te", []offeredCodec{pcmu}, "PCMU/8000", 0, 0, true, false, false},
-		{"none", []offeredCodec{g729, te8}, "", 0, 0, true, true, false},
+		{"client order: pcmu before opus", []offeredCodec{pcmu, opus, te8, te48}, "PCMU/8000", 0, 101, false, false, nil},
+		{"prefer opus", []offeredCodec{pcmu, opus, te8, te48}, "opus/48000/2", 96, 110, false, false, []string{"opus/48000/2"}},
+		{"prefer opus, none offered", []offeredCodec{g729, te8, pcmu}, "PCMU/8000", 0, 101, false, false, []string{"opus/48000/2"}},
+		{"pcmu+te", []offeredCodec{pcmu, te8}, "PCMU/8000", 0, 101, false, false, nil},
+		{"te first, rate match", []offeredCodec{te48, g729, pcmu, te8}, "PCMU/8000", 0, 101, false, false, nil},
+		{"opus picks te48", []offeredCodec{opus, pcmu, te8, te48}, "opus/48000/2", 96, 110, false, false, nil},
+		{"te other rate only", []offeredCodec{pcmu, te48}, "PCMU/8000", 0, 110, false, false, nil},
+		{"no te", []offeredCodec{pcmu}, "PCMU/8000", 0, 0, true, false, nil},
+		{"none", []offeredCodec{g729, te8}, "", 0, 0, true, true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			audio, te, spec, err := chooseAnswerCodecs(ours, tc.offered, tc.preferOwn)
+			prefer, _ := parseCodecs(tc.prefer)
+			if tc.prefer == nil {
+				prefer = nil
+			}
+			audio, te, spec, err := chooseAnswerCodecs(ours, tc.offered, prefer)
 			if tc.err {
 				if !errors.Is(err, ErrNoCommonCodec) {
 					t.Fatalf("err %v", err)
@@ -281,8 +285,8 @@ func FuzzParseAudio(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_, _, _, _ = chooseAnswerCodecs(ours, sec.Codecs, false)
-		_, _, _, _ = chooseAnswerCodecs(ours, sec.Codecs, true)
+		_, _, _, _ = chooseAnswerCodecs(ours, sec.Codecs, nil)
+		_, _, _, _ = chooseAnswerCodecs(ours, sec.Codecs, ours[:1])
 		_, _ = alignFmtp(raw, ours)
 		out := rewriteSDP(raw, DirSendOnly, "active")
 		if strings.Contains(raw, "m=audio ") && !strings.Contains(out, "a=sendonly") {
