@@ -544,7 +544,8 @@ func (l *WebRTCLeg) SetAnswer(answer string) error {
 	if !ok {
 		return newError(ErrNoCommonCodec, 488, "answer has none of our codecs")
 	}
-	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+	// pion sees our fmtp for our formats (webrtc_fmtp.go).
+	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: alignAnswerFmtp(answer, l.codecs)}); err != nil {
 		return fmt.Errorf("rtpmedia: apply answer: %w", err)
 	}
 	l.remoteUfrag = m.Ufrag
