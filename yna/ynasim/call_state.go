@@ -350,6 +350,10 @@ func (c *call) handle(ev callEvent) {
 		r = c.rest(ev)
 		c.batching = false
 		e := CallEvent{Kind: "rest", Name: ev.op, HTTPStatus: r.status, Detail: r.msg}
+		if ev.op == yna.OpEnd && r.ok() {
+			// What the client said why it ended the call (fact sheet §7, §17 q9).
+			e.Detail = yna.HeaderReason + ": " + ev.hdr.Get(yna.HeaderReason)
+		}
 		if s, ok := sdpOf(ev.body); ok && s != "" {
 			e.SDP = true
 		}

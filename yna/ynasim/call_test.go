@@ -412,6 +412,8 @@ func TestNetworkHoldResumeReofferDTMF(t *testing.T) {
 	rg.noMore(id)
 	if ci := rg.info(id); ci.Outcome != OutcomeEndedByClient {
 		t.Fatalf("outcome %s", ci.Outcome)
+	} else if ends := ci.EventsOf("rest", yna.OpEnd); len(ends) != 1 || ends[0].Detail != "Reason: "+yna.ReasonNormalUserDisconnect {
+		t.Fatalf("end events %+v, want the Reason header recorded", ends)
 	}
 	fe.mu.Lock()
 	closed := fe.closed
