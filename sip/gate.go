@@ -33,6 +33,7 @@ type gateDecision struct {
 	via    *sip.ViaHeader // the reply's top Via (where a UDP reply goes)
 	code   int            // the reply's status code
 	reason string         // why the message was refused or dropped, for the log
+	method string         // of a passed request ("" for a response)
 }
 
 // gate decides about raw, one whole message (a datagram or a framed stream
@@ -42,12 +43,14 @@ func gate(raw []byte, ua string) gateDecision {
 	start, lines, _, _ := splitHead(msg)
 	m, err := gateParser.ParseSIP(msg)
 	if err == nil {
-		if _, isReq := m.(*sip.Request); isReq {
-			if why := checkAddrHeaders(lines); why != "" {
-				return refuseRaw(lines, 400, why, "", ua)
-			}
+		req, isReq := m.(*sip.Request)
+		if !isReq {
+			return gateDecision{pass: msg}
 		}
-		return gateDecision{pass: msg}
+		if why := checkAddrHeaders(lines); why != "" {
+			return refuseRaw(lines, 400, why, "", ua)
+		}
+		return gateDecision{pass: msg, method: string(req.Method)}
 	}
 	switch classifyStart(start) {
 	case startResponse:

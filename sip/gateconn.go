@@ -3,7 +3,9 @@ package sip
 import (
 	"io"
 	"net"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -123,10 +125,105 @@ type gatedConn struct {
 	rbuf   []byte
 	err    error // the read error, returned once in is used up
 	broken bool  // framing lost: return io.EOF
+
+	key       string // in s.streams
+	stateMu   sync.Mutex
+	inflight  int           // requests passed to sipgo and not yet finished by wrap
+	changed   chan struct{} // a request finished
+	closed    chan struct{} // Close was called
+	closeOnce sync.Once
+	peerEnd   chan struct{} // the first read error (the peer closed): closed
 }
 
+// streamHold bounds how long the end of a connection is kept from sipgo while
+// requests read on it are still being handled (see gatedConn.waitIdle).
+const streamHold = 10 * time.Second
+
 func newGatedConn(c net.Conn, s *Server, network string) *gatedConn {
-	return &gatedConn{Conn: c, s: s, network: network, rbuf: make([]byte, 16<<10)}
+	g := &gatedConn{Conn: c, s: s, network: network, rbuf: make([]byte, 16<<10),
+		key: streamKey(network, c.RemoteAddr().String()), changed: make(chan struct{}, 1), closed: make(chan struct{}),
+		peerEnd: make(chan struct{})}
+	s.mu.Lock()
+	s.streams[g.key] = g
+	s.mu.Unlock()
+	return g
+}
+
+func streamKey(network, remote string) string { return strings.ToLower(network) + "|" + remote }
+
+// streamOf is the gated connection req was read on, or nil.
+func (s *Server) streamOf(req *sip.Request) *gatedConn {
+	n := sip.NetworkToLower(req.Transport())
+	if n != "tcp" && n != "tls" {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.streams[streamKey(n, req.Source())]
+}
+
+// Close closes the connection and wakes a Read waiting in waitIdle.
+func (c *gatedConn) Close() error {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		c.s.mu.Lock()
+		if c.s.streams[c.key] == c {
+			delete(c.s.streams, c.key)
+		}
+		c.s.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// countsInflight: requests whose handling wrap reports back (begin/end).
+// ACK and CANCEL are left out: sipgo absorbs those that match a transaction
+// without a handler ever seeing them.
+func countsInflight(method string) bool { return method != "" && method != "ACK" && method != "CANCEL" }
+
+func (c *gatedConn) begin() {
+	c.stateMu.Lock()
+	c.inflight++
+	c.stateMu.Unlock()
+}
+
+// end reports that wrap finished a request read on c (its transaction
+// terminated: sipgo's reference to the connection is released).
+func (c *gatedConn) end() {
+	c.stateMu.Lock()
+	if c.inflight > 0 {
+		c.inflight--
+	}
+	c.stateMu.Unlock()
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// waitIdle keeps the end of the stream (the peer closed it) from sipgo until
+// the requests read on it have been handled, at most streamHold. sipgo's
+// reader closes the connection hard when it reads the end, resetting its
+// reference count while transactions still hold references: their responses
+// were lost (a peer that half-closes after sending) and each late release
+// logged "TCP ref went negative".
+func (c *gatedConn) waitIdle() {
+	t := time.NewTimer(streamHold)
+	defer t.Stop()
+	for {
+		c.stateMu.Lock()
+		n := c.inflight
+		c.stateMu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-c.changed:
+		case <-c.closed:
+			return
+		case <-t.C:
+			return
+		}
+	}
 }
 
 // Read hands sipgo the next passed message, keep-alive or error.
@@ -141,12 +238,14 @@ func (c *gatedConn) Read(b []byte) (int, error) {
 			continue
 		}
 		if c.err != nil {
+			c.waitIdle()
 			return 0, c.err
 		}
 		n, err := c.Conn.Read(c.rbuf)
 		c.in = append(c.in, c.rbuf[:n]...)
 		if err != nil {
 			c.err = err
+			close(c.peerEnd) // once: c.err stays set
 		}
 	}
 	n := copy(b, c.out)
@@ -168,6 +267,9 @@ func (c *gatedConn) frameOne() bool {
 	case frameMessage:
 		d := gate(c.in[:f.n], c.s.cfg.UserAgent)
 		if d.pass != nil {
+			if countsInflight(d.method) {
+				c.begin()
+			}
 			c.setOut(d.pass)
 			break
 		}

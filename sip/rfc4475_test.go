@@ -120,24 +120,29 @@ func TestRFC4475(t *testing.T) {
 	for _, tr := range []string{"udp", "tcp"} {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
-			for _, c := range rfc4475Cases {
-				t.Run(c.file, func(t *testing.T) {
-					raw, err := os.ReadFile(filepath.Join("testdata", "rfc4475", c.file))
-					if err != nil {
-						t.Fatal(err)
-					}
-					want := c.udp
-					var got tortureResult
-					if tr == "udp" {
-						got = sendTortureUDP(t, s.Addr("udp"), raw, len(want.finals))
-					} else {
-						want = c.tcp
-						got = sendTortureTCP(t, s.Addr("tcp"), raw, len(want.finals))
-					}
-					if !reflect.DeepEqual(got.finals, want.finals) && !(len(got.finals) == 0 && len(want.finals) == 0) || got.closed != want.closed {
-						t.Errorf("got %v, want %v (%s)", got, tortureResult{finals: want.finals, closed: want.closed}, c.why)
-					}
-				})
+			runRFC4475(t, s, tr)
+		})
+	}
+}
+
+// runRFC4475 runs the table over one transport ("udp" or "tcp") against s.
+func runRFC4475(t *testing.T, s *Server, tr string) {
+	for _, c := range rfc4475Cases {
+		t.Run(c.file, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("testdata", "rfc4475", c.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := c.udp
+			var got tortureResult
+			if tr == "udp" {
+				got = sendTortureUDP(t, s.Addr("udp"), raw, len(want.finals))
+			} else {
+				want = c.tcp
+				got = sendTortureTCP(t, s.Addr("tcp"), raw, len(want.finals))
+			}
+			if !reflect.DeepEqual(got.finals, want.finals) && !(len(got.finals) == 0 && len(want.finals) == 0) || got.closed != want.closed {
+				t.Errorf("got %v, want %v (%s)", got, tortureResult{finals: want.finals, closed: want.closed}, c.why)
 			}
 		})
 	}

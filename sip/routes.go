@@ -31,6 +31,17 @@ func (s *Server) routes() {
 func (s *Server) wrap(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		isAck := req.IsAck()
+		if gc := s.streamOf(req); gc != nil && countsInflight(string(req.Method)) {
+			// Over TCP/TLS sipgo terminates the transaction right after we
+			// return; do it here so that its reference to the connection is
+			// released before the connection's end may reach sipgo (gatedConn.waitIdle).
+			defer func() {
+				if tx != nil {
+					tx.Terminate()
+				}
+				gc.end()
+			}()
+		}
 		if !s.enter() {
 			if !isAck {
 				s.respond(req, tx, 503, "Shutting Down", nil, retryAfter(30))

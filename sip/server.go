@@ -93,6 +93,9 @@ type Server struct {
 	calls     map[*InboundCall]struct{}
 	active    atomic.Int32 // calls counted against MaxConcurrentCalls
 	closeOnce sync.Once
+
+	releaseSlog func()                // stops routing sipgo's default logger to s.log
+	streams     map[string]*gatedConn // accepted TCP/TLS connections by streamKey
 }
 
 // NewServer fills defaults (Config.Init), validates cfg and builds a Server. Call Start to listen.
@@ -117,6 +120,7 @@ func NewServer(cfg Config) (*Server, error) {
 		dialogs:    map[string]*Dialog{},
 		calls:      map[*InboundCall]struct{}{},
 		dialogUAs:  map[string]*sipgo.DialogUA{},
+		streams:    map[string]*gatedConn{},
 	}
 	s.obs = cfg.Observer
 	if s.obs == nil {
@@ -130,8 +134,6 @@ func NewServer(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func discardSlog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 // Start binds all listeners and starts serving; it returns once sipgo serves
 // every listener (so requests sent right after Start leave from the UDP
 // listener socket). ctx only bounds the start-up.
@@ -144,7 +146,12 @@ func (s *Server) Start(ctx context.Context) error {
 	s.started = true
 	s.mu.Unlock()
 
-	sl := discardSlog()
+	// sipgo's own log lines go to our zap logger (logbridge.go)
+	sgl := s.log.Named("sipgo")
+	sl := slog.New(newZapSlogHandler(sgl))
+	s.mu.Lock()
+	s.releaseSlog = useSipgoDefault(sgl)
+	s.mu.Unlock()
 	tlsConf, err := clientTLSConfig(&s.cfg)
 	if err != nil {
 		return fmt.Errorf("sip tls client: %w", err)
@@ -368,6 +375,12 @@ func (s *Server) Close() error {
 			_ = closeUA(s.ua) // not ua.Close: see pinnedPacketConn
 		}
 		s.wg.Wait()
+		s.mu.Lock()
+		release := s.releaseSlog
+		s.mu.Unlock()
+		if release != nil {
+			release()
+		}
 	})
 	return nil
 }
