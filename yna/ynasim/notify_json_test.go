@@ -254,7 +254,7 @@ func TestNotificationJSON(t *testing.T) {
 		{name: "quirk connectedFirst", quirks: CallQuirks{ConnectedFirst: true},
 			steps: []step{{nil, []wantNote{{yna.StatusConnected, 200, dirSendRecv, ""}}}}},
 		{name: "inbound answered, hung up by the network", inbound: true, steps: []step{
-			{accept("connected", dirSendRecv), nil}, // §9.2: no notification to the callee
+			{accept("connected", dirSendRecv), nil},                                            // §9.2: no notification to the callee
 			{action(ActionHangup), []wantNote{{yna.StatusTerminated, 200, "", ""}}}}, wantDone: true},
 		{name: "inbound remote hold", inbound: true, steps: []step{
 			{accept("connected", dirSendRecv), nil},
