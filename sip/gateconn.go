@@ -133,6 +133,8 @@ type gatedConn struct {
 	closed    chan struct{} // Close was called
 	closeOnce sync.Once
 	peerEnd   chan struct{} // the first read error (the peer closed): closed
+	stop      chan struct{} // Server.Close: stop holding the end of the stream
+	stopOnce  sync.Once
 }
 
 // streamHold bounds how long the end of a connection is kept from sipgo while
@@ -142,7 +144,7 @@ const streamHold = 10 * time.Second
 func newGatedConn(c net.Conn, s *Server, network string) *gatedConn {
 	g := &gatedConn{Conn: c, s: s, network: network, rbuf: make([]byte, 16<<10),
 		key: streamKey(network, c.RemoteAddr().String()), changed: make(chan struct{}, 1), closed: make(chan struct{}),
-		peerEnd: make(chan struct{})}
+		peerEnd: make(chan struct{}), stop: make(chan struct{})}
 	s.mu.Lock()
 	s.streams[g.key] = g
 	s.mu.Unlock()
@@ -220,7 +222,37 @@ func (c *gatedConn) waitIdle() {
 		case <-c.changed:
 		case <-c.closed:
 			return
+		case <-c.stop:
+			return
 		case <-t.C:
+			return
+		}
+	}
+}
+
+// closeStreams ends the accepted TCP/TLS connections at shutdown the way a
+// peer's close does: their socket is closed and sipgo's reader releases the
+// connection itself (each call of gatedConn.Close comes from sipgo); it waits
+// for that at most 2 s. sipgo's pool.Clear would close them hard under their
+// reader, whose own release then logged "TCP ref went negative". Call it after
+// the transactions were terminated (they hold references too).
+func (s *Server) closeStreams() {
+	s.mu.Lock()
+	list := make([]*gatedConn, 0, len(s.streams))
+	for _, c := range s.streams {
+		list = append(list, c)
+	}
+	s.mu.Unlock()
+	for _, c := range list {
+		c.stopOnce.Do(func() { close(c.stop) })
+		_ = c.Conn.Close()
+	}
+	deadline := time.NewTimer(2 * time.Second)
+	defer deadline.Stop()
+	for _, c := range list {
+		select {
+		case <-c.closed:
+		case <-deadline.C:
 			return
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -159,5 +160,52 @@ func TestTCPPeerCloseDuringRequest(t *testing.T) {
 	}
 	if closedAt < rejected {
 		t.Errorf("connection closed (log entry %d) before the call was rejected (entry %d)", closedAt, rejected)
+	}
+}
+
+// TestCloseWithOpenTCPConnection: the server shuts down while a peer keeps
+// its TCP connection open (a phone registered over TCP). sipgo's pool.Clear
+// closed such a connection hard under its reader, whose own release then took
+// the reference count to -1 ("TCP ref went negative", every time in this test
+// before the fix). A second server keeps sipgo's default logger pointed at an
+// observer after the first one is closed, so late lines are seen.
+func TestCloseWithOpenTCPConnection(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	newTestServer(t, func(c *Config) { c.Logger = zap.New(core) }) // stays up: receives late sipgo lines
+	s := newTestServer(t, func(c *Config) { c.Logger = zap.New(core) })
+	p := dialTCPPeer(t, s.Addr("tcp"))
+	local := p.conn.LocalAddr().String()
+	if _, err := p.conn.Write(probeOptions(s.Addr("tcp"), local, "TCP", "open1")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-p.msgs:
+		if res, ok := m.(*sip.Response); !ok || res.StatusCode != 200 {
+			t.Fatalf("got %v", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer")
+	}
+	_ = s.Close()
+	select {
+	case <-p.closed: // the server closed the connection
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection not closed by Close")
+	}
+	// the reader's release follows its close at once; give it tortureQuiet to show up
+	quiet := time.After(tortureQuiet)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-tick.C:
+		case <-quiet:
+			done = true
+		}
+		for _, e := range logs.All() {
+			if e.ContextMap()["dst"] == local && strings.Contains(e.Message, "went negative") {
+				t.Fatalf("%s %v", e.Message, e.ContextMap())
+			}
+		}
 	}
 }

@@ -372,6 +372,8 @@ func (s *Server) Close() error {
 			_ = c.Close()
 		}
 		if s.ua != nil {
+			s.ua.TransactionLayer().Close() // again in closeUA: releases the transactions' connection references first
+			s.closeStreams()
 			_ = closeUA(s.ua) // not ua.Close: see pinnedPacketConn
 		}
 		s.wg.Wait()
