@@ -114,7 +114,7 @@ func (c *call) invite() callReply {
 		VerificationStatus: c.verification,
 		ServerCorrelator:   c.info.ServerCorrelator,
 	}
-	msgID := c.cs.notify(c.acct, yna.TypeSessionInvitation, inv)
+	msgID := c.cs.notify(c.acct, yna.TypeSessionInvitation, inv, c.markAcked)
 	c.log.Debug("invitation sent", zap.String("msgId", msgID))
 	c.logEvent(CallEvent{Kind: "notify", Name: "Invitation", MsgID: msgID, SDP: true})
 	c.after(c.ringTimeout, func() {

@@ -158,7 +158,7 @@ func newRig(t testing.TB) *rig {
 	cs.startNotifyDelay = time.Millisecond
 	var n int
 	var nmu sync.Mutex
-	cs.notify = func(acct *Account, typ string, v any) string {
+	cs.notify = func(acct *Account, typ string, v any, _ func(string)) string {
 		nmu.Lock()
 		n++
 		id := fmt.Sprintf("m%d", n)

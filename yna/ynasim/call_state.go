@@ -150,6 +150,11 @@ type call struct {
 	cancel context.CancelFunc
 	log    *zap.Logger
 
+	// guarded by cs.mu
+	ver     uint64    // cs.version at this call's last change
+	endedAt time.Time // on the Sim's clock, when the call goroutine ended (retention)
+	dropped bool      // removed from the store by retention
+
 	// owned by the run goroutine
 	offer       string // outbound: the client's /start offer
 	fe          farEnd
@@ -171,7 +176,8 @@ type call struct {
 	// batching (run goroutine only): while set, update does not wake waiters, so a
 	// REST request's state change and its "rest" event are published as one snapshot.
 	batching bool
-	stats    func() any // far-end stats while it lives
+	acked    map[string]bool // msgIds of this call's notifications the client acknowledged
+	stats    func() any      // far-end stats while it lives
 	// waitRx waits until the far end received n audio packets (nil for fakes / after close).
 	waitRx func(ctx context.Context, n uint64) error
 	final  any // stats captured at close
@@ -205,7 +211,7 @@ func (c *call) update(f func(*CallInfo)) {
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
-	c.cs.bump()
+	c.cs.bump(c)
 }
 
 func (c *call) logEvent(e CallEvent) {
@@ -232,14 +238,25 @@ func (c *call) setState(state string) {
 
 // snapshot returns a deep-enough copy of the call's info, with ack states and media stats.
 func (c *call) snapshot() CallInfo {
+	c.cs.snapshots.Add(1)
 	c.mu.Lock()
 	ci := c.info
 	ci.Events = slices.Clone(c.info.Events)
 	stats, final := c.stats, c.final
 	c.mu.Unlock()
+	c.mu.Lock()
+	acked := make(map[string]bool, len(c.acked))
+	for k := range c.acked {
+		acked[k] = true
+	}
+	c.mu.Unlock()
 	for i := range ci.Events {
 		if ci.Events[i].Kind == "notify" {
-			ci.Events[i].Ack = c.cs.ackStateOf(c.acct, ci.Events[i].MsgID)
+			if id := ci.Events[i].MsgID; acked[id] {
+				ci.Events[i].Ack = AckAcked
+			} else {
+				ci.Events[i].Ack = c.cs.ackStateOf(c.acct, id)
+			}
 		}
 	}
 	switch {
@@ -316,6 +333,7 @@ func (c *call) runThen(fn func()) {
 func (c *call) run() {
 	defer c.cs.wg.Done()
 	defer close(c.done)
+	defer c.cs.retire(c)
 	defer c.cleanup()
 	for c.info.State != CallTerminated {
 		select {
@@ -477,11 +495,24 @@ func (c *call) send(ss yna.SessionStatus) {
 		NotificationID: c.cs.nextNotificationID(),
 		SequenceNumber: c.seq,
 	}
-	msgID := c.cs.notify(c.acct, yna.TypeSessionStatus, ss)
+	msgID := c.cs.notify(c.acct, yna.TypeSessionStatus, ss, c.markAcked)
 	c.log.Debug("notify", zap.String("status", ss.Status), zap.Int("code", int(ss.ResponseCode)),
 		zap.Bool("sdp", ss.SDP != ""), zap.String("msgId", msgID))
 	c.logEvent(CallEvent{Kind: "notify", Name: ss.Status, ResponseCode: int(ss.ResponseCode),
 		MsgID: msgID, SDP: ss.SDP != "", Offer: ss.Offer != nil})
+}
+
+// markAcked records that the client acknowledged notification msgID of this call (called by
+// the hub, from any goroutine).
+func (c *call) markAcked(msgID string) {
+	c.mu.Lock()
+	if c.acked == nil {
+		c.acked = map[string]bool{}
+	}
+	c.acked[msgID] = true
+	c.mu.Unlock()
+	// No wake-up: acks were never change events, and waking here could expose a REST
+	// request's state change before its event (see batching).
 }
 
 func (c *call) mediaEvent(name string, err error) {

@@ -34,7 +34,7 @@ type callStore struct {
 	wg     sync.WaitGroup
 
 	// Seams to the rest of the simulator (set by newCallStore, replaced in unit tests).
-	notify    func(acct *Account, typ string, v any) string
+	notify    func(acct *Account, typ string, v any, onAck func(msgID string)) string
 	authorize func(w http.ResponseWriter, r *http.Request, endpoint string) (*Account, []byte, bool)
 	byLine    func(msisdn string) *Account
 	ackState  func(acct *Account, msgID string) string
@@ -45,12 +45,18 @@ type callStore struct {
 	startNotifyDelay time.Duration
 	ringTimeout      time.Duration
 	mediaTimeout     time.Duration
+	retention        time.Duration    // ended calls are dropped this long after they ended
+	history          int              // at most this many ended calls are kept
+	now              func() time.Time // the Sim's clock (retention)
 
-	notifID atomic.Int64
+	notifID   atomic.Int64
+	snapshots atomic.Uint64 // call snapshots taken (tests: waitCall's cost)
 
 	mu         sync.Mutex
-	calls      map[string]*call
-	order      []*call
+	calls      map[string]*call // live calls and the ended ones still retained
+	order      []*call          // the same, oldest first
+	ended      []*call          // retained ended calls, in the order they ended
+	version    uint64           // incremented on every change of any call (call.ver)
 	numbers    map[string]Behaviour
 	acctCodecs map[string]CodecMode // account id -> codec behaviour
 	quirks     CallQuirks
@@ -69,6 +75,9 @@ func newCallStore(s *Sim) *callStore {
 		startNotifyDelay: defaultStartNotifyDelay,
 		ringTimeout:      defaultRingTimeout,
 		mediaTimeout:     15 * time.Second,
+		retention:        DefaultRetention,
+		history:          DefaultCallHistory,
+		now:              time.Now,
 		calls:            map[string]*call{},
 		numbers:          map[string]Behaviour{},
 		acctCodecs:       map[string]CodecMode{},
@@ -78,15 +87,16 @@ func newCallStore(s *Sim) *callStore {
 	}
 	cs.newFarEnd = cs.realFarEnd
 	// Inert defaults; a Sim replaces them (unit tests install fakes).
-	cs.notify = func(*Account, string, any) string { return "" }
+	cs.notify = func(*Account, string, any, func(string)) string { return "" }
 	cs.byLine = func(string) *Account { return nil }
 	cs.authorize = func(w http.ResponseWriter, _ *http.Request, _ string) (*Account, []byte, bool) {
 		writeError(w, http.StatusServiceUnavailable, "no simulator")
 		return nil, nil, false
 	}
 	if s != nil {
-		cs.notify = s.notify
+		cs.notify = s.hub.notifyAck
 		cs.authorize = s.authorize
+		cs.retention, cs.history, cs.now = s.cfg.Retention, s.cfg.CallHistory, s.now
 		cs.byLine = s.accountByLine
 		cs.wireSim(s)
 	}
@@ -242,8 +252,11 @@ func (cs *callStore) add(c *call) bool {
 		c.cancel()
 		return false
 	}
+	cs.pruneLocked(cs.now())
 	cs.calls[c.id] = c
 	cs.order = append(cs.order, c)
+	cs.version++
+	c.ver = cs.version
 	close(cs.changed)
 	cs.changed = make(chan struct{})
 	cs.wg.Add(1)
@@ -251,14 +264,50 @@ func (cs *callStore) add(c *call) bool {
 	return true
 }
 
+// retire records that c ended (its goroutine is about to exit) and drops what the retention
+// no longer keeps.
+func (cs *callStore) retire(c *call) {
+	now := cs.now()
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	c.endedAt = now
+	cs.ended = append(cs.ended, c)
+	cs.pruneLocked(now)
+}
+
+// pruneLocked drops ended calls beyond cs.history and those that ended cs.retention ago or
+// more. Caller holds cs.mu.
+func (cs *callStore) pruneLocked(now time.Time) {
+	n := 0
+	for n < len(cs.ended) && (len(cs.ended)-n > cs.history || now.Sub(cs.ended[n].endedAt) >= cs.retention) {
+		c := cs.ended[n]
+		delete(cs.calls, c.id)
+		c.dropped = true
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	cs.ended = append([]*call(nil), cs.ended[n:]...)
+	order := make([]*call, 0, len(cs.order)-n)
+	for _, c := range cs.order {
+		if !c.dropped {
+			order = append(order, c)
+		}
+	}
+	cs.order = order
+}
+
 func (cs *callStore) get(id string) *call {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	cs.pruneLocked(cs.now())
 	return cs.calls[id]
 }
 
 func (cs *callStore) list() []CallInfo {
 	cs.mu.Lock()
+	cs.pruneLocked(cs.now())
 	calls := append([]*call(nil), cs.order...)
 	cs.mu.Unlock()
 	out := make([]CallInfo, 0, len(calls))
@@ -268,9 +317,11 @@ func (cs *callStore) list() []CallInfo {
 	return out
 }
 
-// bump wakes waitCall waiters.
-func (cs *callStore) bump() {
+// bump records that c changed and wakes waitCall waiters.
+func (cs *callStore) bump(c *call) {
 	cs.mu.Lock()
+	cs.version++
+	c.ver = cs.version
 	close(cs.changed)
 	cs.changed = make(chan struct{})
 	cs.mu.Unlock()
@@ -284,11 +335,21 @@ func (cs *callStore) waitState(ctx context.Context, id, state string) error {
 	return c.waitState(ctx, state)
 }
 
+// waitCall returns the id of the first call satisfying match. Each round snapshots only the
+// calls that changed since the previous round (call.ver), not every retained call.
 func (cs *callStore) waitCall(ctx context.Context, match func(CallInfo) bool) (string, error) {
+	var seen uint64
 	for {
 		cs.mu.Lock()
-		calls, ch := append([]*call(nil), cs.order...), cs.changed
+		var calls []*call
+		for _, c := range cs.order {
+			if c.ver > seen {
+				calls = append(calls, c)
+			}
+		}
+		ver, ch := cs.version, cs.changed
 		cs.mu.Unlock()
+		seen = ver
 		for _, c := range calls {
 			if ci := c.snapshot(); match(ci) {
 				return ci.ID, nil

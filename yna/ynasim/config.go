@@ -36,6 +36,16 @@ type Config struct {
 	// not acknowledged. Whether the real service does this is unknown (§6.4, §17 q3).
 	RedeliverUnacked bool
 
+	// Retention is how long the simulator keeps what is over: ended calls (their snapshots
+	// stay readable through Call, Calls and the control API), expired access tokens (401
+	// "expired" rather than "invalid"), retired channel URLs (superseded by a newer one or
+	// invalidated, and no socket open on them; 404 afterwards), expired link flows, codes and
+	// E911 forms. Default DefaultRetention.
+	Retention time.Duration
+	// CallHistory caps the number of ended calls kept, newest first. Default
+	// DefaultCallHistory.
+	CallHistory int
+
 	// Now is the clock. Default time.Now. Tests inject a fake clock to expire codes and tokens.
 	Now func() time.Time
 	// Log receives the simulator's logs. Default zap.NewNop().
@@ -81,6 +91,10 @@ const (
 	DefaultPoPSkew = 30 * time.Second
 	// DefaultLinkFlowLifetime bounds how long a rendered link page stays submittable.
 	DefaultLinkFlowLifetime = 10 * time.Minute
+	// DefaultRetention is how long ended calls and dead credentials are kept (Config.Retention).
+	DefaultRetention = 10 * time.Minute
+	// DefaultCallHistory is how many ended calls are kept at most (Config.CallHistory).
+	DefaultCallHistory = 1000
 )
 
 // Init fills in defaults for unset fields.
@@ -96,6 +110,12 @@ func (c *Config) Init() {
 	}
 	if c.PoPSkew <= 0 {
 		c.PoPSkew = DefaultPoPSkew
+	}
+	if c.Retention <= 0 {
+		c.Retention = DefaultRetention
+	}
+	if c.CallHistory <= 0 {
+		c.CallHistory = DefaultCallHistory
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -138,6 +158,16 @@ const (
 	// socketSendQueue is how many frames may wait for a slow socket before it is dropped. guess.
 	socketSendQueue = 256
 )
+
+// pruneEvery is how often (on the Sim's clock) the credential and channel tables are swept
+// for what Config.Retention no longer keeps; sweeps happen on requests, not on a timer.
+func pruneEvery(retention time.Duration) time.Duration { return min(retention/10, 10*time.Second) }
+
+// A superseded channel URL (a newer one was handed out by account status) without an open
+// socket stops working Config.Retention after it was superseded. guess: fact sheet §6.1,
+// §18.4 only show that a client reuses an old URL within seconds of a drop; the real
+// service's URL lifetime is unknown (§17 q3).
+const supersededURLsExpire = true
 
 // pongFor returns the reply to a client "PING <ts>" text frame: "PONG <ts>".
 // guess: fact sheet §6.2 / §17 q4 — the real server's pong text is unknown.

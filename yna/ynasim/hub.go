@@ -33,16 +33,18 @@ type hub struct {
 	nextSock int
 	closed   bool
 	changed  chan struct{} // closed and replaced on every observable change
+	prunedAt time.Time     // last sweep of retired channel URLs and ack records
 
 	wg sync.WaitGroup
 }
 
 // capability is one channel URL handed out by account status.
 type capability struct {
-	url   string
-	acct  *Account
-	g     *grant
-	valid bool
+	url     string
+	acct    *Account
+	g       *grant
+	valid   bool
+	retired time.Time // when it was superseded or invalidated (zero: the account's newest)
 }
 
 // channel is the notification state of one account.
@@ -51,7 +53,7 @@ type channel struct {
 	sockets       []*socket   // open sockets, oldest first; the newest receives notifications
 	msgs          []*message  // notifications not acknowledged yet, in msgId order
 	acked         int
-	ackedIDs      map[string]bool
+	ackedIDs      map[string]time.Time // msgId -> when acked; kept for Config.Retention
 	badAcks       int
 	pings, pongs  int
 	opened        int
@@ -64,7 +66,8 @@ type message struct {
 	id    string
 	typ   string
 	frame []byte
-	sent  bool // written to a socket's queue at least once
+	sent  bool         // written to a socket's queue at least once
+	onAck func(string) // called (without h.mu) when the client acknowledges it; may be nil
 }
 
 // socket is one open WebSocket of an account.
@@ -73,6 +76,7 @@ type socket struct {
 	id   int
 	acct *Account
 	g    *grant
+	cap  *capability // the channel URL it was opened on
 	conn *websocket.Conn
 	send chan []byte
 	done chan struct{}
@@ -123,9 +127,15 @@ func (h *hub) newChannelURL(r *http.Request, g *grant) (string, error) {
 	if h.closed {
 		return "", errors.New("simulator closing")
 	}
+	now := h.s.now()
 	c := &capability{url: u, acct: g.acct, g: g, valid: true}
 	h.caps[tok] = c
-	h.chanLocked(g.acct).latest = c
+	ch := h.chanLocked(g.acct)
+	if old := ch.latest; old != nil && old.retired.IsZero() && supersededURLsExpire {
+		old.retired = now
+	}
+	ch.latest = c
+	h.pruneLocked(now)
 	h.changedLocked()
 	return u, nil
 }
@@ -151,7 +161,7 @@ func (h *hub) handleUpgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(64 << 10)
-	sk := &socket{h: h, acct: c.acct, g: c.g, conn: conn,
+	sk := &socket{h: h, acct: c.acct, g: c.g, cap: c, conn: conn,
 		send: make(chan []byte, socketSendQueue), done: make(chan struct{})}
 
 	h.mu.Lock()
@@ -301,8 +311,9 @@ func (h *hub) onBadFrame(sk *socket) {
 func (h *hub) onAck(sk *socket, raw json.RawMessage) {
 	var id string
 	ok := json.Unmarshal(raw, &id) == nil
+	now := h.s.now()
+	var onAck func(string)
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	ch := h.chanLocked(sk.acct)
 	found := false
 	if ok {
@@ -311,10 +322,10 @@ func (h *hub) onAck(sk *socket, raw json.RawMessage) {
 				ch.msgs = append(ch.msgs[:i:i], ch.msgs[i+1:]...)
 				ch.acked++
 				if ch.ackedIDs == nil {
-					ch.ackedIDs = map[string]bool{}
+					ch.ackedIDs = map[string]time.Time{}
 				}
-				ch.ackedIDs[id] = true
-				found = true
+				ch.ackedIDs[id] = now
+				found, onAck = true, m.onAck
 				break
 			}
 		}
@@ -323,7 +334,45 @@ func (h *hub) onAck(sk *socket, raw json.RawMessage) {
 		ch.badAcks++
 		h.s.logf("channel: ack of unknown msgId %s from account %s", raw, sk.acct.ID)
 	}
+	h.pruneLocked(now)
 	h.changedLocked()
+	h.mu.Unlock()
+	if onAck != nil {
+		onAck(id)
+	}
+}
+
+// pruneLocked drops, at most every pruneEvery, what Config.Retention no longer keeps:
+// channel URLs retired that long ago on which no socket is open, and ack records that
+// old. Caller holds h.mu.
+func (h *hub) pruneLocked(now time.Time) {
+	keep := h.s.cfg.Retention
+	if now.Sub(h.prunedAt) < pruneEvery(keep) {
+		return
+	}
+	h.prunedAt = now
+	inUse := map[*capability]bool{}
+	for _, ch := range h.chans {
+		for _, sk := range ch.sockets {
+			if !sk.closed() {
+				inUse[sk.cap] = true
+			}
+		}
+		for id, at := range ch.ackedIDs {
+			if now.Sub(at) >= keep {
+				delete(ch.ackedIDs, id)
+			}
+		}
+	}
+	for tok, c := range h.caps {
+		if c.retired.IsZero() || inUse[c] || now.Sub(c.retired) < keep {
+			continue
+		}
+		delete(h.caps, tok)
+		if ch := h.chans[c.acct]; ch != nil && ch.latest == c {
+			ch.latest = nil
+		}
+	}
 }
 
 // newestLocked returns the newest open socket, or nil. Caller holds h.mu.
@@ -339,6 +388,11 @@ func (ch *channel) newestLocked() *socket {
 // notify sends one notification to the account's newest open socket, or queues it until a
 // socket opens. It returns the msgId.
 func (h *hub) notify(acct *Account, typ string, v any) string {
+	return h.notifyAck(acct, typ, v, nil)
+}
+
+// notifyAck is notify with a function called (with the msgId) when the client acks it.
+func (h *hub) notifyAck(acct *Account, typ string, v any, onAck func(string)) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.nextMsg++
@@ -355,7 +409,7 @@ func (h *hub) notify(acct *Account, typ string, v any) string {
 	if ch.rawCRLF {
 		frame = rawCRLF(frame)
 	}
-	m := &message{id: id, typ: typ, frame: frame}
+	m := &message{id: id, typ: typ, frame: frame, onAck: onAck}
 	ch.msgs = append(ch.msgs, m)
 	if sk := ch.newestLocked(); sk != nil {
 		m.sent = sk.enqueue(frame)
@@ -385,9 +439,13 @@ func (h *hub) setToggles(acct *Account, withholdPongs, raw *bool) {
 func (h *hub) invalidate(acct *Account) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	now := h.s.now()
 	for _, c := range h.caps {
 		if c.acct == acct {
 			c.valid = false
+			if c.retired.IsZero() {
+				c.retired = now
+			}
 		}
 	}
 	for _, sk := range h.chanLocked(acct).sockets {
@@ -400,9 +458,13 @@ func (h *hub) invalidate(acct *Account) {
 func (h *hub) revokeGrant(g *grant) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	now := h.s.now()
 	for _, c := range h.caps {
 		if c.g == g {
 			c.valid = false
+			if c.retired.IsZero() {
+				c.retired = now
+			}
 		}
 	}
 	for _, sk := range h.chanLocked(g.acct).sockets {
@@ -574,7 +636,7 @@ func (s *Sim) ackState(acct *Account, msgID string) string {
 	if ch == nil {
 		return AckUnknown
 	}
-	if ch.ackedIDs[msgID] {
+	if _, ok := ch.ackedIDs[msgID]; ok {
 		return AckAcked
 	}
 	for _, m := range ch.msgs {

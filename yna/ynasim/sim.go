@@ -38,6 +38,7 @@ type Sim struct {
 	refresh   map[string]*grant
 	jtis      map[string]time.Time
 	jtiPruned time.Time
+	prunedAt  time.Time // last sweep of dead tokens, codes, flows and forms (pruneLocked)
 	faults    map[string]*EndpointFault
 	nextAcct  int
 

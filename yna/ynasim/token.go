@@ -148,6 +148,7 @@ func (s *Sim) exchangeRefresh(w http.ResponseWriter, app *App, q url.Values) {
 
 // issueAccessLocked creates an access token for g. Caller holds s.mu.
 func (s *Sim) issueAccessLocked(g *grant, now time.Time) yna.TokenResponse {
+	s.pruneLocked(now)
 	exp := now.Add(s.cfg.TokenLifetime)
 	at := s.newTokenLocked(g, now, exp)
 	s.access[at] = &accessToken{g: g, expires: exp}
@@ -183,11 +184,43 @@ func (s *Sim) newTokenLocked(g *grant, iat, exp time.Time) string {
 	return enc.EncodeToString([]byte(hdr)) + "." + enc.EncodeToString(claims) + "." + enc.EncodeToString(sig)
 }
 
+// pruneLocked drops, at most every pruneEvery, what is dead and older than Config.Retention:
+// access tokens expired that long ago, and expired link flows, authorization codes and E911
+// forms (consumed codes are deleted when used). Caller holds s.mu.
+func (s *Sim) pruneLocked(now time.Time) {
+	keep := s.cfg.Retention
+	if now.Sub(s.prunedAt) < pruneEvery(keep) {
+		return
+	}
+	s.prunedAt = now
+	for k, at := range s.access {
+		if !now.Before(at.expires.Add(keep)) {
+			delete(s.access, k)
+		}
+	}
+	for k, c := range s.codes {
+		if !now.Before(c.expires) {
+			delete(s.codes, k)
+		}
+	}
+	for k, f := range s.flows {
+		if !now.Before(f.expires) {
+			delete(s.flows, k)
+		}
+	}
+	for k, f := range s.e911Forms {
+		if !now.Before(f.expires) {
+			delete(s.e911Forms, k)
+		}
+	}
+}
+
 // lookupAccess returns the grant of a valid, unexpired access token.
 func (s *Sim) lookupAccess(tok string) (*grant, error) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.pruneLocked(now)
 	at := s.access[tok]
 	switch {
 	case at == nil || at.g.revoked:
