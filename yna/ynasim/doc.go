@@ -8,7 +8,9 @@
 // fact sheet (shared/yna-protocol.md, cited as §N) tells. Bearer tokens must be valid and
 // unexpired, PoP tokens (X-Authorization) are verified against the app's registered public
 // key, authorization codes are single-use and expire after 60 s. Behaviour that is an
-// inference rather than a documented or observed fact is collected in config.go.
+// inference rather than a documented or observed fact is listed in README.md ("Guesses"),
+// and lives in config.go (account services, channel) and call_script.go (call flows,
+// codecs), each with a comment naming the fact-sheet section that leaves it open.
 //
 // Use in tests:
 //
@@ -17,9 +19,10 @@
 //	defer sim.Close()
 //	// point the client at sim.URL()
 //
-// Files: sim.go (Sim, lifecycle, HTTP plumbing), config.go (Config and every guess),
+// Files: sim.go (Sim, lifecycle, HTTP plumbing), config.go (Config and the service guesses),
 // apps.go (registered applications), account.go (accounts, status, unlink, E911 page),
 // link.go (link page, authorization codes), token.go (token endpoint, grants), auth.go
 // (bearer + PoP checks), hub.go (notification channel), faults.go (fault injection),
-// control.go (the /sim/ control API).
+// control.go (the /sim/ control API), calls.go and call_*.go (calls; call_script.go holds
+// the call guesses and the network codec behaviours).
 package ynasim
