@@ -317,7 +317,6 @@ func TestNotificationJSON(t *testing.T) {
 				}
 			}
 			// Nothing else was sent: every notify event of the call has been read above.
-			ci, _ := rg.sim.Call(id)
 			read := 0
 			for _, s := range tc.steps {
 				read += len(s.want)
@@ -325,6 +324,15 @@ func TestNotificationJSON(t *testing.T) {
 			if tc.inbound {
 				read++
 			}
+			// The notify event is logged after the frame went out, so the client can
+			// read a frame before its event is in the log: wait for the events of
+			// every frame read, then check there are no more.
+			if _, err := rg.sim.WaitCall(ctx, func(c CallInfo) bool {
+				return c.ID == id && len(c.EventsOf("notify", "")) >= read
+			}); err != nil {
+				t.Errorf("waiting for %d notify events: %v", read, err)
+			}
+			ci, _ := rg.sim.Call(id)
 			if got := len(ci.EventsOf("notify", "")); got != read {
 				t.Errorf("the call sent %d notifications, %d were checked: %+v", got, read, ci.EventsOf("notify", ""))
 			}
