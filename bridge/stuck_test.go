@@ -378,3 +378,25 @@ func TestCallsActiveBalancedWhenClosing(t *testing.T) {
 		}
 	}
 }
+
+// Failure 3: a DELETE /end the network refuses is retried with backoff until it goes
+// through: the network call does not stay up after the phone hung up.
+func TestEndRetriedUntilTheNetworkTakesIt(t *testing.T) {
+	e := newEnv(t, nil)
+	_, oc, id := establishedOutbound(t, e)
+	if err := e.sim.SetEndpointFault(ynasim.EndpointFault{Endpoint: "end", Status: 503, Count: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := oc.sess.Bye(e.ctx(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if cdr := e.cdr(); cdr.Result != ResultAnswered {
+		t.Errorf("CDR %+v", cdr)
+	}
+	if ci := e.waitState(id, ynasim.CallTerminated); ci.Outcome != ynasim.OutcomeEndedByClient {
+		t.Errorf("outcome %s, want %s", ci.Outcome, ynasim.OutcomeEndedByClient)
+	}
+	if faults := e.sim.EndpointFaults(); len(faults) != 0 {
+		t.Errorf("faults left %+v: DELETE /end was not retried twice", faults)
+	}
+}

@@ -207,12 +207,14 @@ func (b *Backend) Ready(ctx context.Context) error {
 
 var _ admin.ReadyNoter = (*Backend)(nil)
 
-// ReadyNotes implements admin.ReadyNoter: the configuration changes pending a restart.
+// ReadyNotes implements admin.ReadyNoter: the configuration changes pending a restart,
+// and the lines that need a relink.
 func (b *Backend) ReadyNotes() []string {
+	notes := b.d.tokens.relinkNotes()
 	if p := b.d.RestartPending(); len(p) > 0 {
-		return []string{"restart pending: " + strings.Join(p, ", ")}
+		notes = append([]string{"restart pending: " + strings.Join(p, ", ")}, notes...)
 	}
-	return nil
+	return notes
 }
 
 var _ admin.SIPBlocker = (*Backend)(nil)

@@ -32,6 +32,7 @@ type cdrSink struct {
 var (
 	_ bridge.CDRSink      = (*cdrSink)(nil)
 	_ bridge.CallRecorder = (*cdrSink)(nil)
+	_ bridge.EndRecorder  = (*cdrSink)(nil)
 )
 
 func newCDRSink(st store.Store, log *zap.Logger) *cdrSink {
@@ -149,4 +150,51 @@ func nonNeg(v int64) uint64 {
 		return 0
 	}
 	return uint64(v)
+}
+
+// errNoPendingEnds: the store cannot keep pending DELETE /end requests.
+var errNoPendingEnds = errors.New("daemon: the store keeps no pending DELETE /end requests")
+
+func (s *cdrSink) pendingEnds() (store.PendingEnds, error) {
+	p, ok := s.st.(store.PendingEnds)
+	if !ok {
+		return nil, errNoPendingEnds
+	}
+	return p, nil
+}
+
+// AddPendingEnd implements bridge.EndRecorder: a DELETE /end the network did not take,
+// kept until it does so that a restart retries it.
+func (s *cdrSink) AddPendingEnd(ctx context.Context, e bridge.PendingEnd) error {
+	p, err := s.pendingEnds()
+	if err != nil {
+		return err
+	}
+	return p.AddPendingEnd(ctx, store.PendingEnd{YNACallID: e.YNACallID, Line: e.Line, CDRID: e.CDRID, Since: e.Since})
+}
+
+// RemovePendingEnd implements bridge.EndRecorder.
+func (s *cdrSink) RemovePendingEnd(ctx context.Context, ynaCallID string) error {
+	p, err := s.pendingEnds()
+	if err != nil {
+		return err
+	}
+	return p.RemovePendingEnd(ctx, ynaCallID)
+}
+
+// PendingEnds implements bridge.EndRecorder.
+func (s *cdrSink) PendingEnds(ctx context.Context) ([]bridge.PendingEnd, error) {
+	p, err := s.pendingEnds()
+	if err != nil {
+		return nil, err
+	}
+	es, err := p.ListPendingEnds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bridge.PendingEnd, 0, len(es))
+	for _, e := range es {
+		out = append(out, bridge.PendingEnd{YNACallID: e.YNACallID, Line: e.Line, CDRID: e.CDRID, Since: e.Since})
+	}
+	return out, nil
 }

@@ -2,9 +2,11 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/ynagw/ynagw/store"
+	"github.com/ynagw/ynagw/yna"
 	"go.uber.org/zap"
 )
 
@@ -15,7 +17,8 @@ const (
 )
 
 // recoverOrphans ends the calls a crash left open: DELETE /end for each one with a YNA
-// call id (best effort: the network may have ended it already), then CloseCall.
+// call id, then CloseCall. A DELETE /end that fails (other than the network not knowing
+// the call) is kept as a pending end: the gateway retries it from Start on.
 func (d *Daemon) recoverOrphans(ctx context.Context) {
 	orphans, err := d.store.OpenCalls(ctx)
 	if err != nil {
@@ -32,10 +35,12 @@ func (d *Daemon) recoverOrphans(ctx context.Context) {
 				err = d.yna.End(ectx, tok, c.YNACallID, "", false)
 				cancel()
 			}
-			if err != nil {
-				log.Warn("orphaned call: DELETE /end failed", zap.Error(err))
-			} else {
-				log.Info("orphaned call ended at YNA")
+			switch {
+			case err == nil, errors.Is(err, yna.ErrNotFound):
+				log.Info("orphaned call ended at YNA", zap.Bool("network_knew_the_call", err == nil))
+			default:
+				log.Warn("orphaned call: DELETE /end failed; the gateway retries it", zap.Error(err))
+				d.keepPendingEnd(ctx, store.PendingEnd{YNACallID: c.YNACallID, Line: c.Line, CDRID: c.ID})
 			}
 		}
 		if err := d.store.CloseCall(ctx, c.ID, store.CallEnd{Result: ResultOrphaned, Reason: ReasonRestart}); err != nil {
@@ -43,5 +48,16 @@ func (d *Daemon) recoverOrphans(ctx context.Context) {
 			continue
 		}
 		log.Info("orphaned call closed")
+	}
+}
+
+// keepPendingEnd stores a DELETE /end still to be sent.
+func (d *Daemon) keepPendingEnd(ctx context.Context, e store.PendingEnd) {
+	p, ok := d.store.(store.PendingEnds)
+	if !ok {
+		return
+	}
+	if err := p.AddPendingEnd(ctx, e); err != nil {
+		d.log.Warn("cannot keep the pending DELETE /end", zap.String("yna_call_id", e.YNACallID), zap.Error(err))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -28,14 +29,62 @@ type tokenStore struct {
 	onRelink func(line string, needs bool)   // metrics: the line needs a relink (true) or is linked (false)
 	onFail   func(line string)               // the line needs a relink (stop its channel)
 
-	mu    sync.Mutex
-	lines map[string]store.Line
+	mu       sync.Mutex
+	lines    map[string]store.Line
+	locks    map[string]*sync.Mutex // one refresh at a time per line
+	relinked map[string]string      // lines marked needs_relink by this run, with the reason
 }
 
 var (
-	_ bridge.TokenSource = (*tokenStore)(nil)
-	_ bridge.TokenSetter = (*tokenStore)(nil)
+	_ bridge.TokenSource    = (*tokenStore)(nil)
+	_ bridge.TokenSetter    = (*tokenStore)(nil)
+	_ bridge.TokenRefresher = (*tokenStore)(nil)
 )
+
+// lineLock is the lock serialising the refreshes of line.
+func (t *tokenStore) lineLock(line string) *sync.Mutex {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.locks == nil {
+		t.locks = map[string]*sync.Mutex{}
+	}
+	if t.locks[line] == nil {
+		t.locks[line] = &sync.Mutex{}
+	}
+	return t.locks[line]
+}
+
+// RefreshAccessToken implements bridge.TokenRefresher: the network refused the token
+// refused of line (401), so it is refreshed now, once: calls that saw the same token
+// refused wait for that one refresh and get its token; a caller whose refused token is
+// no longer the current one gets the current one. The error of a refused refresh is
+// returned as is (the gateway then calls MarkNeedsRelink).
+func (t *tokenStore) RefreshAccessToken(ctx context.Context, line, refused string) (string, error) {
+	mu := t.lineLock(line)
+	mu.Lock()
+	defer mu.Unlock()
+	l, ok := t.get(line)
+	switch {
+	case !ok || l.AccessToken == "" || l.State == store.LineUnlinked:
+		return "", bridge.ErrNoToken
+	case l.State == store.LineNeedsRelink:
+		return "", fmt.Errorf("%w: %s", ErrNeedsRelink, line)
+	case l.AccessToken != refused:
+		return l.AccessToken, nil
+	}
+	t.log.Info("YNA refused the access token; refreshing it", zap.String("line", line))
+	if err := t.refresh(ctx, l); err != nil {
+		return "", fmt.Errorf("daemon: refresh the token of %s: %w", line, err)
+	}
+	l, _ = t.get(line)
+	return l.AccessToken, nil
+}
+
+// MarkNeedsRelink implements bridge.TokenRefresher: the line cannot get a token the
+// network takes.
+func (t *tokenStore) MarkNeedsRelink(ctx context.Context, line, reason string) {
+	t.markRelink(ctx, line, reason)
+}
 
 func (t *tokenStore) load(ctx context.Context) ([]store.Line, error) {
 	ls, err := t.st.Lines(ctx)
@@ -84,7 +133,20 @@ func (t *tokenStore) SetToken(line, token string) {
 	l := t.lines[line]
 	l.MSISDN, l.AccessToken, l.State = line, token, store.LineLinked
 	t.lines[line] = l
+	delete(t.relinked, line)
 	t.relinkState(line, false)
+}
+
+// relinkNotes names the lines this run found needing a relink (for /readyz).
+func (t *tokenStore) relinkNotes() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, 0, len(t.relinked))
+	for line, reason := range t.relinked {
+		out = append(out, "line "+line+" needs a relink: "+reason)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // relinkState reports to onRelink (if set) whether line needs a relink.
@@ -104,6 +166,9 @@ func (t *tokenStore) put(ctx context.Context, l store.Line) error {
 		t.lines = map[string]store.Line{}
 	}
 	t.lines[l.MSISDN] = l
+	if l.State == store.LineLinked {
+		delete(t.relinked, l.MSISDN)
+	}
 	t.mu.Unlock()
 	if t.onExp != nil && !l.ExpiresAt.IsZero() {
 		t.onExp(l.MSISDN, l.ExpiresAt)
@@ -153,7 +218,7 @@ func (t *tokenStore) refreshDue(ctx context.Context, now time.Time) {
 		if ctx.Err() != nil {
 			return
 		}
-		err := t.refresh(ctx, l)
+		err := t.refreshIfCurrent(ctx, l)
 		if err == nil {
 			continue
 		}
@@ -164,6 +229,18 @@ func (t *tokenStore) refreshDue(ctx context.Context, now time.Time) {
 		}
 		t.markRelink(ctx, l.MSISDN, "token refresh failed: "+err.Error())
 	}
+}
+
+// refreshIfCurrent refreshes l under the line's lock, unless a call's 401 refreshed it
+// meanwhile.
+func (t *tokenStore) refreshIfCurrent(ctx context.Context, l store.Line) error {
+	mu := t.lineLock(l.MSISDN)
+	mu.Lock()
+	defer mu.Unlock()
+	if cur, ok := t.get(l.MSISDN); ok && (cur.AccessToken != l.AccessToken || cur.State != store.LineLinked) {
+		return nil
+	}
+	return t.refresh(ctx, l)
 }
 
 func (t *tokenStore) refresh(ctx context.Context, l store.Line) error {
@@ -189,18 +266,28 @@ func (t *tokenStore) refresh(ctx context.Context, l store.Line) error {
 	return nil
 }
 
-// markRelink records that the line needs a relink; the other lines are unaffected.
+// markRelink records that the line needs a relink (once: later reports of the same
+// line change nothing); the other lines are unaffected.
 func (t *tokenStore) markRelink(ctx context.Context, line, reason string) {
-	t.log.Error("line needs relink", zap.String("line", line), zap.String("reason", reason))
-	if err := t.st.MarkNeedsRelink(ctx, line, reason); err != nil {
-		t.log.Warn("mark needs_relink", zap.String("line", line), zap.Error(err))
-	}
 	t.mu.Lock()
-	if l, ok := t.lines[line]; ok {
+	l, ok := t.lines[line]
+	if _, done := t.relinked[line]; done || ok && l.State == store.LineNeedsRelink {
+		t.mu.Unlock()
+		return
+	}
+	if t.relinked == nil {
+		t.relinked = map[string]string{}
+	}
+	t.relinked[line] = reason
+	if ok {
 		l.State, l.Reason = store.LineNeedsRelink, reason
 		t.lines[line] = l
 	}
 	t.mu.Unlock()
+	t.log.Warn("line needs relink", zap.String("line", line), zap.String("reason", reason))
+	if err := t.st.MarkNeedsRelink(ctx, line, reason); err != nil {
+		t.log.Warn("mark needs_relink", zap.String("line", line), zap.Error(err))
+	}
 	t.relinkState(line, true)
 	if t.onFail != nil {
 		t.onFail(line)

@@ -49,6 +49,13 @@ var migrations = []string{
 	CREATE INDEX cdrs_setup ON cdrs(setup_at);
 	CREATE INDEX cdrs_line_setup ON cdrs(line, setup_at);
 	CREATE INDEX cdrs_open ON cdrs(setup_at) WHERE end_at IS NULL;`,
+	// 2: DELETE /end requests the network has not taken yet (retried until it does).
+	`CREATE TABLE pending_ends (
+		yna_call_id TEXT PRIMARY KEY,
+		line        TEXT NOT NULL,
+		cdr_id      TEXT NOT NULL DEFAULT '',
+		since       INTEGER NOT NULL
+	);`,
 }
 
 // SchemaVersion is the schema version this binary migrates to.
