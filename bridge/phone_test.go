@@ -133,6 +133,7 @@ type phone struct {
 	// answer, once it is empty); reinviteLog sees every re-INVITE with the code it got.
 	reinviteCodes []int
 	reinviteLog   chan reinviteSeen
+	inviteReqs    chan *sipmsg.Request // every new INVITE (non-blocking)
 }
 
 // reinviteSeen is one re-INVITE the phone answered.
@@ -192,7 +193,7 @@ func newPhone(t *testing.T, user, pass string, gw netip.AddrPort) (*phone, func(
 	p := &phone{t: t, user: user, pass: pass, gw: gw, ua: ua, cli: cli,
 		incoming: make(chan *inCall, 4), reinvites: make(chan rtpmedia.Direction, 4), byes: make(chan string, 4),
 		cancels: make(chan string, 4), invites: make(chan string, 8), media: map[string]*phoneMedia{},
-		reinviteLog: make(chan reinviteSeen, 16),
+		reinviteLog: make(chan reinviteSeen, 16), inviteReqs: make(chan *sipmsg.Request, 8),
 		sessions:    map[string]*sipgo.DialogServerSession{}}
 	p.mode.Store("answer")
 	srv.OnInvite(p.onInvite)
@@ -451,6 +452,10 @@ func (p *phone) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	callID := req.CallID().Value()
+	select {
+	case p.inviteReqs <- req:
+	default:
+	}
 	p.invites <- callID
 	switch p.mode.Load().(string) {
 	case "busy":

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -398,5 +399,33 @@ func TestEndRetriedUntilTheNetworkTakesIt(t *testing.T) {
 	}
 	if faults := e.sim.EndpointFaults(); len(faults) != 0 {
 		t.Errorf("faults left %+v: DELETE /end was not retried twice", faults)
+	}
+}
+
+// F: an inbound call rung on a PBX trunk carries the line's number as the Request-URI's
+// user and in To (URI parameters inside To's angle brackets), the caller in From and
+// P-Asserted-Identity.
+func TestTrunkInviteNamesLineAndCaller(t *testing.T) {
+	e := newEnv(t, nil)
+	pbx := e.phone("pbx", "x")
+	pbx.mode.Store("ring")
+	trunk := "sip:127.0.0.1:" + strconv.Itoa(pbx.addr.Port) + ";transport=udp"
+	if err := e.gw.AddLineConfig(e.ctx(5*time.Second), LineConfig{MSISDN: testLine, RingTrunk: trunk}, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.inject(testLine)
+	req := waitFor(t, pbx.inviteReqs, 10*time.Second, "INVITE at the PBX")
+	if u := req.Recipient.User; u != testLine {
+		t.Errorf("Request-URI %s: user %q, want the line %s", req.Recipient.String(), u, testLine)
+	}
+	to := req.To()
+	if to.Address.User != testLine || !strings.HasPrefix(to.Value(), "<") || strings.Contains(to.Value(), ">;transport") {
+		t.Errorf("To %q, want <sip:%s@...;transport=udp>", to.Value(), testLine)
+	}
+	if f := req.From(); !strings.Contains(f.Address.User, callerNumber1) {
+		t.Errorf("From %q, want the caller %s", f.Value(), callerNumber1)
+	}
+	if h := req.GetHeader("P-Asserted-Identity"); h == nil || !strings.Contains(h.Value(), callerNumber1) {
+		t.Errorf("P-Asserted-Identity %v, want the caller %s", h, callerNumber1)
 	}
 }

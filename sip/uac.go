@@ -177,7 +177,7 @@ func buildInvite(req *DialRequest, t Target, ruri sipmsg.Uri) (*sipmsg.Request, 
 
 	toStr := req.To
 	if toStr == "" {
-		toStr = t.URI
+		toStr = "<" + t.URI + ">" // its parameters are the URI's, not To's (RFC 3261 §20.10)
 	}
 	var toURI sipmsg.Uri
 	toParams := sipmsg.NewParams()
