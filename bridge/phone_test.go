@@ -194,7 +194,7 @@ func newPhone(t *testing.T, user, pass string, gw netip.AddrPort) (*phone, func(
 		incoming: make(chan *inCall, 4), reinvites: make(chan rtpmedia.Direction, 4), byes: make(chan string, 4),
 		cancels: make(chan string, 4), invites: make(chan string, 8), media: map[string]*phoneMedia{},
 		reinviteLog: make(chan reinviteSeen, 16), inviteReqs: make(chan *sipmsg.Request, 8),
-		sessions:    map[string]*sipgo.DialogServerSession{}}
+		sessions: map[string]*sipgo.DialogServerSession{}}
 	p.mode.Store("answer")
 	srv.OnInvite(p.onInvite)
 	srv.OnCancel(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
