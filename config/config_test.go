@@ -79,13 +79,18 @@ func TestErrors(t *testing.T) {
 		wantPath string // FieldError path ("" = not a FieldError)
 		wantText string // substring of the error text
 	}{
-		{"unknown key", []string{"  client_id: cid", "  client_id: cid\n  clientid: x"}, nil, "", "field clientid not found"},
-		{"unknown section", []string{"store:", "stor:\n  x: 1\nstore:"}, nil, "", "line 20: field stor not found"},
-		{"bad type", []string{"ring: [alice]", "ring: alice"}, nil, "", "cannot unmarshal !!str `alice` into []string"},
-		{"bad type bool", []string{"users:", "webrtc:\n  allow_loopback: maybe\nusers:"}, nil, "", "into bool"},
-		{"bad type int", []string{"  advertise_ip: 127.0.0.1", "  advertise_ip: 127.0.0.1\n  port_min: lots"}, nil, "", "cannot unmarshal"},
-		{"bad duration", []string{"  advertise_ip: 127.0.0.1", "  advertise_ip: 127.0.0.1\n  media_timeout: 5 minutes"}, nil, "", "time.Duration"},
-		{"bare number duration", []string{"  advertise_ip: 127.0.0.1", "  advertise_ip: 127.0.0.1\n  media_timeout: 30"}, nil, "", "time.Duration"},
+		{"unknown key", []string{"  client_id: cid", "  client_id: cid\n  clientid: x"}, nil, "yna.clientid", `unknown option "clientid" (did you mean "client_id"?)`},
+		{"unknown section", []string{"store:", "stor:\n  x: 1\nstore:"}, nil, "stor", `unknown option "stor" (did you mean "store"?)`},
+		{"unknown key far from any", []string{"store:", "bogus: 1\nstore:"}, nil, "bogus", "the options at the top level are: admin, dialplan, lines"},
+		{"bad type", []string{"ring: [alice]", "ring: alice"}, nil, "lines[0].ring", `expected a list (write [a, b] or one "- item" line per entry), found "alice"`},
+		{"bad type bool", []string{"users:", "webrtc:\n  allow_loopback: maybe\nusers:"}, nil, "webrtc.allow_loopback", `"maybe" is not true or false`},
+		{"bad type int", []string{"  advertise_ip: 127.0.0.1", "  advertise_ip: 127.0.0.1\n  port_min: lots"}, nil, "rtp.port_min", `"lots" is not a whole number`},
+		{"bad duration", []string{"  advertise_ip: 127.0.0.1", "  advertise_ip: 127.0.0.1\n  media_timeout: 5 minutes"}, nil, "rtp.media_timeout", `"5 minutes" is not a duration: write a number and a unit, such as 30s, 5m or 1h30m`},
+		{"bare number duration", []string{"  advertise_ip: 127.0.0.1", "  advertise_ip: 127.0.0.1\n  media_timeout: 30"}, nil, "rtp.media_timeout", "30 has no unit: write a duration such as 30s"},
+		{"section not a mapping", []string{"store:", "timers: 5s\nstore:"}, nil, "timers", "expected a group of options (ring_timeout, setup_timeout"},
+		{"option set twice", []string{"  client_id: cid", "  client_id: cid\n  client_id: other"}, nil, "yna.client_id", "set twice (first on line 5)"},
+		{"list where a value goes", []string{"  client_id: cid", "  client_id: [cid]"}, nil, "yna.client_id", "expected a single value, found a list"},
+		{"syntax error", []string{"  client_id: cid", "  client_id: cid\n   bad: indent: here"}, nil, "", "line 6: not valid YAML"},
 		{"negative duration", []string{"store:", "timers:\n  ring_timeout: -1s\nstore:"}, nil, "timers.ring_timeout", "positive"},
 		{"missing required client_id", []string{"  client_id: cid\n", ""}, nil, "yna.client_id", "required"},
 		{"missing secret", []string{"  client_secret: shh\n", ""}, nil, "yna.client_secret", "required"},
@@ -119,7 +124,7 @@ func TestErrors(t *testing.T) {
 		{"tls without cert", []string{"users:", "sip:\n  listen:\n    - transport: tls\nusers:"}, nil, "sip.listen[0].cert_file", "required"},
 		{"two udp listeners", []string{"users:", "sip:\n  listen:\n    - transport: udp\n    - transport: UDP\n      bind: 0.0.0.0:5062\nusers:"}, nil, "sip.listen[1].transport", "second udp"},
 		{"bad transport", []string{"users:", "sip:\n  listen:\n    - transport: sctp\nusers:"}, nil, "sip.listen[0].transport", "not udp"},
-		{"bad bind", []string{"users:", "sip:\n  listen:\n    - bind: 5060\nusers:"}, nil, "sip.listen[0].bind", "host:port"},
+		{"bad bind", []string{"users:", "sip:\n  listen:\n    - bind: 5060\nusers:"}, nil, "sip.listen[0].bind", "not an address and port"},
 		{"registrar bounds", []string{"users:", "sip:\n  registrar:\n    min_expires: 2h\nusers:"}, nil, "sip.registrar.max_expires", "below min_expires"},
 		{"min_se too small", []string{"users:", "sip:\n  session_timer:\n    min_se: 30s\nusers:"}, nil, "sip.session_timer.min_se", "90s"},
 		{"trunk user without password", []string{"    uri: sip:127.0.0.1:5070", "    uri: sip:127.0.0.1:5070\n    username: u"}, nil, "trunks[0].password", "required with username"},
@@ -128,7 +133,7 @@ func TestErrors(t *testing.T) {
 		{"log level", []string{"store:", "log:\n  level: loud\nstore:"}, nil, "log.level", "loud"},
 		{"dialplan digits", []string{"store:", "dialplan:\n  strip_prefix: x9\nstore:"}, nil, "dialplan.strip_prefix", "digits"},
 		{"duplicate prefix", []string{"lines:", "lines:\n  - msisdn: \"4255550199\"\n    prefix: \"8\"\n  - msisdn: \"4255550198\"\n    prefix: \"8\""}, nil, "lines[1].prefix", "duplicate prefix"},
-		{"two documents", []string{"store:", "---\nstore:"}, nil, "", "more than one YAML document"},
+		{"two documents", []string{"store:", "---\nstore:"}, nil, "", "line 20: a second YAML document"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -215,8 +220,10 @@ func TestRelativePaths(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "pop.pem"), pem, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	cert, key := tlsPair(t)
+	copyTo(t, cert, filepath.Join(dir, "tls/c.pem"))
 	y := strings.Replace(baseYAML(t), popKeyPath(t), "pop.pem", 1) +
-		"  path: data/ynagw.db\nsip:\n  listen:\n    - transport: tls\n      cert_file: tls/c.pem\n      key_file: /abs/k.pem\n"
+		"  path: data/ynagw.db\nsip:\n  listen:\n    - transport: tls\n      cert_file: tls/c.pem\n      key_file: " + key + "\n"
 	path := filepath.Join(dir, "ynagw.yaml")
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
@@ -226,7 +233,7 @@ func TestRelativePaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Store.Path != filepath.Join(dir, "data/ynagw.db") || c.Yna.PoPKeyFile != filepath.Join(dir, "pop.pem") ||
-		c.Sip.Listen[0].CertFile != filepath.Join(dir, "tls/c.pem") || c.Sip.Listen[0].KeyFile != "/abs/k.pem" {
+		c.Sip.Listen[0].CertFile != filepath.Join(dir, "tls/c.pem") || c.Sip.Listen[0].KeyFile != key {
 		t.Fatalf("paths not resolved: %q %q %q %q", c.Store.Path, c.Yna.PoPKeyFile, c.Sip.Listen[0].CertFile, c.Sip.Listen[0].KeyFile)
 	}
 	if _, err := c.PoPKey(); err != nil {
@@ -263,6 +270,9 @@ func TestExample(t *testing.T) {
 	}
 	copyFile("testdata/pop.pem", filepath.Join(dir, "pop.pem"))
 	copyFile("testdata/secrets/bob.password", filepath.Join(dir, "secrets/bob.password"))
+	certFile, keyFile := tlsPair(t)
+	copyFile(certFile, filepath.Join(dir, "tls/sip.crt"))
+	copyFile(keyFile, filepath.Join(dir, "tls/sip.key"))
 	path := filepath.Join(dir, "ynagw.yaml")
 	if err := os.WriteFile(path, ex, 0o600); err != nil {
 		t.Fatal(err)

@@ -155,7 +155,7 @@ func (c *Config) PoPKey() (*rsa.PrivateKey, error) {
 func (c *Config) StoreKey() ([]byte, error) {
 	k, err := store.ParseKey(c.Store.Key)
 	if err != nil {
-		return nil, &FieldError{Path: secretPath("store.key", c.Store.KeyEnv, c.Store.KeyFile), Msg: err.Error()}
+		return nil, &FieldError{Path: secretPath("store.key", c.Store.KeyEnv, c.Store.KeyFile), Msg: keyProblem(err)}
 	}
 	return k, nil
 }

@@ -1,14 +1,11 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-
-	"go.yaml.in/yaml/v3"
+	"strings"
 )
 
 // Load reads the YAML file at path, resolves relative paths against the file's
@@ -41,34 +38,49 @@ func parse(data []byte, lookupEnv func(string) (string, bool), baseDir string) (
 		lookupEnv = os.LookupEnv
 	}
 	c := &Config{}
-	if err := decode(data, c); err != nil {
-		return nil, err
+	ln, probs := decode(data, c)
+	if len(probs) > 0 && probs[0].Path == "" {
+		return nil, probs[0] // the file is not YAML (or not one document): nothing more to say
 	}
 	c.baseDir = baseDir
 	unresolved, credErr := c.expandCredentials(lookupEnv)
 	c.resolvePaths()
 	secretErr := c.resolveSecrets(lookupEnv, unresolved)
 	c.Init()
-	if err := errors.Join(credErr, secretErr, c.Validate()); err != nil {
-		return nil, err
+	for _, fe := range FieldErrors(errors.Join(credErr, secretErr, c.validate())) {
+		if shadowed(fe.Path, probs) {
+			continue // the option's YAML is wrong: it was left out, its checks say nothing new
+		}
+		if fe.Line == 0 {
+			fe.Line = ln.at(fe.Path)
+		}
+		probs = append(probs, fe)
+	}
+	if len(probs) == 0 {
+		probs = c.crossCheck()
+	}
+	if len(probs) > 0 {
+		sortProblems(probs)
+		errs := make([]error, len(probs))
+		for i, p := range probs {
+			errs[i] = p
+		}
+		return nil, errors.Join(errs...)
 	}
 	return c, nil
 }
 
-// decode is a strict YAML decode: unknown keys, wrong types and a second document are
-// errors (wrapping ErrSyntax) naming the line.
-func decode(data []byte, c *Config) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil // empty document: Validate reports what is missing
+// shadowed reports whether a value problem at path follows from a YAML problem of the
+// same option (or of a section above it, or of a secret's _env/_file variant).
+func shadowed(path string, yamlProbs []*FieldError) bool {
+	for _, b := range yamlProbs {
+		if b.Path == "" {
+			continue
 		}
-		return fmt.Errorf("%w: %w", ErrSyntax, err)
+		base := strings.TrimSuffix(strings.TrimSuffix(b.Path, "_env"), "_file")
+		if within(path, b.Path) || within(path, base) {
+			return true
+		}
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: more than one YAML document", ErrSyntax)
-	}
-	return nil
+	return false
 }

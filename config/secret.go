@@ -75,7 +75,7 @@ func (c *Config) resolveSecrets(lookupEnv func(string) (string, bool), skip map[
 		case *r.file != "":
 			b, err := readSecretFile(*r.file)
 			if err != nil {
-				p.add(r.path+"_file", "%v", err)
+				p.add(r.path+"_file", "%s", fileProblem(*r.file, err))
 				continue
 			}
 			v := strings.TrimRight(string(b), "\r\n")

@@ -15,8 +15,12 @@ import (
 	"time"
 )
 
-// tlsListener replaces the default listener list with a udp and a tls one.
-const tlsListener = "sip:\n  listen:\n    - transport: udp\n    - transport: tls\n      cert_file: /c.pem\n      key_file: /k.pem\nusers:"
+// tlsListener replaces the default listener list with a udp and a tls one (with a real
+// certificate and key: they are opened when the configuration is loaded).
+func tlsListener(t *testing.T) string {
+	cert, key := tlsPair(t)
+	return "sip:\n  listen:\n    - transport: udp\n    - transport: tls\n      cert_file: " + cert + "\n      key_file: " + key + "\nusers:"
+}
 
 // TestSRTPAndCAFile: users[].srtp, trunks[].srtp, trunks[].ca_file and sip.ca_file
 // are checked and reach sip.Config.
@@ -39,7 +43,7 @@ func TestSRTPAndCAFile(t *testing.T) {
 		{"required without tls listener", []string{"    password: pw", "    password: pw\n    srtp: required"}, "users[0].srtp", "needs a tls listener"},
 		{"optional without tls listener", []string{"    uri: sip:127.0.0.1:5070", "    uri: sip:127.0.0.1:5070\n    srtp: optional"}, "trunks[0].srtp", "needs a tls listener"},
 		{"off without tls listener", []string{"    password: pw", "    password: pw\n    srtp: off"}, "", ""},
-		{"required with tls listener", []string{"users:", tlsListener, "    password: pw", "    password: pw\n    srtp: required"}, "", ""},
+		{"required with tls listener", []string{"users:", tlsListener(t), "    password: pw", "    password: pw\n    srtp: required"}, "", ""},
 		{"trunk ca_file missing", []string{"    uri: sip:127.0.0.1:5070", "    uri: sip:127.0.0.1:5070\n    ca_file: /nonexistent/ca.pem"}, "trunks[0].ca_file", "no such file"},
 		{"global ca_file not PEM", []string{"users:", "sip:\n  ca_file: " + notPEM + "\nusers:"}, "sip.ca_file", "no PEM certificate"},
 		{"ca_files valid", []string{"users:", "sip:\n  ca_file: " + ca + "\nusers:", "    uri: sip:127.0.0.1:5070", "    uri: sip:127.0.0.1:5070\n    ca_file: " + ca}, "", ""},
@@ -80,7 +84,7 @@ func TestSRTPConverted(t *testing.T) {
 	ca := filepath.Join(dir, "ca.pem")
 	writeTestCA(t, ca)
 	y := strings.NewReplacer(
-		"users:", strings.Replace(tlsListener, "users:", "  ca_file: "+ca+"\nusers:", 1),
+		"users:", strings.Replace(tlsListener(t), "users:", "  ca_file: "+ca+"\nusers:", 1),
 		"    password: pw", "    password: pw\n    srtp: required",
 		"    uri: sip:127.0.0.1:5070", "    uri: sip:127.0.0.1:5070\n    srtp: optional\n    ca_file: "+ca,
 	).Replace(baseYAML(t))

@@ -1,8 +1,12 @@
 package config
 
 import (
+	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"net/url"
@@ -18,6 +22,17 @@ import (
 // Validate checks the configuration (after Init) and returns every problem joined, each
 // a *FieldError naming the field path.
 func (c *Config) Validate() error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	var p problems
+	for _, fe := range c.crossCheck() {
+		p = append(p, fe)
+	}
+	return p.err()
+}
+
+func (c *Config) validate() error {
 	var p problems
 	c.validateSIP(&p)
 	c.validateRTP(&p)
@@ -26,25 +41,32 @@ func (c *Config) Validate() error {
 	c.validateUsersTrunks(&p)
 	c.validateLines(&p)
 	c.validateMisc(&p)
-	if len(p) == 0 {
-		// Safety net: the converted package configs must accept what we accepted.
-		sc := c.SIP()
-		sc.Init()
-		if err := sc.Validate(); err != nil {
-			p.add("sip", "%v", err)
-		}
-		bc := c.Bridge()
-		bc.Init()
-		if err := bc.Validate(); err != nil {
-			p.add("lines", "%v", err)
-		}
-	}
 	return p.err()
+}
+
+// crossCheck is a safety net run once every other check passed: the converted package
+// configurations must accept what this package accepted. Their messages use Go names,
+// so a failure here is worded as the gap in these checks it is.
+func (c *Config) crossCheck() []*FieldError {
+	var out []*FieldError
+	sc := c.SIP()
+	sc.Init()
+	if err := sc.Validate(); err != nil {
+		out = append(out, &FieldError{Path: "sip", Msg: fmt.Sprintf("the SIP settings were refused (%v); "+
+			"this check should have named the option: please report it", err)})
+	}
+	bc := c.Bridge()
+	bc.Init()
+	if err := bc.Validate(); err != nil {
+		out = append(out, &FieldError{Path: "lines", Msg: fmt.Sprintf("the call routing settings were refused (%v); "+
+			"this check should have named the option: please report it", err)})
+	}
+	return out
 }
 
 func positive(p *problems, path string, d time.Duration) {
 	if d <= 0 {
-		p.add(path, "must be a positive duration, got %s", d)
+		p.add(path, "must be a positive duration such as 30s or 5m, got %s", d)
 	}
 }
 
@@ -52,15 +74,15 @@ func positive(p *problems, path string, d time.Duration) {
 func hostPort(p *problems, path, v string, wantPort bool) {
 	host, port, err := net.SplitHostPort(v)
 	if err != nil {
-		p.add(path, "%q is not host:port", v)
+		p.add(path, "%q is not an address and port such as 0.0.0.0:5060", v)
 		return
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 0 || n > 65535 || (wantPort && n == 0) {
-		p.add(path, "bad port %q", port)
+		p.add(path, "%q is not a port number (1-65535)", port)
 	}
 	if host == "" && wantPort {
-		p.add(path, "%q lacks a host", v)
+		p.add(path, "%q has no host before the port", v)
 	}
 }
 
@@ -94,10 +116,13 @@ func (c *Config) validateSIP(p *problems) {
 			}
 		case "tls":
 			if l.CertFile == "" {
-				p.add(base+".cert_file", "required for tls")
+				p.add(base+".cert_file", "required for a tls listener (PEM certificate chain)")
 			}
 			if l.KeyFile == "" {
-				p.add(base+".key_file", "required for tls")
+				p.add(base+".key_file", "required for a tls listener (PEM private key)")
+			}
+			if l.CertFile != "" && l.KeyFile != "" {
+				validateKeyPair(p, base, l.CertFile, l.KeyFile)
 			}
 		default:
 			p.add(base+".transport", "%q is not udp, tcp or tls", l.Transport)
@@ -130,10 +155,10 @@ func (c *Config) validateSIP(p *problems) {
 		p.add("sip.registrar.default_expires", "%s is outside min_expires..max_expires", r.DefaultExpires)
 	}
 	if r.KeepAlive < 0 {
-		p.add("sip.registrar.keepalive", "negative")
+		p.add("sip.registrar.keepalive", "must not be negative (0s turns keep-alives off)")
 	}
 	if s.AuthFailLimit < 0 {
-		p.add("sip.auth_fail_limit", "negative")
+		p.add("sip.auth_fail_limit", "must not be negative (0 never blocks)")
 	}
 	positive(p, "sip.auth_block_for", s.AuthBlockFor)
 	positive(p, "sip.auth_block_max", s.AuthBlockMax)
@@ -141,7 +166,7 @@ func (c *Config) validateSIP(p *problems) {
 		p.add("sip.auth_block_max", "%s is below auth_block_for %s", s.AuthBlockMax, s.AuthBlockFor)
 	}
 	if s.MaxConcurrentCalls < 0 {
-		p.add("sip.max_concurrent_calls", "negative")
+		p.add("sip.max_concurrent_calls", "must not be negative (0 means no limit)")
 	}
 	positive(p, "sip.max_ring_time", s.MaxRingTime)
 	positive(p, "sip.nonce_ttl", s.NonceTTL)
@@ -180,7 +205,7 @@ func (c *Config) validateRTP(p *problems) {
 	}
 	portRange(p, "rtp", "port_min", "port_max", r.PortMin, r.PortMax, true)
 	if r.Quarantine < 0 {
-		p.add("rtp.quarantine", "negative")
+		p.add("rtp.quarantine", "must not be negative")
 	}
 	if r.PTime < 0 || r.PTime > 200 || (r.PTime != 0 && r.PTime%10 != 0) {
 		p.add("rtp.ptime", "%d is not 0 or a multiple of 10 up to 200", r.PTime)
@@ -220,7 +245,7 @@ func (c *Config) validateWebRTC(p *problems) {
 			continue
 		}
 		if _, _, err := net.SplitHostPort(hp); err != nil && hp == "" {
-			p.add(path, "%q lacks a host", s)
+			p.add(path, "%q has no host", s)
 		}
 	}
 	positive(p, "webrtc.ice_gather_timeout", w.ICEGatherTimeout)
@@ -245,7 +270,7 @@ func (c *Config) validateYNA(p *problems) {
 	switch {
 	case y.PoPKey != "":
 		if _, err := yna.ParsePrivateKeyPEM([]byte(y.PoPKey)); err != nil {
-			p.add(secretPath("yna.pop_key", y.PoPKeyEnv, y.PoPKeyFile), "not an RSA private key: %v", err)
+			p.add(secretPath("yna.pop_key", y.PoPKeyEnv, y.PoPKeyFile), "not an RSA private key in PEM form (PKCS#8 or PKCS#1): %s", strings.TrimPrefix(err.Error(), "yna: "))
 		}
 	case y.PoPKeyEnv == "" && y.PoPKeyFile == "":
 		p.add("yna.pop_key_file", "required (or pop_key / pop_key_env): the RSA key for PoP signing")
@@ -257,7 +282,7 @@ func (c *Config) validateYNA(p *problems) {
 	}
 	positive(p, "yna.http_timeout", y.HTTPTimeout)
 	if y.ChannelMaxAttempts < 0 {
-		p.add("yna.channel_max_attempts", "negative")
+		p.add("yna.channel_max_attempts", "must not be negative (0 retries forever)")
 	}
 }
 
@@ -362,14 +387,70 @@ func (c *Config) validateSRTP(p *problems, path, v string) {
 	p.add(path, "%s needs a tls listener (SDES keys travel in the SDP)", v)
 }
 
+// validateKeyPair opens a tls listener's certificate and key (base: "sip.listen[i]") and
+// checks they belong together, as the listener will at start.
+func validateKeyPair(p *problems, base, certFile, keyFile string) {
+	if _, ok := credentialsRelative(certFile); ok {
+		return // $CREDENTIALS_DIRECTORY unset: reported where it is expanded
+	}
+	if _, ok := credentialsRelative(keyFile); ok {
+		return
+	}
+	certPEM, cerr := os.ReadFile(certFile)
+	if cerr != nil {
+		p.add(base+".cert_file", "%s", fileProblem(certFile, cerr))
+	}
+	keyPEM, kerr := os.ReadFile(keyFile)
+	if kerr != nil {
+		p.add(base+".key_file", "%s", fileProblem(keyFile, kerr))
+	}
+	if cerr != nil || kerr != nil {
+		return
+	}
+	if blk, _ := pem.Decode(certPEM); blk == nil || blk.Type != "CERTIFICATE" {
+		p.add(base+".cert_file", "%s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", certFile)
+		return
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		if blk, _ := pem.Decode(keyPEM); blk == nil || !strings.Contains(blk.Type, "PRIVATE KEY") {
+			p.add(base+".key_file", "%s holds no PEM private key (-----BEGIN PRIVATE KEY-----)", keyFile)
+			return
+		}
+		if strings.Contains(err.Error(), "does not match") {
+			p.add(base+".key_file", "%s does not match the certificate in %s", keyFile, certFile)
+			return
+		}
+		p.add(base+".cert_file", "%s and %s are not a usable certificate and key: %s", certFile, keyFile,
+			strings.TrimPrefix(err.Error(), "tls: "))
+	}
+}
+
+// fileProblem words a failure to read file for an operator.
+func fileProblem(file string, err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "cannot read " + file + ": no such file"
+	case errors.Is(err, fs.ErrPermission):
+		return "cannot read " + file + ": permission denied (ynagw runs as its own user)"
+	}
+	return "cannot read " + file + ": " + err.Error()
+}
+
 // validateCAFile checks that a ca_file (if set) holds at least one PEM certificate.
 func validateCAFile(p *problems, path, file string) {
 	if file == "" {
 		return
 	}
+	if _, ok := credentialsRelative(file); ok {
+		return // $CREDENTIALS_DIRECTORY unset: reported where it is expanded
+	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		p.add(path, "%v", err)
+		p.add(path, "%s", fileProblem(file, err))
 		return
 	}
 	if !x509.NewCertPool().AppendCertsFromPEM(b) {
@@ -503,10 +584,10 @@ func (c *Config) validateMisc(p *problems) {
 		p.add("store.path", "required")
 	}
 	if c.Store.Key == "" && c.Store.KeyEnv == "" && c.Store.KeyFile == "" {
-		p.add("store.key", "required (or key_env / key_file): 32-byte token encryption key, hex or base64")
+		p.add("store.key", "required (or key_env / key_file): the 32-byte token encryption key as 64 hex digits or base64; generate one with: openssl rand -hex 32")
 	} else if c.Store.Key != "" {
 		if _, err := store.ParseKey(c.Store.Key); err != nil {
-			p.add(secretPath("store.key", c.Store.KeyEnv, c.Store.KeyFile), "%v", err)
+			p.add(secretPath("store.key", c.Store.KeyEnv, c.Store.KeyFile), "%s", keyProblem(err))
 		}
 	}
 
@@ -522,7 +603,7 @@ func (c *Config) validateMisc(p *problems) {
 		}
 	}
 	if !hasPass && !hasToken && !Loopback(a.Listen) {
-		p.add("admin", "listen %q is not loopback: set username/password or token", a.Listen)
+		p.add("admin", "listen %q is reachable from other hosts (not loopback): set username and password, or token", a.Listen)
 	}
 	switch a.MetricsAuth {
 	case MetricsAuthRequired:
@@ -544,6 +625,11 @@ func (c *Config) validateMisc(p *problems) {
 	default:
 		p.add("log.format", "%q is not json or console", c.Log.Format)
 	}
+}
+
+// keyProblem words a store.ParseKey error without the package prefix.
+func keyProblem(err error) string {
+	return strings.TrimPrefix(err.Error(), "store: ") + " (generate one with: openssl rand -hex 32)"
 }
 
 // Loopback reports whether the listen address hostport binds loopback only (127.0.0.0/8,
