@@ -51,6 +51,7 @@ type Metrics struct {
 	up            prometheus.Gauge
 	authFailures  *prometheus.CounterVec
 	authBlocked   prometheus.Gauge
+	storeErrors   *prometheus.CounterVec
 
 	labelMSISDN bool              // line label = the number (WithLineLabels)
 	names       map[string]string // line number → label (WithLineLabels)
@@ -106,6 +107,10 @@ func New(version string, opts ...Option) *Metrics {
 	m.up = prometheus.NewGauge(prometheus.GaugeOpts{Name: NameUp, Help: help(NameUp)})
 	m.authFailures = cv(NameSIPAuthFailures, "reason")
 	m.authBlocked = prometheus.NewGauge(prometheus.GaugeOpts{Name: NameSIPAuthBlocked, Help: help(NameSIPAuthBlocked)})
+	m.storeErrors = cv(NameStoreErrors, "op")
+	for op := range storeOps {
+		m.storeErrors.WithLabelValues(op)
+	}
 	for r := range authReasons {
 		m.authFailures.WithLabelValues(r)
 	}
@@ -126,7 +131,7 @@ func New(version string, opts ...Option) *Metrics {
 	m.reg.MustRegister(m.callsActive, m.callsTotal, m.callSetup, m.forkBranches, m.ynaRequests,
 		m.ynaSeconds, m.channelUp, m.reconnects, m.sipRequests, m.sipResponses, m.registrations,
 		m.rtpPackets, m.rtpLost, m.oneWay, m.mediaTimeouts, m.tokenExpiry, m.needsRelink, m.up, build,
-		m.authFailures, m.authBlocked,
+		m.authFailures, m.authBlocked, m.storeErrors,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

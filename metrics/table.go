@@ -36,6 +36,7 @@ const (
 	NameSIPAuthFailures   = "ynagw_sip_auth_failures_total"
 	NameSIPAuthBlocked    = "ynagw_sip_auth_blocked"
 	NameBuildInfo         = "ynagw_build_info"
+	NameStoreErrors       = "ynagw_store_errors_total"
 )
 
 var table = []Info{
@@ -59,6 +60,7 @@ var table = []Info{
 	{NameSIPAuthFailures, "counter", []string{"reason"}, "Refused SIP digest credentials by reason (password, unknown_user, replay, nonce, blocked, malformed). A rise in password/unknown_user is a guessing attack; replay is a copied header."},
 	{NameSIPAuthBlocked, "gauge", nil, "(Source address, username) pairs blocked now after repeated digest failures (list and lift them with GET/DELETE /api/v1/sip/blocks)."},
 	{NameUp, "gauge", nil, "1 while the gateway runs (0 while it drains on shutdown)."},
+	{NameStoreErrors, "counter", []string{"op"}, "Failed writes to the state store by operation (cdr, line, pending_end, other); failed call records are queued and retried."},
 	{NameBuildInfo, "gauge", []string{"version", "goversion"}, "Always 1; the labels carry the ynagw version and the Go version it was built with."},
 }
 
