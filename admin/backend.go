@@ -75,6 +75,9 @@ type CallView struct {
 	Direction string    `json:"direction"`           // "inbound" or "outbound"
 	Line      string    `json:"line"`                // MSISDN
 	Remote    string    `json:"remote,omitempty"`    // the other party's number
+	User      string    `json:"user,omitempty"`      // the SIP user (desk phone) on the call, if known
 	State     string    `json:"state"`
-	Since     time.Time `json:"since"`
+	Since     time.Time `json:"since"`                     // when State was entered
+	SetupAt   time.Time `json:"setupAt,omitzero"`          // when the call started
+	Duration  float64   `json:"durationSeconds,omitempty"` // seconds since SetupAt
 }

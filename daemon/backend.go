@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ynagw/ynagw/admin"
+	"github.com/ynagw/ynagw/bridge"
 	"github.com/ynagw/ynagw/store"
 	"github.com/ynagw/ynagw/yna"
 	"go.uber.org/zap"
@@ -89,12 +90,45 @@ func (b *Backend) Phones(context.Context) []admin.PhoneView {
 // snapshots; ID is the CDR id).
 func (b *Backend) Calls(context.Context) []admin.CallView {
 	cs := b.d.gw.Calls()
+	now := time.Now()
 	out := make([]admin.CallView, 0, len(cs))
 	for _, c := range cs {
 		out = append(out, admin.CallView{ID: c.ID, SIPCallID: c.SIPCallID, YNACallID: c.YNACallID, Direction: c.Direction,
-			Line: c.Line, Remote: c.Peer, State: c.State, Since: c.Since})
+			Line: c.Line, Remote: c.Peer, User: c.SIPUser, State: c.State, Since: c.Since, SetupAt: c.SetupAt,
+			Duration: now.Sub(c.SetupAt).Round(time.Second).Seconds()})
 	}
 	return out
+}
+
+var _ admin.CallHanger = (*Backend)(nil)
+
+// Hangup implements admin.CallHanger through bridge.Gateway.Hangup (the call's normal
+// end path: BYE, DELETE /end, CDR).
+func (b *Backend) Hangup(_ context.Context, id string) error {
+	if err := b.d.gw.Hangup(id); err != nil {
+		if errors.Is(err, bridge.ErrNoSuchCall) {
+			return admin.ErrNoSuchCall
+		}
+		return err
+	}
+	return nil
+}
+
+var _ admin.CDRLister = (*Backend)(nil)
+
+// CDRs implements admin.CDRLister: the store's most recent CDRs.
+func (b *Backend) CDRs(ctx context.Context, limit int) ([]admin.CDRView, error) {
+	cs, err := b.d.store.CDRs(ctx, store.CDRFilter{Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]admin.CDRView, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, admin.CDRView{ID: c.ID, Direction: c.Direction, Line: c.Line, From: c.From, To: c.To,
+			SIPCallID: c.SIPCallID, YNACallID: c.YNACallID, SetupAt: c.SetupAt, AnswerAt: c.AnswerAt, EndAt: c.EndAt,
+			Result: c.Result, EndReason: c.EndReason, SIPCode: c.SIPCode})
+	}
+	return out, nil
 }
 
 // LinkURL implements admin.Backend.
