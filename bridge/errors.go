@@ -140,6 +140,35 @@ func (e *CallError) Is(target error) bool {
 	return false
 }
 
+// codecRefusal is the 488 of a call refused because the two sides share no codec, with
+// Warning: 305 (incompatible media format, RFC 3261 §20.43) "Incompatible media format: <text>".
+func codecRefusal(ce *CallError, text string) *CallError {
+	ce.WarnCode, ce.WarnText = sip.WarnIncompatibleMediaFormat, "Incompatible media format: "+text
+	return ce
+}
+
+// codecNames lists the audio formats of cs as "name/rate[/channels]", space-separated,
+// DTMF left out ("none" when there are none).
+func codecNames(cs []rtpmedia.Codec) string {
+	var b strings.Builder
+	for _, c := range cs {
+		if c.IsDTMF() {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(c.Name + "/" + strconv.FormatUint(uint64(c.ClockRate), 10))
+		if c.Channels > 1 {
+			b.WriteString("/" + strconv.Itoa(int(c.Channels)))
+		}
+	}
+	if b.Len() == 0 {
+		return "none"
+	}
+	return b.String()
+}
+
 func callErr(status int, result, reason string, retry bool, cause error) *CallError {
 	return &CallError{SIPStatus: status, Reason: reason, Result: result, Retryable: retry, Err: cause}
 }

@@ -139,6 +139,8 @@ func (c *call) prepareNet(offer string) ([]rtpmedia.Codec, bool) {
 	}
 	common := commonCodecs(c.g.cfg.Media.Codecs, netMD.Codecs, true)
 	if !hasAudio(common) {
+		c.log.Warn("call refused: no common codec", zap.String("network_codecs", codecNames(netMD.Codecs)),
+			zap.String("our_codecs", codecNames(c.g.cfg.Media.Codecs)))
 		c.end(cause{result: ResultCodec, reason: fmt.Sprintf("no common codec with the network offer %v", netMD.Codecs), sipStatus: 488})
 		return nil, false
 	}

@@ -67,6 +67,7 @@ func (g *Gateway) handleInvite(ctx context.Context, inv sipInvite, who caller) {
 type outboundSetup struct {
 	late       bool                       // INVITE without SDP: our offer goes in the 200 OK
 	phone      *rtpmedia.MediaDescription // the phone's offer (nil for a late offer)
+	netCodecs  []rtpmedia.Codec           // what we offered the network in /start
 	sipAnswer  []byte                     // our answer to the phone, once the network answered
 	sent183    bool
 	sent180    bool
@@ -125,7 +126,8 @@ func (c *call) phoneOfferCodecs() ([]rtpmedia.Codec, *CallError) {
 	}
 	codecs := commonCodecs(c.out.phone.Codecs, c.g.cfg.Media.Codecs, false)
 	if !hasAudio(codecs) {
-		return nil, Classify(fmt.Errorf("%w: phone offered %v", rtpmedia.ErrNoCommonCodec, c.out.phone.Codecs))
+		ce := Classify(fmt.Errorf("%w: phone offered %v", rtpmedia.ErrNoCommonCodec, c.out.phone.Codecs))
+		return nil, codecRefusal(ce, "gateway supports "+codecNames(c.g.cfg.Media.Codecs)+"; phone offers "+codecNames(c.out.phone.Codecs))
 	}
 	c.phoneDir = c.out.phone.EffectiveDirection()
 	return codecs, nil
@@ -137,6 +139,7 @@ func (c *call) netOffer(codecs []rtpmedia.Codec) (string, bool) {
 	for _, cd := range rtpmedia.WithG711Fallback(codecs) {
 		netCodecs = append(netCodecs, netFormat(cd))
 	}
+	c.out.netCodecs = netCodecs
 	var err error
 	if c.net, err = c.g.media.NewNetLeg(netCodecs); err != nil {
 		c.end(rejected(callErr(500, ResultMediaError, "WebRTC unavailable", false, err)))
@@ -254,9 +257,28 @@ func (c *call) outAnswer(ev event) callState {
 // outRefused: a final status before the answer (FromStatus table); the network ended
 // the call itself.
 func (c *call) outRefused(ev event) callState {
-	cs := rejected(FromStatus(ev.note.Status, int(ev.note.ResponseCode)))
+	ce := FromStatus(ev.note.Status, int(ev.note.ResponseCode))
+	if ce.Result == ResultCodec {
+		c.codecRefused(ce, ev.note)
+	}
+	cs := rejected(ce)
 	cs.netGone = true
 	return c.end(cs)
+}
+
+// codecRefused makes a network's codec refusal of our /start offer visible: Warning 305
+// toward the phone and one warn log line. The network sends no codec list of its own
+// then, so both name what it refused and what the phone offered.
+func (c *call) codecRefused(ce *CallError, n *yna.SessionStatus) {
+	ours := codecNames(c.out.netCodecs)
+	phone := "none (offer-less INVITE)"
+	if c.out.phone != nil {
+		phone = codecNames(c.out.phone.Codecs)
+	}
+	network := fmt.Sprintf("refused %s (%s %d)", ours, n.Status, n.ResponseCode)
+	codecRefusal(ce, "network "+network+"; phone offers "+phone)
+	c.log.Warn("call refused: no common codec", zap.String("network_codecs", network),
+		zap.String("our_codecs", ours), zap.String("phone_codecs", phone))
 }
 
 func (c *call) outCancelled(event) callState {

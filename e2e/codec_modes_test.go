@@ -72,12 +72,10 @@ var reSippRefused = regexp.MustCompile(`final 488 warning=\{(.*?)\} reason=\{(.*
 // TestCodecModesOpusOnly runs the ynagw binary (the process harness: JSON logs, /metrics)
 // against an opus-only network; the desk phones have G.711 only. The desired outcome is a
 // clean refusal both ways:
-//   - outbound (sipp dials): 488 toward the phone with a Warning header;
+//   - outbound (sipp dials): 488 toward the phone with Warning: 305 naming the codecs;
 //   - inbound: DELETE /end with a Reason header toward the network, no phone rung;
 //   - ynagw_calls_total{result="codec"} for each direction;
-//   - one log line per call naming both codec lists (the network's and ours).
-//
-// Parts ynagw does not do (yet) are skipped with a note saying what it does instead.
+//   - one warn log line per call naming both codec lists (the network's and ours).
 func TestCodecModesOpusOnly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the ynagw binary")
@@ -111,7 +109,7 @@ func TestCodecModesOpusOnly(t *testing.T) {
 		if m == nil {
 			t.Fatalf("sipp log: %q", run.logs())
 		}
-		warning, sipReason = m[1], m[2]
+		warning, sipReason = strings.TrimSpace(m[1]), strings.TrimSpace(m[2])
 		ctx := dpCtx(t, 10*time.Second)
 		var err error
 		if outID, err = e.sim.WaitCall(ctx, func(ci ynasim.CallInfo) bool {
@@ -130,9 +128,15 @@ func TestCodecModesOpusOnly(t *testing.T) {
 		if outID == "" {
 			t.Skip("outbound failed")
 		}
-		if warning == "" {
-			t.Skipf("TODO(bridge): ynagw answers the phone 488 without a Warning header (Reason: %q); "+
-				"want Warning: 399 <host> \"...\" naming the network's and the phone's codecs", sipReason)
+		// RFC 3261 §20.43: 305 incompatible media format, our host, the codec lists. On an
+		// outbound call the network only refuses (Terminated/488, no SDP of its own), so the
+		// text names what we offered it and what the phone offered.
+		re := regexp.MustCompile(`^305 \S+ "Incompatible media format: network refused .*PCMA/8000.*; phone offers PCMA/8000"$`)
+		if !re.MatchString(warning) {
+			t.Errorf("Warning %q, want 305 <host> \"Incompatible media format: network refused ...; phone offers PCMA/8000\"", warning)
+		}
+		if sipReason == "" {
+			t.Errorf("488 without a Reason header")
 		}
 	})
 
@@ -203,21 +207,43 @@ func TestCodecModesOpusOnly(t *testing.T) {
 	})
 
 	t.Run("log", func(t *testing.T) {
-		// One entry per refused call that names the network's codecs (opus) and ours (PCMU).
+		// One warn entry per refused call, with the call's log keys, naming the network's
+		// codecs and ours (G.711): inbound the network's offer (opus), outbound what the
+		// network refused (it sends no codec list of its own).
 		p.logsMu.Lock()
-		var named, mentions []string
-		for _, l := range p.raw {
-			if strings.Contains(l, "opus") {
-				mentions = append(mentions, l)
-				if strings.Contains(l, "PCMU") {
-					named = append(named, l)
-				}
+		var refusals []map[string]any
+		for _, m := range p.logs {
+			if m["level"] == "warn" && m["msg"] == "call refused: no common codec" {
+				refusals = append(refusals, m)
 			}
 		}
 		p.logsMu.Unlock()
-		t.Logf("log lines mentioning opus:\n%s", strings.Join(mentions, "\n"))
-		if len(named) < 2 {
-			t.Skipf("TODO(bridge): %d log line(s) name both the network's codecs and ours (want one per direction); see the lines above", len(named))
+		byID := map[string]map[string]any{}
+		for _, m := range refusals {
+			t.Logf("refusal log: %v", m)
+			id, _ := m["yna_call_id"].(string)
+			if byID[id] != nil {
+				t.Errorf("two refusal lines for call %q", id)
+			}
+			byID[id] = m
+		}
+		for _, c := range []struct{ dir, id, net, ours string }{
+			{"outbound", outID, "refused PCMA/8000", "PCMA/8000"},
+			{"inbound", inID, "opus/48000/2", "PCMU/8000"},
+		} {
+			m := byID[c.id]
+			if c.id == "" || m == nil {
+				t.Errorf("%s: no refusal log line for call %q", c.dir, c.id)
+				continue
+			}
+			net, _ := m["network_codecs"].(string)
+			ours, _ := m["our_codecs"].(string)
+			if !strings.Contains(net, c.net) || !strings.Contains(ours, c.ours) || m["call_dir"] != c.dir {
+				t.Errorf("%s: refusal line %v; want call_dir %s, network_codecs with %q, our_codecs with %q", c.dir, m, c.dir, c.net, c.ours)
+			}
+			if sid, _ := m["sip_call_id"].(string); c.dir == "outbound" && sid == "" {
+				t.Errorf("outbound refusal line without the SIP Call-ID: %v", m)
+			}
 		}
 	})
 }
