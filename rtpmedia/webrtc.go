@@ -613,7 +613,9 @@ func (l *WebRTCLeg) AcceptOffer(ctx context.Context, offer string) (string, erro
 	}
 	dir := SendRecv.Intersect(m.Direction.Answer())
 	if dir != SendRecv {
-		local = setDirectionSDP(local, dir)
+		if local, err = setDirectionSDP(local, dir); err != nil {
+			return "", err
+		}
 	}
 	lm, err := parseWebRTCSDP(local)
 	if err != nil {
@@ -651,7 +653,10 @@ func (l *WebRTCLeg) Reoffer(ctx context.Context, dir Direction) (string, error) 
 	if err := l.usableLocked(legEstablished); err != nil {
 		return "", err
 	}
-	offer := rewriteAudioSDP(l.localSDP, l.formatsLocked(), dir, "actpass")
+	offer, err := rewriteAudioSDP(l.localSDP, l.formatsLocked(), dir, "actpass")
+	if err != nil {
+		return "", err
+	}
 	l.localSDP = offer
 	l.pendingDir = dir
 	l.dir.Store(int32(Direction(l.dir.Load()).Intersect(dir)))
@@ -708,10 +713,17 @@ func (l *WebRTCLeg) AnswerReoffer(ctx context.Context, offer string) (string, Di
 			return "", SendRecv, newError(ErrNoCommonCodec, 488, "re-offer has none of our codecs: %s", codecList(m.Codecs))
 		}
 	}
-	l.codec = codec
-	l.dtmf = m.dtmfAt(codec.ClockRate)
+	dtmf := m.dtmfAt(codec.ClockRate)
+	formats := []Codec{codec}
+	if dtmf != nil {
+		formats = append(formats, *dtmf)
+	}
 	dir := l.want.Intersect(m.Direction.Answer())
-	answer := rewriteAudioSDP(l.localSDP, l.formatsLocked(), dir, l.dtlsRole)
+	answer, err := rewriteAudioSDP(l.localSDP, formats, dir, l.dtlsRole)
+	if err != nil {
+		return "", SendRecv, err
+	}
+	l.codec, l.dtmf = codec, dtmf
 	l.localSDP = answer
 	l.dir.Store(int32(dir))
 	return answer, m.Direction, nil

@@ -42,7 +42,7 @@ func TestWebRTCCheckpointUndoesReoffer(t *testing.T) {
 	}
 
 	restore = l.Checkpoint()
-	if _, _, err := l.AnswerReoffer(testCtx(t), setDirectionSDP(p.local, Inactive)); err != nil {
+	if _, _, err := l.AnswerReoffer(testCtx(t), mustSetDirection(t, p.local, Inactive)); err != nil {
 		t.Fatal(err)
 	}
 	if l.Direction() != Inactive {

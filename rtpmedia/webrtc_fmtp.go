@@ -3,6 +3,8 @@ package rtpmedia
 import (
 	"strconv"
 	"strings"
+
+	"github.com/pion/sdp/v3"
 )
 
 // alignAnswerFmtp returns the view of the network's answer that the leg hands
@@ -32,27 +34,37 @@ func alignAnswerFmtp(answer string, ours []Codec) string {
 			}
 		}
 	}
-	lines, eol := sdpLines(answer)
-	out := make([]string, 0, len(lines))
-	inAudio, changed := false, false
-	for _, l := range lines {
-		if strings.HasPrefix(l, "m=") {
-			inAudio = strings.HasPrefix(l, "m=audio ")
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(answer); err != nil {
+		return answer
+	}
+	changed := false
+	for _, md := range sd.MediaDescriptions {
+		if md.MediaName.Media != "audio" {
+			continue
 		}
-		if v, ok := strings.CutPrefix(l, "a=fmtp:"); ok && inAudio {
-			pt, _, _ := strings.Cut(v, " ")
-			if c := want[pt]; c != nil {
-				changed = true
-				if c.Fmtp == "" {
-					continue
+		out := md.Attributes[:0]
+		for _, a := range md.Attributes {
+			if a.Key == "fmtp" {
+				pt, _, _ := strings.Cut(a.Value, " ")
+				if c := want[pt]; c != nil {
+					changed = true
+					if c.Fmtp == "" {
+						continue
+					}
+					a.Value = pt + " " + c.Fmtp
 				}
-				l = "a=fmtp:" + pt + " " + c.Fmtp
 			}
+			out = append(out, a)
 		}
-		out = append(out, l)
+		md.Attributes = out
 	}
 	if !changed {
 		return answer
 	}
-	return strings.Join(out, eol) + eol
+	b, err := sd.Marshal()
+	if err != nil {
+		return answer
+	}
+	return string(b)
 }

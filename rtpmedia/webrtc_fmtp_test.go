@@ -3,22 +3,28 @@ package rtpmedia
 import (
 	"strings"
 	"testing"
+
+	"github.com/pion/sdp/v3"
 )
 
 // answerFmtp replaces the fmtp parameters of payload type pt in an SDP.
-func answerFmtp(t *testing.T, sdp, pt, params string) string {
+func answerFmtp(t *testing.T, raw, pt, params string) string {
 	t.Helper()
-	lines, eol := sdpLines(sdp)
 	found := false
-	for i, l := range lines {
-		if strings.HasPrefix(l, "a=fmtp:"+pt+" ") {
-			lines[i], found = "a=fmtp:"+pt+" "+params, true
+	out, err := editSDP(raw, func(sd *sdp.SessionDescription) error {
+		for _, md := range sd.MediaDescriptions {
+			for i, a := range md.Attributes {
+				if a.Key == "fmtp" && strings.HasPrefix(a.Value, pt+" ") {
+					md.Attributes[i].Value, found = pt+" "+params, true
+				}
+			}
 		}
+		return nil
+	})
+	if err != nil || !found {
+		t.Fatalf("no fmtp for %s (%v) in\n%s", pt, err, raw)
 	}
-	if !found {
-		t.Fatalf("no fmtp for %s in\n%s", pt, sdp)
-	}
-	return strings.Join(lines, eol) + eol
+	return out
 }
 
 // TestWebRTCAnswerWithOtherFmtp: the network answers our offer with fmtp

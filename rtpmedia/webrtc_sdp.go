@@ -1,6 +1,7 @@
 package rtpmedia
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -128,177 +129,178 @@ func (m *webrtcMedia) chooseOurs(ours []Codec) (Codec, bool) {
 	return Codec{}, false
 }
 
-// sdpLines splits SDP text into lines without CR/LF and returns the line
-// ending to write back (CRLF unless the text has none).
-func sdpLines(raw string) ([]string, string) {
-	eol := "\r\n"
-	if !strings.Contains(raw, "\r\n") {
-		eol = "\n"
+// editSDP applies edit to the pion/sdp model of raw and marshals the result
+// (pion writes CRLF line ends). Errors reading raw wrap ErrMalformedSDP.
+func editSDP(raw string, edit func(*sdp.SessionDescription) error) (string, error) {
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(raw); err != nil {
+		return "", malformed("%v", err)
 	}
-	lines := strings.Split(strings.TrimRight(raw, "\r\n"), "\n")
-	for i, l := range lines {
-		lines[i] = strings.TrimRight(l, "\r")
+	if err := edit(&sd); err != nil {
+		return "", err
 	}
-	return lines, eol
+	b, err := sd.Marshal()
+	if err != nil {
+		return "", fmt.Errorf("rtpmedia: write SDP: %w", err)
+	}
+	return string(b), nil
+}
+
+// firstAudio returns the first audio media description of sd, nil if none.
+func firstAudio(sd *sdp.SessionDescription) *sdp.MediaDescription {
+	for _, md := range sd.MediaDescriptions {
+		if md.MediaName.Media == "audio" {
+			return md
+		}
+	}
+	return nil
+}
+
+// setMediaDirection replaces the direction attributes of md by one a=dir, at
+// the place of the first one (at the end if md had none).
+func setMediaDirection(md *sdp.MediaDescription, dir Direction) {
+	out := make([]sdp.Attribute, 0, len(md.Attributes)+1)
+	wrote := false
+	for _, a := range md.Attributes {
+		if _, ok := ParseDirection(a.Key); ok {
+			if !wrote {
+				out, wrote = append(out, sdp.NewPropertyAttribute(dir.String())), true
+			}
+			continue
+		}
+		out = append(out, a)
+	}
+	if !wrote {
+		out = append(out, sdp.NewPropertyAttribute(dir.String()))
+	}
+	md.Attributes = out
+}
+
+func setSetup(attrs []sdp.Attribute, setup string) {
+	for i := range attrs {
+		if attrs[i].Key == "setup" {
+			attrs[i].Value = setup
+		}
+	}
 }
 
 // rewriteAudioSDP returns our previous local SDP raw changed for a
 // hold/resume offer or answer: the first audio section carries exactly
 // formats (m= format list, a=rtpmap, a=fmtp; a=rtcp-fb of removed formats
-// dropped) and direction dir, every a=setup is set to setup (when not empty),
-// and the o= session version is incremented. ICE credentials, candidates,
-// fingerprint, BUNDLE and SSRC lines are kept: the transport is unchanged.
-func rewriteAudioSDP(raw string, formats []Codec, dir Direction, setup string) string {
-	lines, eol := sdpLines(raw)
-	out := make([]string, 0, len(lines)+len(formats))
-	keep := map[string]bool{}
-	for _, c := range formats {
-		keep[strconv.Itoa(int(c.PayloadType))] = true
-	}
-	inAudio, doneAudio, wroteFormats, wroteDir := false, false, false, false
-	writeFormats := func() {
-		for _, c := range formats {
-			out = append(out, "a=rtpmap:"+c.rtpmap())
-			if c.Fmtp != "" {
-				out = append(out, "a=fmtp:"+strconv.Itoa(int(c.PayloadType))+" "+c.Fmtp)
+// dropped, wildcard ones kept) and direction dir, every a=setup is set to
+// setup (when not empty), and the o= session version is incremented. ICE
+// credentials, candidates, fingerprint, BUNDLE and SSRC attributes are kept:
+// the transport is unchanged.
+func rewriteAudioSDP(raw string, formats []Codec, dir Direction, setup string) (string, error) {
+	return editSDP(raw, func(sd *sdp.SessionDescription) error {
+		md := firstAudio(sd)
+		if md == nil {
+			return newError(ErrNoAudio, 488, "%d m-lines, none audio", len(sd.MediaDescriptions))
+		}
+		sd.Origin.SessionVersion++
+		if setup != "" {
+			setSetup(sd.Attributes, setup)
+			for _, m := range sd.MediaDescriptions {
+				setSetup(m.Attributes, setup)
 			}
 		}
-		wroteFormats = true
-	}
-	endAudio := func() {
-		if !inAudio {
-			return
+		keep := map[string]bool{"*": true}
+		md.MediaName.Formats = md.MediaName.Formats[:0]
+		var fa []sdp.Attribute
+		for _, c := range formats {
+			pt := strconv.Itoa(int(c.PayloadType))
+			keep[pt] = true
+			md.MediaName.Formats = append(md.MediaName.Formats, pt)
+			fa = append(fa, sdp.NewAttribute("rtpmap", c.rtpmap()))
+			if c.Fmtp != "" {
+				fa = append(fa, sdp.NewAttribute("fmtp", pt+" "+c.Fmtp))
+			}
 		}
-		if !wroteFormats {
-			writeFormats()
-		}
-		if !wroteDir {
-			out = append(out, "a="+dir.String())
-		}
-		inAudio, doneAudio = false, true
-	}
-	for _, l := range lines {
-		switch {
-		case strings.HasPrefix(l, "o="):
-			l = bumpSessionVersion(l)
-		case strings.HasPrefix(l, "m="):
-			endAudio()
-			if !doneAudio && strings.HasPrefix(l, "m=audio ") {
-				inAudio = true
-				f := strings.Fields(l)
-				if len(f) >= 3 {
-					f = f[:3]
-					for _, c := range formats {
-						f = append(f, strconv.Itoa(int(c.PayloadType)))
-					}
-					l = strings.Join(f, " ")
+		out := make([]sdp.Attribute, 0, len(md.Attributes)+len(fa))
+		wroteFormats := false
+		for _, a := range md.Attributes {
+			switch a.Key {
+			case "rtpmap", "fmtp":
+				if !wroteFormats {
+					out, wroteFormats = append(out, fa...), true
+				}
+				continue
+			case "rtcp-fb":
+				if pt, _, _ := strings.Cut(a.Value, " "); !keep[pt] {
+					continue
 				}
 			}
-		case inAudio && (strings.HasPrefix(l, "a=rtpmap:") || strings.HasPrefix(l, "a=fmtp:")):
-			if !wroteFormats {
-				writeFormats()
-			}
-			continue
-		case inAudio && strings.HasPrefix(l, "a=rtcp-fb:"):
-			pt, _, _ := strings.Cut(strings.TrimPrefix(l, "a=rtcp-fb:"), " ")
-			if !keep[pt] {
-				continue
-			}
-		case inAudio && isDirectionLine(l):
-			if wroteDir {
-				continue
-			}
-			l, wroteDir = "a="+dir.String(), true
-		case strings.HasPrefix(l, "a=setup:") && setup != "":
-			l = "a=setup:" + setup
+			out = append(out, a)
 		}
-		out = append(out, l)
-	}
-	endAudio()
-	return strings.Join(out, eol) + eol
-}
-
-func isDirectionLine(l string) bool {
-	_, ok := ParseDirection(strings.TrimPrefix(l, "a="))
-	return ok && strings.HasPrefix(l, "a=")
+		if !wroteFormats {
+			out = append(out, fa...)
+		}
+		md.Attributes = out
+		setMediaDirection(md, dir)
+		return nil
+	})
 }
 
 // setDirectionSDP returns raw with the first audio section's direction set to dir.
-func setDirectionSDP(raw string, dir Direction) string {
-	lines, eol := sdpLines(raw)
-	out := make([]string, 0, len(lines)+1)
-	inAudio, done, wrote := false, false, false
-	for _, l := range lines {
-		switch {
-		case strings.HasPrefix(l, "m="):
-			if inAudio && !wrote {
-				out = append(out, "a="+dir.String())
-				wrote = true
-			}
-			inAudio = !done && strings.HasPrefix(l, "m=audio ")
-			done = done || inAudio
-		case inAudio && isDirectionLine(l):
-			if wrote {
-				continue
-			}
-			l, wrote = "a="+dir.String(), true
+func setDirectionSDP(raw string, dir Direction) (string, error) {
+	return editSDP(raw, func(sd *sdp.SessionDescription) error {
+		md := firstAudio(sd)
+		if md == nil {
+			return newError(ErrNoAudio, 488, "%d m-lines, none audio", len(sd.MediaDescriptions))
 		}
-		out = append(out, l)
-	}
-	if inAudio && !wrote {
-		out = append(out, "a="+dir.String())
-	}
-	return strings.Join(out, eol) + eol
-}
-
-// bumpSessionVersion increments the sess-version of an o= line.
-func bumpSessionVersion(l string) string {
-	f := strings.Fields(l)
-	if len(f) != 6 {
-		return l
-	}
-	v, err := strconv.ParseUint(f[2], 10, 64)
-	if err != nil {
-		return l
-	}
-	f[2] = strconv.FormatUint(v+1, 10)
-	return strings.Join(f, " ")
+		setMediaDirection(md, dir)
+		return nil
+	})
 }
 
 // withDefaultCandidate sets the audio port and the c=/o= addresses of a fully
 // gathered SDP to its first IPv4 UDP RTP candidate, as a complete non-trickle
 // SDP shows them (RFC 8839 §4.2.1.2; the browser's SDP carries real addresses,
-// fact sheet §18.2, while pion writes 0.0.0.0 and port 9).
+// fact sheet §18.2, while pion writes 0.0.0.0 and port 9). raw is returned
+// unchanged when it has no such candidate or cannot be read.
 func withDefaultCandidate(raw string) string {
-	lines, eol := sdpLines(raw)
-	ip, port := "", ""
-	for _, l := range lines {
-		v, ok := strings.CutPrefix(l, "a=candidate:")
-		if !ok {
-			continue
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(raw); err != nil {
+		return raw
+	}
+	ip, port := "", 0
+	for _, md := range sd.MediaDescriptions {
+		for _, a := range md.Attributes {
+			if a.Key != "candidate" || ip != "" {
+				continue
+			}
+			f := strings.Fields(a.Value)
+			if len(f) < 8 || f[1] != "1" || !strings.EqualFold(f[2], "udp") || strings.Contains(f[4], ":") {
+				continue
+			}
+			p, err := strconv.Atoi(f[5])
+			if err != nil || p <= 0 || p > 65535 {
+				continue
+			}
+			ip, port = f[4], p
 		}
-		f := strings.Fields(v)
-		if len(f) < 8 || f[1] != "1" || !strings.EqualFold(f[2], "udp") || strings.Contains(f[4], ":") {
-			continue
-		}
-		ip, port = f[4], f[5]
-		break
 	}
 	if ip == "" {
 		return raw
 	}
-	for i, l := range lines {
-		switch {
-		case strings.HasPrefix(l, "c=IN IP4 "):
-			lines[i] = "c=IN IP4 " + ip
-		case strings.HasPrefix(l, "o=") && strings.HasSuffix(l, " IN IP4 0.0.0.0"):
-			lines[i] = strings.TrimSuffix(l, "0.0.0.0") + ip
-		case strings.HasPrefix(l, "m=audio "):
-			if f := strings.Fields(l); len(f) > 1 {
-				f[1] = port
-				lines[i] = strings.Join(f, " ")
-			}
+	setConn := func(c *sdp.ConnectionInformation) {
+		if c != nil && c.NetworkType == "IN" && c.AddressType == "IP4" {
+			c.Address = &sdp.Address{Address: ip}
 		}
 	}
-	return strings.Join(lines, eol) + eol
+	setConn(sd.ConnectionInformation)
+	if sd.Origin.AddressType == "IP4" && sd.Origin.UnicastAddress == "0.0.0.0" {
+		sd.Origin.UnicastAddress = ip
+	}
+	for _, md := range sd.MediaDescriptions {
+		setConn(md.ConnectionInformation)
+		if md.MediaName.Media == "audio" {
+			md.MediaName.Port = sdp.RangedPort{Value: port}
+		}
+	}
+	b, err := sd.Marshal()
+	if err != nil {
+		return raw
+	}
+	return string(b)
 }

@@ -532,7 +532,7 @@ func peerReanswer(t *testing.T, p *netPeer, l *WebRTCLeg, offer string, dir Dire
 	if d := l.DTMF(); d != nil {
 		formats = append(formats, *d)
 	}
-	a := rewriteAudioSDP(p.local, formats, dir, setup)
+	a := mustRewrite(t, p.local, formats, dir, setup)
 	p.local = a
 	return a
 }
@@ -638,7 +638,7 @@ func TestWebRTCAnswerReoffer(t *testing.T) {
 	} {
 		// The network's hold/resume re-offer: its description with the full
 		// codec list again, a=setup:actpass, a new direction (fact sheet §18.2).
-		reoffer := rewriteAudioSDP(p.local, browserCodecs, tc.offered, "actpass")
+		reoffer := mustRewrite(t, p.local, browserCodecs, tc.offered, "actpass")
 		ans, remote, err := l.AnswerReoffer(testCtx(t), reoffer)
 		if err != nil {
 			t.Fatal(err)
@@ -659,7 +659,7 @@ func TestWebRTCAnswerReoffer(t *testing.T) {
 		t.Errorf("ICE restart re-offer: %v, want ErrRenegotiation", err)
 	}
 	// A re-offer without any of our codecs is a 488.
-	noCodec := rewriteAudioSDP(p.local, []Codec{opus}, SendRecv, "actpass")
+	noCodec := mustRewrite(t, p.local, []Codec{opus}, SendRecv, "actpass")
 	if _, _, err := l.AnswerReoffer(testCtx(t), noCodec); !errors.Is(err, ErrNoCommonCodec) {
 		t.Errorf("re-offer without our codecs: %v", err)
 	}
@@ -732,7 +732,7 @@ func TestRewriteAudioSDP(t *testing.T) {
 		"m=audio 5000 UDP/TLS/RTP/SAVPF 111 0 8 101\r\nc=IN IP4 1.2.3.4\r\na=mid:0\r\na=ice-ufrag:abc\r\na=setup:actpass\r\n" +
 		"a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10\r\na=rtcp-fb:111 transport-cc\r\na=rtpmap:0 PCMU/8000\r\n" +
 		"a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\na=ssrc:1 cname:x\r\n"
-	out := rewriteAudioSDP(in, []Codec{pcmu, te101}, SendOnly, "active")
+	out := mustRewrite(t, in, []Codec{pcmu, te101}, SendOnly, "active")
 	for _, want := range []string{"o=- 123 8 IN IP4 1.2.3.4", "m=audio 5000 UDP/TLS/RTP/SAVPF 0 101", "a=rtpmap:0 PCMU/8000", "a=fmtp:101 0-16", "a=sendonly", "a=setup:active", "a=ssrc:1 cname:x", "a=group:BUNDLE 0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)
@@ -747,7 +747,7 @@ func TestRewriteAudioSDP(t *testing.T) {
 	if m.Direction != SendOnly || m.Ufrag != "abc" || len(m.Codecs) != 2 {
 		t.Errorf("parsed %+v", m)
 	}
-	if got := setDirectionSDP(in, Inactive); !strings.Contains(got, "a=inactive") || strings.Contains(got, "a=sendrecv") {
+	if got := mustSetDirection(t, in, Inactive); !strings.Contains(got, "a=inactive") || strings.Contains(got, "a=sendrecv") {
 		t.Errorf("setDirectionSDP:\n%s", got)
 	}
 }
@@ -842,8 +842,8 @@ func FuzzParseWebRTCSDP(f *testing.F) {
 			_ = c.String()
 		}
 		_, _ = m.chooseOurs([]Codec{pcmu, pcma, opus})
-		_ = rewriteAudioSDP(s, m.Codecs, Inactive, "active")
-		_ = setDirectionSDP(s, SendOnly)
+		_, _ = rewriteAudioSDP(s, m.Codecs, Inactive, "active")
+		_, _ = setDirectionSDP(s, SendOnly)
 		_ = withDefaultCandidate(s)
 	})
 }
