@@ -33,7 +33,9 @@ func Run(configPath, version string, logOut io.Writer) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	opts, err := FromConfig(cfg)
+	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	opts, err := Preflight(startCtx, cfg) // the same stage as check-config
 	if err != nil {
 		return err
 	}
@@ -49,8 +51,6 @@ func Run(configPath, version string, logOut io.Writer) error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	d, err := New(startCtx, opts)
 	if err != nil {
 		return err

@@ -17,7 +17,9 @@ import (
 func CheckConfig(path string, w io.Writer) error {
 	cfg, err := config.Load(path)
 	if err == nil {
-		_, err = FromConfig(cfg)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err = Preflight(ctx, cfg) // what run does with it before it starts
+		cancel()
 	}
 	if err == nil {
 		_, _ = fmt.Fprintln(w, "OK")
