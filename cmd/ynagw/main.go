@@ -6,6 +6,8 @@
 //	ynagw check-config -config FILE  print OK or every field error (exit 1)
 //	ynagw lines -config FILE         linked lines and their state
 //	ynagw health [-addr HOST:PORT]   probe the running daemon's /readyz (exit 0/1)
+//	ynagw calls|registrations|cdrs   calls, phones, call records (admin API, apicli.go)
+//	ynagw hangup ID                  hang up a call (admin API)
 //	ynagw version                    print the version (also ynagw --version)
 package main
 
@@ -38,6 +40,10 @@ var commands = []struct{ name, args, help string }{
 	{"check-config", "-config FILE", "validate a configuration file"},
 	{"lines", "-config FILE", "list linked lines and their state"},
 	{"health", "[-addr HOST:PORT] [-live]", "probe the running daemon's admin /readyz (or /healthz); exit 0 or 1"},
+	{"calls", "[-config FILE|-addr HOST:PORT]", "list the calls in progress (admin API)"},
+	{"registrations", "[-config FILE|-addr HOST:PORT]", "list the registered desk phones (admin API)"},
+	{"hangup", "[-config FILE|-addr HOST:PORT] ID", "hang up a call in progress (admin API)"},
+	{"cdrs", "[-limit N] [-csv]", "list recent call records, or export them as CSV (admin API)"},
 	{"version", "", "print the version (also: ynagw --version)"},
 }
 
@@ -72,6 +78,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		_, _ = fmt.Fprintf(stderr, "ynagw: unknown command %q\n", cmd)
 		usage(stderr)
 		return 2
+	}
+	if apiCommands[cmd] {
+		return runAPI(cmd, help, rest, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("ynagw "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
