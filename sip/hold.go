@@ -73,23 +73,19 @@ func AnswerDirection(offer Direction) Direction {
 	return SendRecv
 }
 
-// parseSDP is tolerant about line endings (LF only, no final newline: diago#150).
+// parseSDP reads an SDP body with pion/sdp. pion accepts LF as well as CRLF
+// line ends and skips blank lines, but every line must end with LF; some
+// phones omit the final one (diago#150), so one is added when missing. That
+// is the only change made to the bytes.
 func parseSDP(b []byte) (*sdp.SessionDescription, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, fmt.Errorf("sdp: empty")
 	}
-	lines := strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
-	var out strings.Builder
-	for _, l := range lines {
-		l = strings.TrimRight(l, "\r \t")
-		if l == "" {
-			continue
-		}
-		out.WriteString(l)
-		out.WriteString("\r\n")
+	if b[len(b)-1] != '\n' {
+		b = append(b[:len(b):len(b)], '\n')
 	}
 	var sd sdp.SessionDescription
-	if err := sd.UnmarshalString(out.String()); err != nil {
+	if err := sd.Unmarshal(b); err != nil {
 		return nil, fmt.Errorf("sdp: %w", err)
 	}
 	return &sd, nil
@@ -97,7 +93,8 @@ func parseSDP(b []byte) (*sdp.SessionDescription, error) {
 
 func directionOf(attrs []sdp.Attribute) (Direction, bool) {
 	for _, a := range attrs {
-		switch strings.ToLower(a.Key) {
+		// Trailing blanks are not part of a property attribute (pion keeps them).
+		switch strings.ToLower(strings.TrimSpace(a.Key)) {
 		case "sendrecv":
 			return SendRecv, true
 		case "sendonly":
@@ -140,7 +137,7 @@ func isNullConn(c *sdp.ConnectionInformation) bool {
 	if c.Address == nil {
 		return false
 	}
-	a, err := netip.ParseAddr(strings.SplitN(c.Address.Address, "/", 2)[0])
+	a, err := netip.ParseAddr(strings.TrimSpace(strings.SplitN(c.Address.Address, "/", 2)[0]))
 	return err == nil && a.IsUnspecified()
 }
 
@@ -204,31 +201,32 @@ func OfferDirection(b []byte) (Direction, error) {
 	return st.dir, nil
 }
 
-// SetDirection returns a copy of sdp with every media section's direction set to
-// dir (session-level direction attributes are removed). Lines are kept verbatim.
-func SetDirection(b []byte, dir Direction) []byte {
-	lines := strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
-	var out []string
-	inMedia := false
-	for _, l := range lines {
-		t := strings.TrimRight(l, "\r")
-		switch t {
-		case "a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive":
-			continue
-		}
-		if t == "" {
-			continue
-		}
-		if strings.HasPrefix(t, "m=") {
-			if inMedia {
-				out = append(out, "a="+dir.String())
-			}
-			inMedia = true
-		}
-		out = append(out, t)
+// SetDirection returns sdp with every media section's direction set to dir
+// (session-level direction attributes are removed), edited on the pion/sdp
+// model: every other field and attribute is kept, the session version is not
+// changed. Errors are those of parsing sdp.
+func SetDirection(b []byte, dir Direction) ([]byte, error) {
+	sd, err := parseSDP(b)
+	if err != nil {
+		return nil, err
 	}
-	if inMedia {
-		out = append(out, "a="+dir.String())
+	sd.Attributes = withoutDirection(sd.Attributes)
+	for _, m := range sd.MediaDescriptions {
+		m.Attributes = append(withoutDirection(m.Attributes), sdp.NewPropertyAttribute(dir.String()))
 	}
-	return []byte(strings.Join(out, "\r\n") + "\r\n")
+	out, err := sd.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("sdp: %w", err)
+	}
+	return out, nil
+}
+
+func withoutDirection(attrs []sdp.Attribute) []sdp.Attribute {
+	out := make([]sdp.Attribute, 0, len(attrs)+1)
+	for _, a := range attrs {
+		if _, ok := directionOf([]sdp.Attribute{a}); !ok {
+			out = append(out, a)
+		}
+	}
+	return out
 }

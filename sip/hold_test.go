@@ -43,6 +43,8 @@ func TestDetectHold(t *testing.T) {
 		{"port 0", []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n"), Inactive, DirInactive},
 		{"no trailing newline (diago#150)", []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=sendonly"), HeldByRemote, SendOnly},
 		{"LF line endings", []byte("v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 4000 RTP/AVP 0\na=inactive\n"), Inactive, DirInactive},
+		{"blank lines", []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\r\nm=audio 4000 RTP/AVP 0\r\na=sendonly\r\n\r\n"), HeldByRemote, SendOnly},
+		{"trailing whitespace", []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 0.0.0.0 \r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=recvonly\t\r\n"), Inactive, DirInactive},
 		{"video disabled, audio held", []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\nm=audio 4000 RTP/AVP 0\r\na=sendonly\r\n"), HeldByRemote, SendOnly},
 	}
 	for _, tc := range cases {
@@ -81,11 +83,27 @@ func TestAnswerDirection(t *testing.T) {
 
 func TestSetDirection(t *testing.T) {
 	in := mkSDP("c=IN IP4 127.0.0.1\r\na=sendrecv\r\n", "a=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n")
-	out := SetDirection(in, RecvOnly)
+	out, err := SetDirection(in, RecvOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if strings.Count(string(out), "a=recvonly") != 1 || bytes.Contains(out, []byte("sendrecv")) {
 		t.Fatalf("SetDirection:\n%s", out)
 	}
 	if d, err := OfferDirection(out); err != nil || d != RecvOnly {
 		t.Fatalf("direction after SetDirection = %v, %v", d, err)
+	}
+	for _, want := range []string{"o=- 1 1 IN IP4 127.0.0.1\r\n", "c=IN IP4 127.0.0.1\r\n", "m=audio 4000 RTP/AVP 0 8\r\n", "a=rtpmap:0 PCMU/8000\r\n"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("SetDirection lost %q:\n%s", want, out)
+		}
+	}
+	// LF-only input without a final newline is read, CRLF written.
+	lf := []byte(strings.TrimSuffix(strings.ReplaceAll(string(in), "\r\n", "\n"), "\n"))
+	if out, err := SetDirection(lf, SendOnly); err != nil || !bytes.Contains(out, []byte("a=sendonly\r\n")) {
+		t.Errorf("SetDirection(LF) = %q, %v", out, err)
+	}
+	if _, err := SetDirection([]byte("garbage"), SendOnly); err == nil {
+		t.Error("SetDirection(garbage) want error")
 	}
 }
