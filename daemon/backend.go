@@ -209,7 +209,8 @@ func (b *Backend) EmergencyAddressURL(_ context.Context, msisdn, successURL, fai
 	return u + sep + "Authorization=" + url.QueryEscape("Bearer "+l.AccessToken), nil
 }
 
-// Ready implements admin.Backend: not draining, SIP listening, the store answering, and
+// Ready implements admin.Backend: not draining, SIP listening, the store answering and
+// every call record written (cdrSink.health), and
 // (when lines are linked) at least one line's notification channel connected.
 func (b *Backend) Ready(ctx context.Context) error {
 	d := b.d
@@ -218,6 +219,9 @@ func (b *Backend) Ready(ctx context.Context) error {
 	}
 	if !d.sip.Addr("udp").IsValid() && !d.sip.Addr("tcp").IsValid() && !d.sip.Addr("tls").IsValid() {
 		return errors.New("SIP not listening")
+	}
+	if err := d.cdr.health(); err != nil {
+		return err // calls go on; their records wait in memory
 	}
 	ls, err := d.store.Lines(ctx)
 	if err != nil {

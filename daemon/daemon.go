@@ -103,6 +103,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	initRelinkGauge(d.metrics, opts.Bridge.Lines, stored)
 	d.cdr = newCDRSink(st, d.log.Named("cdr"))
+	d.cdr.onStoreError = d.metrics.StoreError
 	d.gw, err = bridge.New(opts.Bridge, bridge.Deps{SIP: d.sip, YNA: d.yna, Media: bridge.WebRTCMedia{Engine: d.engine},
 		Tokens: d.tokens, Metrics: d.metrics, CDR: d.cdr, Logger: d.log})
 	if err != nil {
@@ -328,6 +329,9 @@ func (d *Daemon) closeParts() {
 	}
 	if d.yna != nil {
 		d.yna.CloseIdleConnections()
+	}
+	if d.cdr != nil {
+		d.cdr.close() // one last attempt at queued call records
 	}
 	if d.store != nil {
 		_ = d.store.Close()
