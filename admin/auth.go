@@ -66,7 +66,7 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	if s.ynaOrigin != "" {
 		formAction += " " + s.ynaOrigin // the E911 form is redirected (307) to the provider
 	}
-	csp := "default-src 'none'; style-src 'self'; img-src 'self'; form-action " + formAction +
+	csp := "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action " + formAction +
 		"; frame-ancestors 'none'; base-uri 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

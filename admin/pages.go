@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"embed"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -12,11 +13,17 @@ import (
 	"go.uber.org/zap"
 )
 
-//go:embed templates/*.html static/style.css
+//go:embed templates/*.html static/style.css static/app.js
 var assets embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"when": formatTime,
+	// neverLinked: a configured line without tokens that was never linked.
+	"neverLinked": func(l LineView) bool { return l.State == LineUnlinked && l.LinkedAt.IsZero() },
+	"duration": func(sec float64) string {
+		s := int(sec + 0.5)
+		return fmt.Sprintf("%d:%02d", s/60, s%60)
+	},
 	"until": func(now, t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -50,6 +57,7 @@ type indexData struct {
 	Lines    []LineView
 	Phones   []PhoneView
 	Calls    []CallView
+	CDRs     []CDRView
 	MyDigits string
 	Draining bool
 }
@@ -58,6 +66,7 @@ type indexData struct {
 type errorData struct {
 	Title   string
 	Base    string
+	CSRF    string // always empty: no script on error pages
 	Message string
 }
 
@@ -90,6 +99,13 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	d := indexData{Title: "Admin", Base: s.base(), Now: s.cfg.Now(), CSRF: ss.csrf, MyDigits: MyDigitsURL, Draining: s.draining.Load(),
 		Lines: s.b.Lines(ctx), Phones: s.b.Phones(ctx), Calls: s.b.Calls(ctx)}
+	if l, ok := s.b.(CDRLister); ok {
+		if cdrs, err := l.CDRs(ctx, 20); err == nil {
+			d.CDRs = cdrs
+		} else {
+			s.log.Warn("admin: recent CDRs", zap.Error(err))
+		}
+	}
 	d.Flash, d.FlashErr = s.sess.takeFlash(ss.id)
 	switch r.URL.Query().Get(e911Param) { // fixed texts only: nothing from the query is echoed
 	case e911OK:
@@ -98,6 +114,38 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 		d.Flash, d.FlashErr = "The E911 address was not changed.", true
 	}
 	s.render(w, http.StatusOK, "index.html", d)
+}
+
+func (s *Server) handleJS(w http.ResponseWriter, r *http.Request) {
+	b, err := assets.ReadFile("static/app.js")
+	if err != nil {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	_, _ = w.Write(b)
+}
+
+// handleHangupForm is the page's Hang up button (CSRF-checked like every form).
+func (s *Server) handleHangupForm(w http.ResponseWriter, r *http.Request) {
+	ss, ok := s.formSession(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	if code, msg := s.hangup(r, id, "page"); msg != "" {
+		if code == http.StatusNotFound {
+			msg = "The call " + id + " is not in progress any more."
+		} else if code == http.StatusBadRequest {
+			msg = "That is not a call id."
+		} else {
+			msg = "Hanging up the call failed; the daemon log has the details."
+		}
+		s.sess.setFlash(ss.id, msg, true)
+	} else {
+		s.sess.setFlash(ss.id, "Call "+id+" is being hung up.", false)
+	}
+	http.Redirect(w, r, s.pathTo("/"), http.StatusSeeOther)
 }
 
 func (s *Server) handleCSS(w http.ResponseWriter, r *http.Request) {

@@ -158,6 +158,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /lines/{msisdn}/e911", auth(http.HandlerFunc(s.handleE911)))
 	mux.Handle("POST /lines/{msisdn}/e911", auth(http.HandlerFunc(s.handleE911Form)))
 	mux.Handle("GET /static/style.css", auth(http.HandlerFunc(s.handleCSS)))
+	mux.Handle("GET /static/app.js", auth(http.HandlerFunc(s.handleJS)))
+	mux.Handle("POST /calls/{id}/hangup", auth(http.HandlerFunc(s.handleHangupForm)))
 	// JSON API.
 	mux.Handle("GET /api/v1/lines", auth(http.HandlerFunc(s.apiLines)))
 	mux.Handle("GET /api/v1/phones", auth(http.HandlerFunc(s.apiPhones)))

@@ -1,0 +1,64 @@
+// ynagw admin page: refreshes the active-call table from GET /api/v1/calls every few
+// seconds. Everything is built with DOM methods (textContent), never innerHTML.
+(function () {
+  "use strict";
+  var body = document.body;
+  var base = body.getAttribute("data-base") || "";
+  var csrf = body.getAttribute("data-csrf") || "";
+  var table = document.getElementById("calls");
+  if (!table) return;
+  var tbody = table.querySelector("tbody");
+  var empty = document.getElementById("no-calls");
+
+  function cell(tr, cls, text) {
+    var td = document.createElement("td");
+    td.className = cls;
+    td.textContent = text;
+    tr.appendChild(td);
+    return td;
+  }
+  function dur(s) {
+    s = Math.max(0, Math.round(s || 0));
+    var m = Math.floor(s / 60);
+    s = s % 60;
+    return m + ":" + (s < 10 ? "0" : "") + s;
+  }
+  function render(calls) {
+    while (tbody.firstChild) tbody.removeChild(tbody.firstChild);
+    calls.forEach(function (c) {
+      var tr = document.createElement("tr");
+      tr.setAttribute("data-call-id", c.id);
+      cell(tr, "call-id", c.id).title = "SIP " + (c.sipCallId || "") + " / YNA " + (c.ynaCallId || "");
+      cell(tr, "direction", c.direction);
+      cell(tr, "line", c.line);
+      cell(tr, "user", c.user || "");
+      cell(tr, "remote", c.remote || "");
+      cell(tr, "call-state", c.state);
+      cell(tr, "duration", dur(c.durationSeconds));
+      cell(tr, "sip-call-id", c.sipCallId || "");
+      cell(tr, "yna-call-id", c.ynaCallId || "");
+      var td = cell(tr, "actions", "");
+      var f = document.createElement("form");
+      f.method = "post";
+      f.action = base + "/calls/" + encodeURIComponent(c.id) + "/hangup";
+      var h = document.createElement("input");
+      h.type = "hidden"; h.name = "csrf"; h.value = csrf;
+      var b = document.createElement("button");
+      b.type = "submit"; b.className = "danger hangup"; b.textContent = "Hang up";
+      f.appendChild(h); f.appendChild(b); td.appendChild(f);
+      tbody.appendChild(tr);
+    });
+    table.hidden = calls.length === 0;
+    if (empty) empty.hidden = calls.length !== 0;
+    body.setAttribute("data-refreshed", String(Date.now()));
+  }
+  function poll() {
+    // location.origin: a page opened as http://user:pw@host/ would make a relative URL
+    // carry the credentials, which fetch refuses.
+    fetch(location.origin + base + "/api/v1/calls", { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(render)
+      .catch(function () { body.setAttribute("data-refresh-error", String(Date.now())); });
+  }
+  setInterval(poll, 2000);
+})();
