@@ -103,9 +103,9 @@ func (b *Backend) Calls(context.Context) []admin.CallView {
 var _ admin.CallHanger = (*Backend)(nil)
 
 // Hangup implements admin.CallHanger through bridge.Gateway.Hangup (the call's normal
-// end path: BYE, DELETE /end, CDR).
-func (b *Backend) Hangup(_ context.Context, id string) error {
-	if err := b.d.gw.Hangup(id); err != nil {
+// end path: BYE, DELETE /end, CDR); it returns once BYE and DELETE /end are done.
+func (b *Backend) Hangup(ctx context.Context, id string) error {
+	if err := b.d.gw.Hangup(ctx, id); err != nil {
 		if errors.Is(err, bridge.ErrNoSuchCall) {
 			return admin.ErrNoSuchCall
 		}

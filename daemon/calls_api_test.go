@@ -123,6 +123,10 @@ func TestAdminAPICallsHangupCDRs(t *testing.T) {
 	if code, b := apiDo(t, d, http.MethodDelete, "/api/v1/calls/"+cv.ID, apiToken); code != http.StatusOK {
 		t.Fatalf("DELETE /api/v1/calls/%s: %d %s", cv.ID, code, b)
 	}
+	// The answer comes once the network side is told: DELETE /end already reached the sim.
+	if ci, ok := sim.Call(simID); !ok || !testenv.RESTSucceeded(ci, "end") {
+		t.Errorf("DELETE /api/v1/calls returned before DELETE /end reached the sim: %+v", ci.Events)
+	}
 	select {
 	case <-c.Ended():
 	case <-testenv.Ctx(t, 10*time.Second).Done():

@@ -249,7 +249,7 @@ func (c *apiClient) hangup(ctx context.Context, w io.Writer, id string, asJSON b
 		_, err = w.Write(b)
 		return err
 	}
-	_, err = fmt.Fprintf(w, "call %s: hangup requested (BYE to the phone, end at the network)\n", id)
+	_, err = fmt.Fprintf(w, "call %s hung up (BYE to the phone, DELETE /end to the network)\n", id)
 	return err
 }
 
