@@ -691,6 +691,9 @@ func (l *WebRTCLeg) setReofferAnswerLocked(m *webrtcMedia, answer string) error 
 // negotiated codec is kept when offered (its payload type may change), else
 // the first of our codecs offered is taken (check Codec() afterwards and
 // update the relay). It returns the direction the network offered.
+// The answer is an edit of our previous local SDP, not pion's renegotiation:
+// pion v4 answers hold offers with the wrong direction and refuses a
+// corrected answer (TestPionRenegotiationLimits).
 func (l *WebRTCLeg) AnswerReoffer(ctx context.Context, offer string) (string, Direction, error) {
 	if err := ctx.Err(); err != nil {
 		return "", SendRecv, err

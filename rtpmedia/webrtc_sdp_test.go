@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
 )
 
 func mustRewrite(t *testing.T, raw string, formats []Codec, dir Direction, setup string) string {
@@ -174,5 +175,68 @@ func TestWithDefaultCandidateModel(t *testing.T) {
 	noCand := strings.Replace(in, "a=candidate:2 1 udp 1 127.0.0.1 6000 typ host\r\n", "", 1)
 	if got := withDefaultCandidate(noCand); got != noCand {
 		t.Errorf("changed without an IPv4 candidate:\n%s", got)
+	}
+}
+
+// TestPionRenegotiationLimits records why AnswerReoffer answers network
+// re-offers with an edit of our own SDP instead of pion's renegotiation
+// (SetRemoteDescription + CreateAnswer + SetLocalDescription): pion/webrtc
+// v4 answers a sendonly hold offer with sendrecv (RFC 3264 §6.1 wants
+// recvonly), after an inactive offer its transceiver answers a resume
+// (sendrecv) with recvonly, and SetLocalDescription refuses any edit of
+// CreateAnswer's SDP, so neither can be corrected through the public API.
+// When this test fails, pion has changed: revisit AnswerReoffer.
+func TestPionRenegotiationLimits(t *testing.T) {
+	mk := func() *webrtc.PeerConnection {
+		pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = pc.Close() })
+		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, "a", "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pc.AddTrack(tr); err != nil {
+			t.Fatal(err)
+		}
+		return pc
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := mk(), mk()
+	o, err := a.CreateOffer(nil)
+	must(err)
+	must(a.SetLocalDescription(o))
+	must(b.SetRemoteDescription(o))
+	ans, err := b.CreateAnswer(nil)
+	must(err)
+	must(b.SetLocalDescription(ans))
+	must(a.SetRemoteDescription(ans))
+	reoffer := func(dir Direction) (string, Direction) {
+		t.Helper()
+		re := mustSetDirection(t, a.LocalDescription().SDP, dir)
+		must(b.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: re}))
+		ans, err := b.CreateAnswer(nil)
+		must(err)
+		return ans.SDP, mustParse(t, ans.SDP).Direction
+	}
+	ansSDP, got := reoffer(SendOnly)
+	if got == RecvOnly {
+		t.Errorf("pion now answers a sendonly offer recvonly")
+	}
+	edited := mustSetDirection(t, ansSDP, RecvOnly)
+	if err := b.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: edited}); err == nil {
+		t.Errorf("pion now accepts an edited answer")
+	}
+	must(b.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ansSDP}))
+	ansSDP, _ = reoffer(Inactive)
+	must(b.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ansSDP}))
+	if _, got := reoffer(SendRecv); got == SendRecv {
+		t.Errorf("pion now answers a resume after inactive sendrecv")
 	}
 }
