@@ -193,7 +193,7 @@ func TestBrowserCallsHangup(t *testing.T) {
 	}
 	var text string
 	mustEval(t, ctx, pg, `document.body.innerText`, &text)
-	if !strings.Contains(text, "Call call-1 is being hung up.") {
+	if !strings.Contains(text, "Call call-1 is hung up.") {
 		t.Errorf("after Hang up:\n%s", text)
 	}
 	if h := be.hangups(); len(h) != 1 || h[0] != "call-1" {

@@ -143,7 +143,7 @@ func (s *Server) handleHangupForm(w http.ResponseWriter, r *http.Request) {
 		}
 		s.sess.setFlash(ss.id, msg, true)
 	} else {
-		s.sess.setFlash(ss.id, "Call "+id+" is being hung up.", false)
+		s.sess.setFlash(ss.id, "Call "+id+" is hung up.", false)
 	}
 	http.Redirect(w, r, s.pathTo("/"), http.StatusSeeOther)
 }
