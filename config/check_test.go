@@ -155,3 +155,22 @@ func copyTo(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestLineOf: the line of an option, of its section when it is not written, 0 outside.
+func TestLineOf(t *testing.T) {
+	c, err := Parse([]byte(baseYAML(t)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(baseYAML(t), "\n")
+	n := c.LineOf("store.key")
+	if n == 0 || !strings.Contains(lines[n-1], "key:") {
+		t.Errorf("LineOf(store.key) = %d (%q)", n, lines[max(n-1, 0)])
+	}
+	if s := c.LineOf("store"); s == 0 || s >= n {
+		t.Errorf("LineOf(store) = %d, store.key on %d", s, n)
+	}
+	if c.LineOf("nowhere.at.all") != 0 {
+		t.Error("LineOf of an unknown section is not 0")
+	}
+}

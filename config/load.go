@@ -43,6 +43,7 @@ func parse(data []byte, lookupEnv func(string) (string, bool), baseDir string) (
 		return nil, probs[0] // the file is not YAML (or not one document): nothing more to say
 	}
 	c.baseDir = baseDir
+	c.lines = ln
 	unresolved, credErr := c.expandCredentials(lookupEnv)
 	c.resolvePaths()
 	secretErr := c.resolveSecrets(lookupEnv, unresolved)

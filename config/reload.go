@@ -48,6 +48,7 @@ func (c *Config) restartPart() Config {
 	cp.Users = nil
 	cp.DialPlan = DialPlan{}
 	cp.baseDir = ""
+	cp.lines = nil
 	cp.Log.Level = ""
 	cp.Lines = make([]Line, len(c.Lines))
 	for i, l := range c.Lines {

@@ -21,6 +21,7 @@ type Config struct {
 	Log      Log           `yaml:"log"`
 
 	baseDir string // relative paths are resolved against it ("" = working directory)
+	lines   lines  // YAML path → line in the file (from Load/Parse)
 }
 
 // SIPSection is the SIP side (sip.Config).

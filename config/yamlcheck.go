@@ -35,6 +35,11 @@ func (l lines) at(path string) int {
 	return 0
 }
 
+// LineOf returns the line of the file the option at path (e.g. "store.path") is written
+// on, or of its nearest section written in the file; 0 when unknown. For problems found
+// after Load (daemon.Preflight) to say where, as Load's own do.
+func (c *Config) LineOf(path string) int { return c.lines.at(path) }
+
 // parentPath is "a.b" for "a.b.c" and "a.b[2]", "" for "a".
 func parentPath(p string) string {
 	if strings.HasSuffix(p, "]") {

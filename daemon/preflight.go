@@ -25,9 +25,29 @@ func Preflight(ctx context.Context, c *config.Config) (Options, error) {
 		return opts, err
 	}
 	if err := checkStore(ctx, c.Store.Path, opts.StoreKey); err != nil {
+		var fe *config.FieldError
+		if errors.As(err, &fe) {
+			if fe.Path == "store.key" {
+				fe.Path = keyField(c)
+			}
+			if fe.Line == 0 {
+				fe.Line = c.LineOf(fe.Path)
+			}
+		}
 		return opts, err
 	}
 	return opts, nil
+}
+
+// keyField names the option the store key came from.
+func keyField(c *config.Config) string {
+	switch {
+	case c.Store.KeyFile != "":
+		return "store.key_file"
+	case c.Store.KeyEnv != "":
+		return "store.key_env"
+	}
+	return "store.key"
 }
 
 // checkStore reports, as a field error, why OpenSQLite(path, key) would fail.

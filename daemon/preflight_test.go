@@ -120,6 +120,9 @@ func TestCheckConfigAgreesWithRun(t *testing.T) {
 			if tc.field != "" && !strings.Contains(out.String(), tc.field+" ") && !strings.Contains(out.String(), tc.field+":") {
 				t.Errorf("check-config output lacks %s:\n%s", tc.field, out.String())
 			}
+			if tc.field != "" && !strings.Contains(out.String(), tc.field+" (line ") {
+				t.Errorf("check-config output does not say the line of %s:\n%s", tc.field, out.String())
+			}
 			if tc.words != "" && !strings.Contains(out.String(), tc.words) {
 				t.Errorf("check-config output lacks %q:\n%s", tc.words, out.String())
 			}
