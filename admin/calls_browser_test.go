@@ -60,7 +60,8 @@ func (h *hangupBackend) hangups() []string {
 	return append([]string(nil), h.hungUp...)
 }
 
-// evalUntil evaluates expr (a boolean) until it is true or d passes.
+// evalUntil evaluates expr (a boolean) until it is true or d passes (evaluation errors,
+// as while the page reloads, count as false).
 func evalUntil(t *testing.T, ctx context.Context, p *cdp.Page, d time.Duration, what, expr string) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -68,8 +69,7 @@ func evalUntil(t *testing.T, ctx context.Context, p *cdp.Page, d time.Duration, 
 	defer tk.Stop()
 	for {
 		var ok bool
-		mustEval(t, ctx, p, expr, &ok)
-		if ok {
+		if err := p.Eval(ctx, expr, &ok); err == nil && ok { // an error: the page is reloading
 			return
 		}
 		if time.Now().After(deadline) {
@@ -179,6 +179,19 @@ func TestBrowserCallsHangup(t *testing.T) {
 	if marker != 42 {
 		t.Error("the page was reloaded; the refresh should not reload it")
 	}
+
+	// The channel of a line changes in place; a line needing a relink reloads the page,
+	// which shows it red.
+	be.mu.Lock()
+	be.lines[0].Channel = "recovering"
+	be.mu.Unlock()
+	evalUntil(t, ctx, pg, 10*time.Second, "the channel refreshed in place",
+		`document.querySelector('#lines tr[data-msisdn="14255550100"] .channel').innerText.trim() === "recovering" && window.ynagwMarker === 42`)
+	be.mu.Lock()
+	be.lines[0].State, be.lines[0].Reason = LineNeedsRelink, "token refused"
+	be.mu.Unlock()
+	evalUntil(t, ctx, pg, 10*time.Second, "the page reloaded with the line red",
+		`window.ynagwMarker === undefined && getComputedStyle(document.querySelector('#lines tr[data-msisdn="14255550100"] .state')).color === "rgb(153, 0, 0)"`)
 
 	// Without the CSRF token the hang-up form is refused.
 	var status int

@@ -52,7 +52,32 @@
     if (empty) empty.hidden = calls.length !== 0;
     body.setAttribute("data-refreshed", String(Date.now()));
   }
+  // Lines: channel, phones and active calls change in place; a line whose state changed
+  // (or a line added or removed) reloads the page, since its buttons differ.
+  var lineRows = {};
+  document.querySelectorAll("#lines tr[data-msisdn]").forEach(function (tr) {
+    lineRows[tr.getAttribute("data-msisdn")] = tr;
+  });
+  function renderLines(lines) {
+    var seen = 0, reload = false;
+    lines.forEach(function (l) {
+      var tr = lineRows[l.msisdn];
+      if (!tr) { reload = true; return; }
+      seen++;
+      if (tr.getAttribute("data-state") !== l.state) { reload = true; return; }
+      var ch = tr.querySelector(".channel");
+      ch.textContent = l.channel || "\u2014";
+      ch.className = "channel channel-" + (l.channel || "");
+      tr.querySelector(".phones").textContent = String(l.phones);
+      tr.querySelector(".calls").textContent = String(l.activeCalls);
+    });
+    if (reload || seen !== Object.keys(lineRows).length) location.reload();
+  }
   function poll() {
+    fetch(location.origin + base + "/api/v1/lines", { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(renderLines)
+      .catch(function () { body.setAttribute("data-refresh-error", String(Date.now())); });
     // location.origin: a page opened as http://user:pw@host/ would make a relative URL
     // carry the credentials, which fetch refuses.
     fetch(location.origin + base + "/api/v1/calls", { credentials: "same-origin", headers: { "Accept": "application/json" } })
