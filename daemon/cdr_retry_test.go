@@ -218,3 +218,24 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// For package daemon_test: the call records' retry queue.
+func (d *Daemon) CDRFastRetryForTest() {
+	d.cdr.backoffMin, d.cdr.backoffMax = time.Millisecond, 20*time.Millisecond
+}
+
+func (d *Daemon) CDRWaitIdleForTest(t *testing.T) error {
+	return d.cdr.waitIdle(ctxT(t, 30*time.Second))
+}
+
+func (d *Daemon) CDRCountForTest(t *testing.T) int {
+	cs, err := d.store.CDRs(ctxT(t, 10*time.Second), store.CDRFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(cs)
+}
+
+// FullTmpfsForTest and FillForTest: see fullTmpfs and fill.
+func FullTmpfsForTest(t *testing.T) string  { return fullTmpfs(t) }
+func FillForTest(t *testing.T, path string) { fill(t, path) }
