@@ -67,6 +67,15 @@ func TestCheckConfigAgreesWithRun(t *testing.T) {
 		{"TLS certificate missing", repl(`listen: [{transport: udp, bind: "127.0.0.1:0"}]`,
 			`listen: [{transport: udp, bind: "127.0.0.1:0"}, {transport: tls, bind: "127.0.0.1:0", cert_file: nope.crt, key_file: nope.key}]`),
 			"sip.listen[1].cert_file", "no such file"},
+		{"user password file missing", repl("    password: pw", "    password_file: nope.pw"), "users[0].password_file", "no such file"},
+		{"CA file not PEM", func(t *testing.T, dir, y string) string {
+			if err := os.WriteFile(filepath.Join(dir, "ca.pem"), []byte("not a certificate"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return strings.Replace(y, "  domain: ynagw.test\n", "  domain: ynagw.test\n  ca_file: ca.pem\n", 1)
+		}, "sip.ca_file", "no PEM certificate"},
+		{"admin token env unset", repl("admin:\n  listen: 127.0.0.1:0\n", "admin:\n  listen: 127.0.0.1:0\n  token_env: YNAGW_TEST_SURELY_UNSET_TOKEN\n"),
+			"admin.token_env", ""},
 		{"store directory missing", repl("path: ynagw.db", "path: no/such/dir/ynagw.db"), "store.path", "no such directory"},
 		{"store directory is a file", func(t *testing.T, dir, y string) string {
 			if err := os.WriteFile(filepath.Join(dir, "afile"), nil, 0o600); err != nil {
