@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -112,6 +113,9 @@ func TestAPICommands(t *testing.T) {
 		if strings.Contains(l, c.CallID) {
 			id = strings.Fields(l)[0]
 		}
+	}
+	if out, code := run("calls", "-json"); code != 0 || !json.Valid([]byte(out)) || !strings.Contains(out, `"ynaCallId":"`+simID+`"`) {
+		t.Errorf("ynagw calls -json: exit %d\n%s", code, out)
 	}
 	if out, code := run("registrations"); code != 0 || !strings.Contains(out, "201@ynagw.test") {
 		t.Errorf("ynagw registrations: exit %d\n%s", code, out)
