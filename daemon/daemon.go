@@ -95,7 +95,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if d.engine, err = rtpmedia.NewWebRTCEngine(wc); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
-	d.tokens = &tokenStore{st: st, yc: d.yna, log: d.log.Named("tokens"), before: opts.RefreshBefore,
+	d.tokens = &tokenStore{st: lineStoreCounter{Store: st, onErr: d.metrics.StoreError}, yc: d.yna, log: d.log.Named("tokens"), before: opts.RefreshBefore,
 		onExp: d.metrics.TokenExpiry, onRelink: d.metrics.LineNeedsRelink, onFail: d.lineFailed}
 	stored, err := d.tokens.load(ctx) // sets ynagw_line_needs_relink of every stored line
 	if err != nil {
