@@ -68,13 +68,14 @@ const (
 	evGlareRetry                    // the RFC 3261 §14.1 timer after a 491 ran out
 	evMediaFailed                   // the WebRTC leg failed or the relay stopped (media timeout)
 	evShutdown                      // the gateway closes
+	evHangup                        // an administrator hangs the call up (Gateway.Hangup)
 	numEventKinds
 )
 
 var eventNames = [...]string{"net-progress", "net-ringing", "net-answer", "net-final", "net-hold", "net-resume",
 	"net-reoffer", "net-confirm", "phone-cancel", "phone-bye", "phone-gone", "phone-offer", "phone-ack", "phone-dtmf",
 	"reinvite-done", "fork-progress", "fork-answered", "fork-failed", "prepared", "setup-timeout", "glare-retry",
-	"media-failed", "shutdown"}
+	"media-failed", "shutdown", "admin-hangup"}
 
 func (k eventKind) String() string {
 	if int(k) < len(eventNames) {
@@ -136,6 +137,7 @@ var transitions = []transition{
 	{dOut, unanswered, evSetupTimeout, (*call).outTimeout},    // 408, DELETE /end → ended
 	{dOut, unanswered, evMediaFailed, (*call).outMediaFailed}, // 500, DELETE /end → ended
 	{dOut, unanswered, evShutdown, (*call).outShutdown},       // 503 (gateway closing), DELETE /end → ended
+	{dOut, unanswered, evHangup, (*call).outHangup},           // 480 (administrator), DELETE /end → ended
 
 	// Inbound (YNA → SIP), the phones forked.
 	{dIn, unanswered, evForkProgress, (*call).inRinging},      // POST /ringing → ringing
@@ -146,6 +148,7 @@ var transitions = []transition{
 	{dIn, inLive, evNetFinal, (*call).inCancelled},            // CANCEL the phones / BYE the answered one → ended
 	{dIn, inLive, evMediaFailed, (*call).inMediaFailed},       // CANCEL / BYE, DELETE /end → ended
 	{dIn, inLive, evShutdown, (*call).inShutdown},             // CANCEL / BYE, DELETE /end → ended
+	{dIn, inLive, evHangup, (*call).inHangup},                 // CANCEL / BYE, DELETE /end → ended
 	{dIn, in(stAnswering), evPhoneBye, (*call).inPhoneGone},   // DELETE /end → ended
 	{dIn, in(stAnswering), evPhoneGone, (*call).inPhoneGone},  // DELETE /end → ended
 	{dIn, in(stAnswering), evPhoneOffer, (*call).refuseOffer}, // 491: try again once connected → answering
@@ -166,6 +169,7 @@ var transitions = []transition{
 	{dAny, up, evNetFinal, (*call).netHungUp},                         // BYE → ended
 	{dAny, up, evMediaFailed, (*call).mediaFailed},                    // BYE, DELETE /end → ended
 	{dAny, up, evShutdown, (*call).shutdown},                          // BYE, DELETE /end → ended
+	{dAny, up, evHangup, (*call).adminHangup},                         // BYE, DELETE /end → ended
 }
 
 type transitionKey struct {

@@ -10,8 +10,8 @@ import (
 var ErrNoSuchCall = errors.New("bridge: no such call")
 
 // Hangup ends the call in progress with the given id (CallInfo.ID, or its SIP Call-ID or
-// YNA call id) through the call's normal end path, as a gateway shutdown would: BYE (or
-// the final response / CANCEL before the answer) toward the phone, DELETE /end toward
+// YNA call id) through the call's normal end path (event evHangup): BYE (or the final
+// response 480 / CANCEL before the answer) toward the phone, DELETE /end toward
 // the network (retried in the background if it fails), and the CDR. It returns once
 // both sides have been told (the CDR is written right after), or with ctx's error. Safe
 // for concurrent use.
@@ -35,7 +35,7 @@ func (g *Gateway) Hangup(ctx context.Context, id string) error {
 	// side and DELETE /end are done.
 	ended := target.helperCtx.Done()
 	select {
-	case target.results <- event{kind: evShutdown}:
+	case target.results <- event{kind: evHangup}:
 	case <-ended:
 		return nil // it ended meanwhile
 	case <-ctx.Done():
@@ -47,4 +47,26 @@ func (g *Gateway) Hangup(ctx context.Context, id string) error {
 	case <-ctx.Done():
 		return fmt.Errorf("bridge: hangup requested, call not ended yet: %w", ctx.Err())
 	}
+}
+
+// reasonAdminHangup is the CDR end reason (and the BYE's Reason text) of a call ended
+// by Hangup.
+const reasonAdminHangup = "hung up by administrator"
+
+// outHangup: an outbound call hung up before the answer; the phone gets 480 with the
+// reason, the network DELETE /end.
+func (c *call) outHangup(event) callState {
+	return c.end(rejected(callErr(480, ResultCancelled, reasonAdminHangup, false, nil)))
+}
+
+// inHangup: an inbound call hung up before /connected: the phones get CANCEL (or the one
+// that answered a BYE), the network DELETE /end.
+func (c *call) inHangup(event) callState {
+	return c.end(cause{result: ResultCancelled, reason: reasonAdminHangup,
+		cancel: `SIP;cause=480;text="Hung up by administrator"`, bye: reasonAdminHangup})
+}
+
+// adminHangup: an answered call hung up: BYE toward the phone, DELETE /end.
+func (c *call) adminHangup(event) callState {
+	return c.end(cause{result: ResultAnswered, reason: reasonAdminHangup, bye: reasonAdminHangup})
 }

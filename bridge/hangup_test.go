@@ -29,8 +29,8 @@ func TestHangupByYNACallID(t *testing.T) {
 		t.Errorf("BYE for %q, want %q", got, sipID)
 	}
 	e.waitState(id, ynasim.CallTerminated)
-	if c := e.cdr(); c.YNACallID != id || c.Result != ResultAnswered || c.EndedAt.IsZero() {
-		t.Errorf("CDR %+v", c)
+	if c := e.cdr(); c.YNACallID != id || c.Result != ResultAnswered || c.EndedAt.IsZero() || c.EndReason != reasonAdminHangup {
+		t.Errorf("CDR %+v, want result %s, end reason %q", c, ResultAnswered, reasonAdminHangup)
 	}
 	eventually(t, 5*time.Second, "the call gone from Calls", func() bool { return len(e.gw.Calls()) == 0 })
 	if err := e.gw.Hangup(context.Background(), id); !errors.Is(err, ErrNoSuchCall) {
