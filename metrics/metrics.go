@@ -3,6 +3,7 @@ package metrics
 import (
 	"net/http"
 	"runtime"
+	"sort"
 	"sync"
 	"time"
 
@@ -126,6 +127,16 @@ func New(version string, opts ...Option) *Metrics {
 		m.rtpPackets.WithLabelValues(l, "in")
 		m.rtpPackets.WithLabelValues(l, "out")
 		m.rtpLost.WithLabelValues(l)
+	}
+	// Every configured line has its ynagw_channel_up series (0 until its channel is up),
+	// so a line that never comes up (never linked, or its channel never connects) shows.
+	nums := make([]string, 0, len(m.names))
+	for n := range m.names {
+		nums = append(nums, n)
+	}
+	sort.Strings(nums) // the same lines get a slot under MaxLines on every start
+	for _, n := range nums {
+		m.channelUp.WithLabelValues(m.line(n)).Set(0)
 	}
 
 	m.reg.MustRegister(m.callsActive, m.callsTotal, m.callSetup, m.forkBranches, m.ynaRequests,
