@@ -8,6 +8,8 @@
 //	ynagw health [-addr HOST:PORT]   probe the running daemon's /readyz (exit 0/1)
 //	ynagw calls|registrations|cdrs   calls, phones, call records (admin API, apicli.go)
 //	ynagw hangup ID                  hang up a call (admin API)
+//	ynagw config show -config FILE   the effective config, secrets masked (docs.go)
+//	ynagw man | completion bash      man page and bash completion from the command table
 //	ynagw version                    print the version (also ynagw --version)
 package main
 
@@ -44,6 +46,9 @@ var commands = []struct{ name, args, help string }{
 	{"registrations", "[-config FILE|-addr HOST:PORT]", "list the registered desk phones (admin API)"},
 	{"hangup", "[-config FILE|-addr HOST:PORT] ID", "hang up a call in progress (admin API)"},
 	{"cdrs", "[-limit N] [-csv]", "list recent call records, or export them as CSV (admin API)"},
+	{"config", "show -config FILE", "print the effective configuration, secrets masked"},
+	{"man", "", "print the ynagw(1) man page (roff)"},
+	{"completion", "bash", "print a bash completion script"},
 	{"version", "", "print the version (also: ynagw --version)"},
 }
 
@@ -81,6 +86,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if apiCommands[cmd] {
 		return runAPI(cmd, help, rest, stdout, stderr)
+	}
+	switch cmd {
+	case "config":
+		return configShow(rest, stdout, stderr)
+	case "man", "completion":
+		return docCommand(cmd, rest, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("ynagw "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
