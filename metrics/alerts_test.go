@@ -65,7 +65,7 @@ func TestAlertsMetricsExist(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"YnagwDown", "YnagwLineNeedsRelink", "YnagwChannelDown", "YnagwFailingCalls",
+	for _, want := range []string{"YnagwDown", "YnagwLineNeedsRelink", "YnagwLineNotLinked", "YnagwChannelDown", "YnagwFailingCalls",
 		"YnagwOneWayCalls", "YnagwStoreErrors", "YnagwDraining"} {
 		if !alerts[want] {
 			t.Errorf("alerts.yaml lacks %s", want)
