@@ -74,17 +74,37 @@ func (r *lineRunner) setState(s yna.ChannelState) {
 	r.g.metrics.ChannelState(r.msisdn, s)
 }
 
-// channelURL fetches a fresh channel URL with the line's current token (§5.4).
+// channelURL fetches a fresh channel URL with the line's current token (§5.4). A 401
+// gets the same handling as the call requests (tokenAPI.with): one token refresh and one
+// retry, then the line needs a relink.
 func (r *lineRunner) channelURL(ctx context.Context) (string, error) {
-	tok, err := r.g.tokens.AccessToken(ctx, r.msisdn)
-	if err != nil {
-		return "", err
+	a := &tokenAPI{tokens: r.g.tokens, log: r.log}
+	if tr, ok := r.g.tokens.(TokenRefresher); ok {
+		a.tokens = runnerTokens{TokenSource: r.g.tokens, TokenRefresher: tr, g: r.g}
 	}
-	st, err := r.g.yna.AccountStatus(ctx, tok)
-	if err != nil {
-		return "", err
-	}
-	return st.ChannelURL, nil
+	var u string
+	err := a.with(ctx, r.msisdn, func(tok string) error {
+		st, err := r.g.yna.AccountStatus(ctx, tok)
+		if err == nil {
+			u = st.ChannelURL
+		}
+		return err
+	})
+	return u, err
+}
+
+// runnerTokens is the line runner's token source: MarkNeedsRelink runs on a goroutine
+// owned by the Gateway, because the answer to it (the line stopped: RemoveLine) waits
+// for this runner to end.
+type runnerTokens struct {
+	TokenSource
+	TokenRefresher
+	g *Gateway
+}
+
+func (t runnerTokens) MarkNeedsRelink(ctx context.Context, line, reason string) {
+	ctx = context.WithoutCancel(ctx) // the runner's context ends when the line is stopped
+	t.g.goOwned(func() { t.TokenRefresher.MarkNeedsRelink(ctx, line, reason) })
 }
 
 func (r *lineRunner) run(ctx context.Context) {
