@@ -24,8 +24,9 @@ type Backend interface {
 	// Unlink unlinks the line at YNA, stops its channel and forgets its tokens.
 	Unlink(ctx context.Context, msisdn string) error
 	// EmergencyAddressURL returns the URL of the provider's E911 address page for the line,
-	// with the line's access token as needed (§5.6: the browser POSTs to it). The admin
-	// server never renders it; it only redirects to it.
+	// with the line's access token as the Authorization query parameter (§5.6: the browser
+	// POSTs to it). The admin server moves that parameter into the POST body of a form, so
+	// the token is in no URL the browser sees.
 	EmergencyAddressURL(ctx context.Context, msisdn, successURL, failureURL string) (string, error)
 	// Ready is nil when the daemon can serve calls: SIP listening, store open, channels up.
 	Ready(ctx context.Context) error

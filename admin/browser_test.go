@@ -318,12 +318,16 @@ func TestBrowserLinkLine(t *testing.T) {
 		t.Fatal("access token rendered on the page")
 	}
 
-	// 5. "Change E911 address": POST (CSRF) → 307 → the browser POSTs to ynasim's E911 page
-	// (allowed by the CSP form-action) → save → back to /?e911=ok.
+	// 5. "Change E911 address": POST (CSRF) → a form app.js submits: the browser POSTs the
+	// token in the body to ynasim's E911 page (allowed by the CSP form-action; no URL has the
+	// token) → save → back to /?e911=ok.
 	if err := pg.Act(ctx, `document.querySelector('#lines tr[data-msisdn="`+browserLine+`"] form[action$="/e911"] button').click()`); err != nil {
 		t.Fatal(err)
 	}
 	mustEval(t, ctx, pg, `location.href`, &loc)
+	if strings.Contains(loc, url.QueryEscape(tok)) || strings.Contains(loc, tok) {
+		t.Fatalf("the E911 page's URL carries the access token: %s", loc)
+	}
 	if !strings.HasPrefix(loc, sim.URL()+yna.PathChangeEmergencyAddress) {
 		mustEval(t, ctx, pg, `document.body.innerText`, &text)
 		t.Fatalf("after Change E911 address: at %s\n%s", loc, text)

@@ -254,45 +254,81 @@ func (s *Server) handleUnlinkForm(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, s.pathTo("/"), http.StatusSeeOther)
 }
 
-// e911URL asks the backend for the provider's E911 page URL of the line.
-func (s *Server) e911URL(w http.ResponseWriter, r *http.Request) (string, bool) {
+// e911Data feeds e911.html: a form the browser POSTs to the provider's E911 page, with
+// the access token in its body (a hidden field), never in a URL.
+type e911Data struct {
+	Base, MSISDN, Action string
+	Fields               []e911Field
+}
+
+type e911Field struct{ Name, Value string }
+
+// e911Form asks the backend for the provider's E911 page URL of the line and splits
+// the token (the Authorization query parameter, §5.6) off into a form field.
+func (s *Server) e911Form(w http.ResponseWriter, r *http.Request) (e911Data, bool) {
 	msisdn, ok := validMSISDN(r.PathValue("msisdn"))
 	if !ok {
 		s.renderError(w, http.StatusBadRequest, "Bad request", "That is not a line number.")
-		return "", false
+		return e911Data{}, false
 	}
-	base := s.public.String() + "/?" + e911Param + "="
 	ctx, cancel := backendCtx(r)
 	defer cancel()
+	linked := false
+	for _, l := range s.b.Lines(ctx) {
+		if l.MSISDN == msisdn || strings.TrimPrefix(l.MSISDN, "+") == strings.TrimPrefix(msisdn, "+") {
+			linked = l.State == LineLinked || l.State == LineNeedsRelink
+		}
+	}
+	if !linked {
+		s.renderError(w, http.StatusConflict, "E911 address", "Line "+msisdn+" is not linked: link the line first, then change its E911 address.")
+		return e911Data{}, false
+	}
+	base := s.public.String() + "/?" + e911Param + "="
 	u, err := s.b.EmergencyAddressURL(ctx, msisdn, base+e911OK, base+e911Failed)
 	if err != nil {
 		s.log.Error("admin: E911 URL", zap.String("msisdn", msisdn), zap.Error(err))
-		s.renderError(w, http.StatusBadGateway, "E911 address", "The E911 address page is not available for this line.")
-		return "", false
+		s.renderError(w, http.StatusBadGateway, "E911 address", "The E911 address page is not available for this line; if the line needs a relink, link the line first.")
+		return e911Data{}, false
 	}
-	if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") {
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") {
 		s.log.Error("admin: E911 URL is not http(s)")
 		s.renderError(w, http.StatusBadGateway, "E911 address", "The E911 address page is not available for this line.")
-		return "", false
+		return e911Data{}, false
 	}
-	return u, true
+	q := pu.Query()
+	d := e911Data{Base: s.base(), MSISDN: msisdn}
+	for _, v := range q["Authorization"] {
+		d.Fields = append(d.Fields, e911Field{"Authorization", v})
+	}
+	q.Del("Authorization")
+	pu.RawQuery = q.Encode()
+	d.Action = pu.String()
+	return d, true
 }
 
-// handleE911 redirects (302) to the provider's E911 page.
+// renderE911 answers the hand-off page (not cached: it holds the token).
+func (s *Server) renderE911(w http.ResponseWriter, d e911Data) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	s.render(w, http.StatusOK, "e911.html", d)
+}
+
+// handleE911 is the GET form of the E911 hand-off page.
 func (s *Server) handleE911(w http.ResponseWriter, r *http.Request) {
-	if u, ok := s.e911URL(w, r); ok {
-		http.Redirect(w, r, u, http.StatusFound)
+	if d, ok := s.e911Form(w, r); ok {
+		s.renderE911(w, d)
 	}
 }
 
 // handleE911Form is the page's E911 button: the provider's page must be POSTed to (§5.6),
-// so after the CSRF check it answers 307, which makes the browser repeat the POST there.
+// so after the CSRF check it answers a form that app.js submits there.
 func (s *Server) handleE911Form(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.formSession(w, r); !ok {
 		return
 	}
-	if u, ok := s.e911URL(w, r); ok {
-		http.Redirect(w, r, u, http.StatusTemporaryRedirect)
+	if d, ok := s.e911Form(w, r); ok {
+		s.renderE911(w, d)
 	}
 }
 

@@ -432,19 +432,42 @@ func TestE911(t *testing.T) {
 	if strings.Contains(page, "SECRET") {
 		t.Fatal("page renders a token")
 	}
-	rec := h.do(req{path: "/lines/14255550100/e911", cookie: c})
-	if rec.Code != http.StatusFound || !strings.HasPrefix(rec.Header().Get("Location"), fakeYNA+"/cpaas/v1/account-mgmt/changeEmergencyAddress?") {
-		t.Fatalf("GET e911 = %d %q", rec.Code, rec.Header().Get("Location"))
+	// The token is never in a URL (Location, form action): it goes in the POST body of a
+	// form to the provider's page, which app.js submits.
+	checkForm := func(what string, rec *httptest.ResponseRecorder) {
+		t.Helper()
+		body := rec.Body.String()
+		if loc := rec.Header().Get("Location"); rec.Code != http.StatusOK || strings.Contains(loc, "SECRET") {
+			t.Fatalf("%s = %d Location %q", what, rec.Code, loc)
+		}
+		i := strings.Index(body, `<form id="e911-post" method="post" action="`)
+		if i < 0 {
+			t.Fatalf("%s: no E911 form:\n%s", what, body)
+		}
+		action := body[i+len(`<form id="e911-post" method="post" action="`):]
+		action = action[:strings.Index(action, `"`)]
+		if !strings.HasPrefix(action, fakeYNA+"/cpaas/v1/account-mgmt/changeEmergencyAddress?") || strings.Contains(action, "SECRET") {
+			t.Fatalf("%s: form action %q", what, action)
+		}
+		if !strings.Contains(body, `name="Authorization" value="SECRET-14255550100"`) {
+			t.Fatalf("%s: no Authorization field:\n%s", what, body)
+		}
+		if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("%s: Cache-Control %q, want no-store", what, cc)
+		}
 	}
+	checkForm("GET e911", h.do(req{path: "/lines/14255550100/e911", cookie: c}))
 	if h.b.e911[0] != testPublic+"/?e911=ok" || h.b.e911[1] != testPublic+"/?e911=failed" {
 		t.Fatalf("success/failure URLs %v", h.b.e911)
 	}
 	if rec := h.do(req{method: "POST", path: "/lines/14255550100/e911", cookie: c, form: url.Values{}}); rec.Code != 403 {
 		t.Fatalf("POST e911 without csrf = %d", rec.Code)
 	}
-	rec = h.do(req{method: "POST", path: "/lines/14255550100/e911", cookie: c, form: url.Values{"csrf": {csrf}}})
-	if rec.Code != http.StatusTemporaryRedirect || !strings.HasPrefix(rec.Header().Get("Location"), fakeYNA) {
-		t.Fatalf("POST e911 = %d %q", rec.Code, rec.Header().Get("Location"))
+	checkForm("POST e911", h.do(req{method: "POST", path: "/lines/14255550100/e911", cookie: c, form: url.Values{"csrf": {csrf}}}))
+	// A line that is not linked: the error says what to do.
+	body := h.do(req{method: "POST", path: "/lines/14255550199/e911", cookie: c, form: url.Values{"csrf": {csrf}}}).Body.String()
+	if !strings.Contains(body, "link the line first") {
+		t.Errorf("E911 of an unknown line:\n%s", body)
 	}
 	for q, want := range map[string]string{"ok": "The E911 address change is done.", "failed": "The E911 address was not changed.",
 		"<script>": "Lines"} {

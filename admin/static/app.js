@@ -2,6 +2,12 @@
 // seconds. Everything is built with DOM methods (textContent), never innerHTML.
 (function () {
   "use strict";
+  // The E911 hand-off page: POST the form (the access token is in its body, never in a URL).
+  var e911 = document.getElementById("e911-post");
+  if (e911) {
+    e911.submit();
+    return;
+  }
   var body = document.body;
   var base = body.getAttribute("data-base") || "";
   var csrf = body.getAttribute("data-csrf") || "";

@@ -197,7 +197,7 @@ const (
 
 // handleE911 serves POST /account-mgmt/changeEmergencyAddress (§5.6): with a form_id field it
 // is the submission of the page, otherwise the app's navigation to it. The bearer token comes
-// from the Authorization header or query parameter. Outcomes other than success go to
+// from the Authorization header, or the Authorization query or form parameter. Outcomes other than success go to
 // failure-redirect-url, or to success-redirect-url when that is absent.
 func (s *Sim) handleE911(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
@@ -209,7 +209,7 @@ func (s *Sim) handleE911(w http.ResponseWriter, r *http.Request) {
 		s.submitE911(w, r, id)
 		return
 	}
-	q := r.URL.Query()
+	q := r.Form // the query and the POST body: the token may come in either
 	success, failure := q.Get("success-redirect-url"), q.Get("failure-redirect-url")
 	if success == "" {
 		renderHTML(w, http.StatusBadRequest, errorPage, pageData{Title: "E911 address",
