@@ -105,7 +105,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	d.cdr = newCDRSink(st, d.log.Named("cdr"))
 	d.cdr.onStoreError = d.metrics.StoreError
 	d.gw, err = bridge.New(opts.Bridge, bridge.Deps{SIP: d.sip, YNA: d.yna, Media: bridge.WebRTCMedia{Engine: d.engine},
-		Tokens: d.tokens, Metrics: d.metrics, CDR: d.cdr, Logger: d.log})
+		Tokens: d.tokens, Metrics: newLineHealthLog(d.metrics, d.log.Named("lines")), CDR: d.cdr, Logger: d.log})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}

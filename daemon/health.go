@@ -8,8 +8,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+
+	"go.uber.org/zap"
 
 	"github.com/ynagw/ynagw/config"
+	"github.com/ynagw/ynagw/metrics"
+	"github.com/ynagw/ynagw/yna"
 )
 
 // HealthOptions are the flags of `ynagw health`.
@@ -79,4 +84,35 @@ func probeURL(addr string, live bool) (string, error) {
 		path = "/healthz"
 	}
 	return "http://" + net.JoinHostPort(host, port) + path, nil
+}
+
+// lineHealthLog is the gateway's metrics sink plus one log line per change of a line's
+// notification channel: lost (connected → anything else) at warn, up again at info, each
+// with the line key (the line's number, as every daemon log line names lines).
+type lineHealthLog struct {
+	*metrics.Metrics
+	log *zap.Logger
+
+	mu sync.Mutex
+	up map[string]bool // line → channel connected at the last report
+}
+
+func newLineHealthLog(m *metrics.Metrics, log *zap.Logger) *lineHealthLog {
+	return &lineHealthLog{Metrics: m, log: log, up: map[string]bool{}}
+}
+
+// ChannelState implements bridge.Metrics.
+func (h *lineHealthLog) ChannelState(line string, state yna.ChannelState) {
+	h.Metrics.ChannelState(line, state)
+	up := state == yna.ChannelConnected
+	h.mu.Lock()
+	was := h.up[line]
+	h.up[line] = up
+	h.mu.Unlock()
+	switch {
+	case up && !was:
+		h.log.Info("line channel up", zap.String("line", line))
+	case !up && was:
+		h.log.Warn("line channel down", zap.String("line", line), zap.Stringer("state", state))
+	}
 }

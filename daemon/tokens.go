@@ -165,11 +165,16 @@ func (t *tokenStore) put(ctx context.Context, l store.Line) error {
 	if t.lines == nil {
 		t.lines = map[string]store.Line{}
 	}
+	prev, had := t.lines[l.MSISDN]
+	_, marked := t.relinked[l.MSISDN]
 	t.lines[l.MSISDN] = l
 	if l.State == store.LineLinked {
 		delete(t.relinked, l.MSISDN)
 	}
 	t.mu.Unlock()
+	if l.State == store.LineLinked && (marked || had && prev.State == store.LineNeedsRelink) {
+		t.log.Info("line linked again", zap.String("line", l.MSISDN))
+	}
 	if t.onExp != nil && !l.ExpiresAt.IsZero() {
 		t.onExp(l.MSISDN, l.ExpiresAt)
 	}
