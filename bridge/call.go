@@ -78,8 +78,10 @@ func (g *Gateway) newCall(dir, line string) *call {
 		phoneDir: rtpmedia.SendRecv, netDir: rtpmedia.SendRecv,
 	}
 	c.helperCtx, c.helperCancel = context.WithCancel(context.Background())
-	c.log = g.log.With(zap.String("call_dir", dir), zap.String("line", line), zap.String("sip_call_id", ""), zap.String("yna_call_id", ""))
 	c.rec = CDR{ID: uuid.NewString(), Direction: dir, Line: line, SetupAt: c.start}
+	// cdr_id is the call's id on the admin page, in the API and the CDR store.
+	c.log = g.log.With(zap.String("call_dir", dir), zap.String("line", line), zap.String("cdr_id", c.rec.ID),
+		zap.String("sip_call_id", ""), zap.String("yna_call_id", ""))
 	c.publish(CallStateSetup)
 	return c
 }
@@ -93,7 +95,7 @@ func (c *call) setIDs(sipID, ynaID string) {
 		c.ynaID = ynaID
 		c.rec.YNACallID = ynaID
 	}
-	c.log = c.g.log.With(zap.String("call_dir", c.dir), zap.String("line", c.line),
+	c.log = c.g.log.With(zap.String("call_dir", c.dir), zap.String("line", c.line), zap.String("cdr_id", c.rec.ID),
 		zap.String("sip_call_id", c.rec.SIPCallID), zap.String("yna_call_id", c.rec.YNACallID))
 	c.publish("")
 }

@@ -167,7 +167,7 @@ func (d *Dialog) terminate(err error, _ bool) {
 	for _, f := range fns {
 		f()
 	}
-	d.srv.log.Debug("dialog ended", zap.String("call-id", d.callID), zap.Error(err))
+	d.srv.log.Debug("dialog ended", zap.String("sip_call_id", d.callID), zap.Error(err))
 }
 
 // Hangup sends BYE with a Reason header and ends the dialog (TerminatedEvent{nil}).
@@ -388,7 +388,7 @@ func (d *Dialog) waitAck(ctx context.Context, res *sip.Response, ackCh chan *sip
 			}
 			retrans.Reset(interval)
 		case <-giveUp.C:
-			d.srv.log.Info("no ACK for 2xx, ending dialog", zap.String("call-id", d.callID))
+			d.srv.log.Info("no ACK for 2xx, ending dialog", zap.String("sip_call_id", d.callID))
 			_ = d.hangup(context.Background(), "no ACK", ErrNoAck)
 			return nil, ErrNoAck
 		case <-d.done:
@@ -467,7 +467,7 @@ func (d *Dialog) askUser(offer []byte, method string) offerReply {
 	case <-d.done:
 		return offerReply{code: 487}
 	case <-t.C:
-		d.srv.log.Warn("offer not answered in time", zap.String("call-id", d.callID))
+		d.srv.log.Warn("offer not answered in time", zap.String("sip_call_id", d.callID))
 		once.Do(func() {})
 		return offerReply{code: 500}
 	}
@@ -734,7 +734,7 @@ func (d *Dialog) timerLoop() {
 		case <-t.C:
 		}
 		if !st.weRefresh {
-			d.srv.log.Info("session expired (peer did not refresh)", zap.String("call-id", d.callID))
+			d.srv.log.Info("session expired (peer did not refresh)", zap.String("sip_call_id", d.callID))
 			ctx, cancel := context.WithTimeout(d.srv.ctx, 5*time.Second)
 			_ = d.hangup(ctx, "session expired", ErrSessionExpired)
 			cancel()
@@ -747,7 +747,7 @@ func (d *Dialog) timerLoop() {
 		case errors.Is(err, ErrOfferPending) || StatusOf(err) == 491:
 			retryAt = time.Now().Add(time.Second)
 		default:
-			d.srv.log.Info("session refresh failed", zap.String("call-id", d.callID), zap.Error(err))
+			d.srv.log.Info("session refresh failed", zap.String("sip_call_id", d.callID), zap.Error(err))
 			ctx, cancel := context.WithTimeout(d.srv.ctx, 5*time.Second)
 			_ = d.hangup(ctx, "session refresh failed", fmt.Errorf("%w: %w", ErrSessionExpired, err))
 			cancel()

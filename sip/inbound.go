@@ -131,7 +131,7 @@ func (s *Server) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !s.goOwned(func() {
 		defer func() {
 			if r := recover(); r != nil {
-				s.log.Error("panic in HandleInvite", zap.Any("panic", r), zap.String("call-id", c.CallID()))
+				s.log.Error("panic in HandleInvite", zap.Any("panic", r), zap.String("sip_call_id", c.CallID()))
 				_ = c.Reject(500, "Internal Error")
 			}
 		}()
@@ -145,7 +145,7 @@ func (s *Server) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	case <-c.settled:
 	case <-s.ctx.Done():
 	case <-ring.C:
-		s.log.Info("call not answered in MaxRingTime", zap.String("call-id", c.CallID()))
+		s.log.Info("call not answered in MaxRingTime", zap.String("sip_call_id", c.CallID()))
 		_ = c.Reject(480, "No Answer")
 	}
 }
@@ -435,7 +435,7 @@ func (c *InboundCall) Answer(ctx context.Context, sdp []byte) (*Dialog, error) {
 	if c.offer == nil {
 		ans, _ := sdpBody(ack)
 		if len(ans) == 0 {
-			s.log.Info("late offer: ACK without answer", zap.String("call-id", d.callID))
+			s.log.Info("late offer: ACK without answer", zap.String("sip_call_id", d.callID))
 			_ = d.hangup(context.Background(), "ACK without SDP answer", ErrNotAcceptable)
 			return nil, fmt.Errorf("sip: ACK without answer: %w", ErrNotAcceptable)
 		}
