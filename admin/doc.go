@@ -12,5 +12,8 @@
 // The link state is random, single-use, expires after StateLifetime and is bound to the
 // admin session cookie. HTML forms carry a per-session CSRF token and cross-origin unsafe
 // requests are refused (net/http CrossOriginProtection). Responses carry a strict
-// Content-Security-Policy and X-Frame-Options DENY. No token or secret is ever rendered.
+// Content-Security-Policy and X-Frame-Options DENY. No token or secret is ever rendered,
+// with one exception: the E911 hand-off form (e911.html, Cache-Control no-store) carries the
+// line's access token as a hidden field of the POST the browser makes to the provider's
+// E911 page (§5.6), so that the token is in no URL, history entry, log or Referer.
 package admin
