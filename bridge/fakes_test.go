@@ -339,6 +339,7 @@ func (m *fakeMedia) NewNetLeg([]rtpmedia.Codec) (NetLeg, error) {
 type fakeLeg struct {
 	mu     sync.Mutex
 	dir    rtpmedia.Direction
+	keys   *rtpmedia.SRTPKeys // the last SetSRTP
 	remote netip.AddrPort
 	closed chan struct{}
 	once   sync.Once
@@ -362,9 +363,24 @@ func (l *fakeLeg) SetDirection(d rtpmedia.Direction) {
 	l.dir = d
 	l.mu.Unlock()
 }
-func (l *fakeLeg) SetSRTP(*rtpmedia.SRTPKeys) error { return nil }
-func (l *fakeLeg) Stats() rtpmedia.LegStats         { return rtpmedia.LegStats{} }
-func (l *fakeLeg) Close() error                     { l.once.Do(func() { close(l.closed) }); return nil }
+func (l *fakeLeg) SetSRTP(k *rtpmedia.SRTPKeys) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if k == nil {
+		l.keys = nil
+		return nil
+	}
+	c := *k
+	l.keys = &c
+	return nil
+}
+func (l *fakeLeg) srtp() *rtpmedia.SRTPKeys {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.keys
+}
+func (l *fakeLeg) Stats() rtpmedia.LegStats { return rtpmedia.LegStats{} }
+func (l *fakeLeg) Close() error             { l.once.Do(func() { close(l.closed) }); return nil }
 
 // fakeRelay records the directions it was told to pause.
 type fakeRelay struct {
@@ -504,6 +520,8 @@ func (d *fakeDialog) offer(t *testing.T, dir rtpmedia.Direction) int {
 // fakeInvite is the phone's INVITE of an outbound call.
 type fakeInvite struct {
 	offer    []byte
+	srtp     string // the caller's SRTP policy (SRTP())
+	secure   bool   // arrived over TLS (Secure())
 	dlg      *fakeDialog
 	answerEr error
 	mu       sync.Mutex
@@ -522,8 +540,8 @@ func newFakeInvite() *fakeInvite {
 
 func (f *fakeInvite) CallID() string    { return "sip-out-1" }
 func (f *fakeInvite) Offer() []byte     { return f.offer }
-func (f *fakeInvite) SRTP() string      { return "" }
-func (f *fakeInvite) Secure() bool      { return false }
+func (f *fakeInvite) SRTP() string      { return f.srtp }
+func (f *fakeInvite) Secure() bool      { return f.secure }
 func (f *fakeInvite) Transport() string { return "udp" }
 func (f *fakeInvite) Progress(_ context.Context, code int, _ []byte) error {
 	f.prov <- code
@@ -737,6 +755,7 @@ type unit struct {
 	clk    *fakeClock
 	cdrs   *unitCDRs
 	relays chan *fakeRelay
+	legs   chan *fakeLeg // phone legs, as made
 	cm     *countingMetrics
 }
 
@@ -746,7 +765,7 @@ func newUnit(t *testing.T, mod func(*Config)) *unit {
 	u := &unit{t: t, y: newFakeYNA(), sip: &fakeSIP{forks: make(chan *fakeFork, 4), dials: make(chan sip.DialRequest, 4)},
 		media: &fakeMedia{made: make(chan *fakeNet, 4)}, clk: &fakeClock{now: time.Unix(1_800_000_000, 0), armed: make(chan time.Duration, 64)},
 		cdrs:   &unitCDRs{cdrs: make(chan CDR, 8), pending: map[string]PendingEnd{}, added: make(chan PendingEnd, 8), removed: make(chan string, 8)},
-		relays: make(chan *fakeRelay, 4), cm: &countingMetrics{started: map[string]int{}, ended: map[string]int{}}}
+		relays: make(chan *fakeRelay, 4), legs: make(chan *fakeLeg, 4), cm: &countingMetrics{started: map[string]int{}, ended: map[string]int{}}}
 	u.tok = &fakeTokens{tok: "tok1", y: u.y}
 	cfg := Config{
 		Lines: []LineConfig{{MSISDN: testLine, Ring: []string{"alice"}, Outbound: []string{"alice"}}},
@@ -760,7 +779,14 @@ func newUnit(t *testing.T, mod func(*Config)) *unit {
 		t.Fatal(err)
 	}
 	p := parts{sip: u.sip, api: &tokenAPI{c: u.y, tokens: u.tok, log: zaptest.NewLogger(t)}, clock: u.clk,
-		newLeg: func(rtpmedia.LegConfig) (phoneLeg, error) { return &fakeLeg{closed: make(chan struct{})}, nil },
+		newLeg: func(rtpmedia.LegConfig) (phoneLeg, error) {
+			l := &fakeLeg{closed: make(chan struct{})}
+			select {
+			case u.legs <- l:
+			default:
+			}
+			return l, nil
+		},
 		newRelay: func(phoneLeg, NetLeg, RelayParams, *zap.Logger) Relay {
 			r := &fakeRelay{done: make(chan struct{}), changed: make(chan struct{}, 1)}
 			u.relays <- r

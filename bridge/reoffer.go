@@ -54,7 +54,7 @@ func (c *call) localReoffer(ev event) callState {
 	ver := c.sdpVer
 	n, err := rtpmedia.AnswerSDP(md, c.localSDPConfig(c.sipCodecs(), c.netAllows()))
 	if err == nil && !md.Disabled() {
-		err = c.setSRTPKeys(n.SRTP)
+		err = n.SRTP.Check() // applied once both sides took the offer (RFC 3261 §14.2)
 	}
 	if err != nil {
 		c.sdpVer = ver
@@ -73,6 +73,13 @@ func (c *call) localReoffer(ev event) callState {
 				return c.end(r.cs)
 			}
 			return stEstablished
+		}
+	}
+	if !md.Disabled() {
+		if err := c.setSRTPKeys(n.SRTP); err != nil { // Check passed: not expected
+			c.log.Warn("SRTP keys of the phone's re-offer not applied", zap.Error(err))
+			_ = e.Respond(500, nil)
+			return c.end(cause{result: ResultMediaError, reason: "SRTP keys of the phone's re-offer not applied", bye: "media error"})
 		}
 	}
 	c.setPhoneRemote(md)

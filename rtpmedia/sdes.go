@@ -16,11 +16,14 @@ const (
 	SuiteAES128SHA1_32 = "AES_CM_128_HMAC_SHA1_32"
 )
 
-// suites maps a supported suite to its pion profile and master key||salt length.
-var suites = map[string]struct {
+// suite is a supported suite's pion profile and master key||salt length.
+type suite struct {
 	profile srtp.ProtectionProfile
 	keyLen  int
-}{
+}
+
+// suites maps a supported suite name to its profile and key length.
+var suites = map[string]suite{
 	SuiteAES128SHA1_80: {srtp.ProtectionProfileAes128CmHmacSha1_80, 30},
 	SuiteAES128SHA1_32: {srtp.ProtectionProfileAes128CmHmacSha1_32, 30},
 }

@@ -74,13 +74,32 @@ type srtpState struct {
 }
 
 // newSRTPState builds the contexts for k, reusing those of old whose key is the same.
-func newSRTPState(k *SRTPKeys, old *srtpState) (*srtpState, error) {
+// Check reports whether SetSRTP would take k (a known suite, keys of its length)
+// without changing any leg: a re-offer is checked first and its keys applied only
+// once both sides agreed.
+func (k *SRTPKeys) Check() error {
+	if k == nil {
+		return nil
+	}
+	_, err := k.suite()
+	return err
+}
+
+func (k *SRTPKeys) suite() (suite, error) {
 	s, ok := suites[k.Suite]
 	if !ok {
-		return nil, srtpError("unsupported crypto suite %q", k.Suite)
+		return s, srtpError("unsupported crypto suite %q", k.Suite)
 	}
 	if len(k.Local) != s.keyLen || len(k.Remote) != s.keyLen {
-		return nil, srtpError("SRTP keys of %d/%d bytes, want %d", len(k.Local), len(k.Remote), s.keyLen)
+		return s, srtpError("SRTP keys of %d/%d bytes, want %d", len(k.Local), len(k.Remote), s.keyLen)
+	}
+	return s, nil
+}
+
+func newSRTPState(k *SRTPKeys, old *srtpState) (*srtpState, error) {
+	s, err := k.suite()
+	if err != nil {
+		return nil, err
 	}
 	st := &srtpState{keys: SRTPKeys{Suite: k.Suite, Local: bytes.Clone(k.Local), Remote: bytes.Clone(k.Remote)}}
 	same := old != nil && old.keys.Suite == k.Suite
