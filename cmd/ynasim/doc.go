@@ -8,7 +8,7 @@
 //
 // Usage:
 //
-//	ynasim [-addr 127.0.0.1:9080] [-state-dir DIR] [-token-lifetime 24h] [-lax-pop] [-auto-approve] [-v]
+//	ynasim [-addr 127.0.0.1:9080] [-state-dir DIR] [-token-lifetime 24h] [-retention 10m] [-call-history N] [-lax-pop] [-auto-approve] [-v]
 //
 // The control API under /sim/ is described in yna/ynasim/README.md.
 package main

@@ -36,9 +36,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	lifetime := fl.Duration("token-lifetime", ynasim.DefaultTokenLifetime, "access token lifetime")
 	laxPoP := fl.Bool("lax-pop", false, "accept requests without X-Authorization (a present PoP is still checked)")
 	autoApprove := fl.Bool("auto-approve", false, "link page redirects at once with a code for the first account")
+	retention := fl.Duration("retention", ynasim.DefaultRetention, "how long ended calls, expired tokens, retired channel URLs and used codes are kept")
+	history := fl.Int("call-history", ynasim.DefaultCallHistory, "most ended calls kept, newest first")
 	verbose := fl.Bool("v", false, "debug logging")
 	if err := fl.Parse(args); err != nil {
 		return err
+	}
+	if *retention <= 0 || *history <= 0 {
+		return fmt.Errorf("-retention and -call-history must be positive (got %s, %d)", *retention, *history)
 	}
 
 	level := zapcore.InfoLevel
@@ -57,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		Apps:          []ynasim.App{{ClientID: c.ClientID, ClientSecret: c.ClientSecret, PublicKeyPEM: c.PublicPEM, Name: "ynasim demo app"}},
 		Accounts:      []ynasim.Account{{ID: demoAccount, Lines: []string{demoLine}, Name: "Demo User"}},
 		TokenLifetime: *lifetime,
+		Retention:     *retention,
+		CallHistory:   *history,
 		AutoApprove:   *autoApprove,
 		Log:           log,
 	}

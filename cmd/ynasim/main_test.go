@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"flag"
 	"io"
 	"net/http"
 	"os"
@@ -162,5 +164,24 @@ func TestCredsNoSlashN(t *testing.T) {
 	}
 	if _, _, err := loadOrCreateCreds(dir); err == nil {
 		t.Fatal("corrupt app.json accepted")
+	}
+}
+
+// TestRetentionFlags: the simulator's memory bound is configurable from the command line
+// (issue 10 point 4) and nonsense is refused before anything starts.
+func TestRetentionFlags(t *testing.T) {
+	var out, errb strings.Builder
+	if err := run([]string{"-h"}, &out, &errb); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, f := range []string{"-retention", "-call-history"} {
+		if !strings.Contains(errb.String(), f) {
+			t.Errorf("usage lacks %s:\n%s", f, errb.String())
+		}
+	}
+	for _, args := range [][]string{{"-retention", "0s"}, {"-call-history", "-1"}, {"-retention", "ten"}} {
+		if err := run(append(args, "-state-dir", t.TempDir()), &out, &errb); err == nil {
+			t.Errorf("%q accepted", args)
+		}
 	}
 }
