@@ -2,7 +2,9 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -16,19 +18,35 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleReadyz answers 200 "ready" (and the backend's ReadyNotes, one a line) when not
-// draining and Backend.Ready is nil, else 503 with the reason.
+// draining and Backend.Ready is nil, else 503 with the reason. With ?format=json (or
+// Accept: application/json) the body is a ReadyStatus instead, same status code.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if s.draining.Load() {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("not ready: draining\n"))
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
-	if err := s.b.Ready(ctx); err != nil {
+	st := ReadyStatus{Ready: true}
+	if s.draining.Load() {
+		st.Ready, st.Reason = false, "draining"
+	} else if err := s.b.Ready(ctx); err != nil {
+		st.Ready, st.Reason = false, err.Error()
+	}
+	if r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "application/json") {
+		if d, ok := s.b.(ReadyDetailer); ok {
+			st.Notes, st.Lines = d.ReadyDetail(ctx)
+		} else if n, ok := s.b.(ReadyNoter); ok {
+			st.Notes = n.ReadyNotes()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if !st.Ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(st)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !st.Ready {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
+		_, _ = w.Write([]byte("not ready: " + st.Reason + "\n"))
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))
@@ -37,6 +55,43 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 			_, _ = w.Write([]byte(note + "\n"))
 		}
 	}
+}
+
+// ReadyStatus is the JSON /readyz body. /readyz is unauthenticated: lines are named by
+// their configured name, never their number.
+type ReadyStatus struct {
+	Ready  bool        `json:"ready"`
+	Reason string      `json:"reason,omitempty"` // why not ready
+	Notes  []string    `json:"notes,omitempty"`  // e.g. "restart pending: sip.domain"
+	Lines  []ReadyLine `json:"lines,omitempty"`
+}
+
+// Line health states of ReadyLine.State.
+const (
+	ReadyLineLinked      = "linked"
+	ReadyLineNeverLinked = "never_linked"
+	ReadyLineNeedsRelink = "needs_relink"
+	ReadyLineUnlinked    = "unlinked"
+)
+
+// ReadyLine is one line's health in the JSON /readyz.
+type ReadyLine struct {
+	Name string `json:"name"`
+	// State is ReadyLineLinked, ReadyLineNeverLinked, ReadyLineNeedsRelink or ReadyLineUnlinked.
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"` // why it needs a relink / is unlinked
+	// Channel is the notification channel state ("connected", "recovering", ...), empty
+	// when no channel runs for the line.
+	Channel string `json:"channel,omitempty"`
+	// ChannelDownSince is when the line's channel was last lost (or first not up); zero
+	// while it is connected or never ran.
+	ChannelDownSince time.Time `json:"channelDownSince,omitzero"`
+}
+
+// ReadyDetailer is optionally implemented by a Backend: the notes and per-line health of
+// the JSON /readyz (neither makes it fail; Backend.Ready decides).
+type ReadyDetailer interface {
+	ReadyDetail(ctx context.Context) (notes []string, lines []ReadyLine)
 }
 
 // ReadyNoter is optionally implemented by a Backend: lines added to a 200 /readyz body

@@ -33,6 +33,7 @@ type Daemon struct {
 	engine  *rtpmedia.WebRTCEngine
 	gw      *bridge.Gateway
 	tokens  *tokenStore
+	health  *lineHealthLog // per-line channel health (logs, /readyz)
 	cdr     *cdrSink
 	backend *Backend
 	admin   *admin.Server
@@ -104,8 +105,9 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	initRelinkGauge(d.metrics, opts.Bridge.Lines, stored)
 	d.cdr = newCDRSink(st, d.log.Named("cdr"))
 	d.cdr.onStoreError = d.metrics.StoreError
+	d.health = newLineHealthLog(d.metrics, d.log.Named("lines"))
 	d.gw, err = bridge.New(opts.Bridge, bridge.Deps{SIP: d.sip, YNA: d.yna, Media: bridge.WebRTCMedia{Engine: d.engine},
-		Tokens: d.tokens, Metrics: newLineHealthLog(d.metrics, d.log.Named("lines")), CDR: d.cdr, Logger: d.log})
+		Tokens: d.tokens, Metrics: d.health, CDR: d.cdr, Logger: d.log})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}

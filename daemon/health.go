@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/ynagw/ynagw/admin"
 	"github.com/ynagw/ynagw/config"
 	"github.com/ynagw/ynagw/metrics"
 	"github.com/ynagw/ynagw/yna"
@@ -93,12 +95,23 @@ type lineHealthLog struct {
 	*metrics.Metrics
 	log *zap.Logger
 
-	mu sync.Mutex
-	up map[string]bool // line → channel connected at the last report
+	mu    sync.Mutex
+	up    map[string]bool      // line → channel connected at the last report
+	since map[string]time.Time // line → when its channel was lost (or first not up)
 }
 
 func newLineHealthLog(m *metrics.Metrics, log *zap.Logger) *lineHealthLog {
-	return &lineHealthLog{Metrics: m, log: log, up: map[string]bool{}}
+	return &lineHealthLog{Metrics: m, log: log, up: map[string]bool{}, since: map[string]time.Time{}}
+}
+
+// downSince is when line's channel went down (zero while up or never reported).
+func (h *lineHealthLog) downSince(line string) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.up[line] {
+		return time.Time{}
+	}
+	return h.since[line]
 }
 
 // ChannelState implements bridge.Metrics.
@@ -106,8 +119,11 @@ func (h *lineHealthLog) ChannelState(line string, state yna.ChannelState) {
 	h.Metrics.ChannelState(line, state)
 	up := state == yna.ChannelConnected
 	h.mu.Lock()
-	was := h.up[line]
+	was, seen := h.up[line]
 	h.up[line] = up
+	if !up && (was || !seen) {
+		h.since[line] = time.Now()
+	}
 	h.mu.Unlock()
 	switch {
 	case up && !was:
@@ -115,4 +131,38 @@ func (h *lineHealthLog) ChannelState(line string, state yna.ChannelState) {
 	case !up && was:
 		h.log.Warn("line channel down", zap.String("line", line), zap.Stringer("state", state))
 	}
+}
+
+var _ admin.ReadyDetailer = (*Backend)(nil)
+
+// ReadyDetail implements admin.ReadyDetailer: the restart-pending note and every line's
+// health, named by its metrics label (configured name), never its number.
+func (b *Backend) ReadyDetail(ctx context.Context) ([]string, []admin.ReadyLine) {
+	d := b.d
+	var notes []string
+	if p := d.RestartPending(); len(p) > 0 {
+		notes = []string{"restart pending: " + strings.Join(p, ", ")}
+	}
+	stored := map[string]bool{}
+	if ls, err := d.store.Lines(ctx); err == nil {
+		for _, l := range ls {
+			stored[l.MSISDN] = true
+		}
+	}
+	names := d.opts.Metrics.lineLabels(d.lines()).Names
+	var lines []admin.ReadyLine
+	for _, v := range b.Lines(ctx) {
+		rl := admin.ReadyLine{Name: names[v.MSISDN], State: v.State, Reason: v.Reason, Channel: v.Channel}
+		if rl.Name == "" {
+			rl.Name = metrics.Other
+		}
+		if !stored[v.MSISDN] {
+			rl.State, rl.Reason = admin.ReadyLineNeverLinked, ""
+		}
+		if rl.State != admin.ReadyLineNeverLinked && v.Channel != yna.ChannelConnected.String() && d.health != nil {
+			rl.ChannelDownSince = d.health.downSince(v.MSISDN)
+		}
+		lines = append(lines, rl)
+	}
+	return notes, lines
 }

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,4 +61,58 @@ func lineGauge(t *testing.T, d *Daemon, name, label string) float64 {
 		}
 	}
 	return -1
+}
+
+// TestReadyzLineDetail: /readyz?format=json gives the overall status and each configured
+// line's health (by name, never its number): never linked, linked with its channel,
+// needs relink with why and since when its channel is down; the text form stays.
+func TestReadyzLineDetail(t *testing.T) {
+	sim := newSim(t, ynasim.Config{})
+	opts := testOptions(t, sim, t.TempDir(), testKey(t))
+	opts.Admin = adminFromYAML(t, "listen: 127.0.0.1:0\nusername: admin\npassword: admin-pw")
+	d := startDaemon(t, opts)
+	type body struct {
+		Ready  bool     `json:"ready"`
+		Reason string   `json:"reason"`
+		Notes  []string `json:"notes"`
+		Lines  []struct {
+			Name             string    `json:"name"`
+			State            string    `json:"state"`
+			Reason           string    `json:"reason"`
+			Channel          string    `json:"channel"`
+			ChannelDownSince time.Time `json:"channelDownSince"`
+		} `json:"lines"`
+	}
+	get := func(step string) body {
+		t.Helper()
+		code, raw := scrape(t, d.AdminAddr(), "/readyz?format=json", "none")
+		var b body
+		if err := json.Unmarshal([]byte(raw), &b); err != nil {
+			t.Fatalf("%s: readyz %d %q: %v", step, code, raw, err)
+		}
+		if (code == 200) != b.Ready || strings.Contains(raw, tLine) {
+			t.Errorf("%s: readyz %d %s", step, code, raw)
+		}
+		if len(b.Lines) != 1 || b.Lines[0].Name != tLineLabel {
+			t.Fatalf("%s: lines %s", step, raw)
+		}
+		return b
+	}
+	if b := get("never linked"); b.Lines[0].State != "never_linked" {
+		t.Errorf("never linked: %+v", b)
+	}
+	LinkForTest(t, d, sim)
+	testenv.Eventually(t, 10*time.Second, "linked, channel connected", func() bool {
+		b := get("linked")
+		return b.Ready && b.Lines[0].State == "linked" && b.Lines[0].Channel == "connected"
+	})
+	ctx := ctxT(t, 20*time.Second)
+	d.tokens.MarkNeedsRelink(ctx, tLine, "YNA refused a refreshed token")
+	b := get("needs relink")
+	if l := b.Lines[0]; l.State != "needs_relink" || !strings.Contains(l.Reason, "refused") || l.ChannelDownSince.IsZero() {
+		t.Errorf("needs relink: %+v", b)
+	}
+	if code, raw := scrape(t, d.AdminAddr(), "/readyz", "none"); !strings.HasPrefix(raw, "ready\n") {
+		t.Errorf("text readyz: %d %q", code, raw)
+	}
 }
