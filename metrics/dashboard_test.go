@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/ynagw/ynagw/internal/testpeer"
 )
 
@@ -165,5 +167,43 @@ func TestDashboardPromQL(t *testing.T) {
 	}
 	if !strings.Contains(string(out), fmt.Sprintf("%d rules found", n)) {
 		t.Fatalf("promtool output: %s", out)
+	}
+}
+
+// TestDashboardCoversAlerts: every metric an alert in configs/alerts.yaml watches is on
+// some dashboard panel, and the failing-call ratio the alert computes has its own panel.
+func TestDashboardCoversAlerts(t *testing.T) {
+	b, err := os.ReadFile(alertsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules alertRules
+	if err := yaml.Unmarshal(b, &rules); err != nil {
+		t.Fatalf("alerts.yaml: %v", err)
+	}
+	d := loadDashboard(t)
+	onPanel := map[string]bool{}
+	ratio := false
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			for _, n := range metricName.FindAllString(tg.Expr, -1) {
+				onPanel[n] = true
+			}
+			if strings.Contains(tg.Expr, `result=~"network_error|media_error|codec|error"`) && strings.Contains(tg.Expr, "/") {
+				ratio = true
+			}
+		}
+	}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			for _, n := range metricName.FindAllString(r.Expr, -1) {
+				if !onPanel[n] {
+					t.Errorf("alert %s watches %s, which no dashboard panel shows", r.Alert, n)
+				}
+			}
+		}
+	}
+	if !ratio {
+		t.Error("no dashboard panel shows the failing-call ratio of YnagwFailingCalls")
 	}
 }
