@@ -39,6 +39,16 @@ func TestChannelUpSeriesFromStart(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, series("1"), func() bool {
 		return lineGauge(t, d, metrics.NameChannelUp, tLineLabel) == 1
 	})
+	// Unlinked, the configured line is back to "no tokens": channel_up 0 (YnagwLineNotLinked
+	// sees it), no token expiry.
+	if err := d.Backend().Unlink(ctx, tLine); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]float64{metrics.NameChannelUp: 0, metrics.NameTokenExpiry: -1} {
+		if v := lineGauge(t, d, name, tLineLabel); v != want {
+			t.Errorf("after unlink: %s{line=%q} = %v, want %v (-1: absent)", name, tLineLabel, v, want)
+		}
+	}
 }
 
 // lineGauge is the value of the gauge name{line=label} of d's registry (-1 if absent).

@@ -197,7 +197,8 @@ func (m *Metrics) MediaTimeout() { m.mediaTimeouts.Inc() }
 
 // RemoveLine deletes every series of line, given by number like every method here (after
 // the line was removed or unlinked), and frees its slot under MaxLines. A line labelled
-// Other leaves the shared Other series alone.
+// Other leaves the shared Other series alone. A configured line keeps its ynagw_channel_up
+// series, at 0 (unlinked, it is again a line without tokens, like one never linked).
 func (m *Metrics) RemoveLine(line string) {
 	l := m.lineValue(line)
 	m.mu.Lock()
@@ -211,6 +212,10 @@ func (m *Metrics) RemoveLine(line string) {
 	for _, v := range []*prometheus.MetricVec{m.channelUp.MetricVec, m.reconnects.MetricVec, m.tokenExpiry.MetricVec,
 		m.needsRelink.MetricVec} {
 		v.DeleteLabelValues(l)
+	}
+	if _, configured := m.names[line]; configured {
+		// A configured line stays visible as one without tokens (YnagwLineNotLinked).
+		m.channelUp.WithLabelValues(m.line(line)).Set(0)
 	}
 }
 
