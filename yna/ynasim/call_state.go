@@ -176,8 +176,12 @@ type call struct {
 	// batching (run goroutine only): while set, update does not wake waiters, so a
 	// REST request's state change and its "rest" event are published as one snapshot.
 	batching bool
-	acked    map[string]bool // msgIds of this call's notifications the client acknowledged
-	stats    func() any      // far-end stats while it lives
+	// frozen (under mu) is what snapshots read while a batch is open: the info as it was
+	// published before it, so a reader woken by something else (or polling) never sees the
+	// batch's state change without its event.
+	frozen *CallInfo
+	acked  map[string]bool // msgIds of this call's notifications the client acknowledged
+	stats  func() any      // far-end stats while it lives
 	// waitRx waits until the far end received n audio packets (nil for fakes / after close).
 	waitRx func(ctx context.Context, n uint64) error
 	final  any // stats captured at close
@@ -214,6 +218,28 @@ func (c *call) update(f func(*CallInfo)) {
 	c.cs.bump(c)
 }
 
+// beginBatch opens a batch: until endBatch, updates change the info without publishing
+// it (snapshots read the info as it was).
+func (c *call) beginBatch() {
+	c.mu.Lock()
+	f := c.info
+	f.Events = slices.Clone(c.info.Events)
+	c.frozen = &f
+	c.batching = true
+	c.mu.Unlock()
+}
+
+// endBatch publishes everything the batch changed at once and wakes waiters.
+func (c *call) endBatch() {
+	c.mu.Lock()
+	c.frozen = nil
+	c.batching = false
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+	c.cs.bump(c)
+}
+
 func (c *call) logEvent(e CallEvent) {
 	e.At = time.Now()
 	c.update(func(ci *CallInfo) { ci.Events = append(ci.Events, e) })
@@ -241,7 +267,10 @@ func (c *call) snapshot() CallInfo {
 	c.cs.snapshots.Add(1)
 	c.mu.Lock()
 	ci := c.info
-	ci.Events = slices.Clone(c.info.Events)
+	if c.frozen != nil {
+		ci = *c.frozen
+	}
+	ci.Events = slices.Clone(ci.Events)
 	stats, final := c.stats, c.final
 	c.mu.Unlock()
 	c.mu.Lock()
@@ -277,6 +306,9 @@ func (c *call) waitState(ctx context.Context, state string) error {
 	for {
 		c.mu.Lock()
 		cur, ch := c.info.State, c.changed
+		if c.frozen != nil { // a batch is open: its state is not published yet
+			cur = c.frozen.State
+		}
 		c.mu.Unlock()
 		if cur == state {
 			return nil
@@ -364,9 +396,8 @@ func (c *call) handle(ev callEvent) {
 	case evREST:
 		// A waiter woken by the state this request causes must also see the request
 		// itself (with its status) in the same snapshot.
-		c.batching = true
+		c.beginBatch()
 		r = c.rest(ev)
-		c.batching = false
 		e := CallEvent{Kind: "rest", Name: ev.op, HTTPStatus: r.status, Detail: r.msg}
 		if ev.op == yna.OpEnd && r.ok() {
 			// What the client said why it ended the call (fact sheet §7, §17 q9).
@@ -376,6 +407,7 @@ func (c *call) handle(ev callEvent) {
 			e.SDP = true
 		}
 		c.logEvent(e)
+		c.endBatch()
 	case evAction:
 		r = c.action(ev.op, ev.digits)
 		c.logEvent(CallEvent{Kind: "action", Name: ev.op, HTTPStatus: r.status, Detail: r.msg})
