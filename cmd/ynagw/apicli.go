@@ -203,41 +203,42 @@ func rawOut(w io.Writer, asJSON bool) io.Writer {
 	return nil
 }
 
-func (c *apiClient) printCalls(ctx context.Context, w io.Writer, asJSON bool) error {
-	var calls []admin.CallView
-	if err := c.get(ctx, "/api/v1/calls", &calls, rawOut(w, asJSON)); err != nil || asJSON {
+// printList GETs path into a []T and prints it: the raw JSON with asJSON, else empty when
+// the list is empty, else a table of header and one row per item.
+func printList[T any](ctx context.Context, c *apiClient, w io.Writer, path string, asJSON bool,
+	empty string, header []string, row func(T) []string) error {
+	var items []T
+	if err := c.get(ctx, path, &items, rawOut(w, asJSON)); err != nil || asJSON {
 		return err
 	}
-	if len(calls) == 0 {
-		_, err := fmt.Fprintln(w, "no calls in progress")
+	if len(items) == 0 {
+		_, err := fmt.Fprintln(w, empty)
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "ID\tLINE\tDIRECTION\tUSER\tREMOTE\tSTATE\tDURATION\tSIP CALL-ID\tYNA CALL ID")
-	for _, x := range calls {
-		d := time.Duration(x.Duration * float64(time.Second)).Round(time.Second)
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.ID, x.Line, x.Direction, orDash(x.User),
-			orDash(x.Remote), x.State, d, orDash(x.SIPCallID), orDash(x.YNACallID))
+	_, _ = fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, x := range items {
+		_, _ = fmt.Fprintln(tw, strings.Join(row(x), "\t"))
 	}
 	return tw.Flush()
 }
 
+func (c *apiClient) printCalls(ctx context.Context, w io.Writer, asJSON bool) error {
+	return printList(ctx, c, w, "/api/v1/calls", asJSON, "no calls in progress",
+		[]string{"ID", "LINE", "DIRECTION", "USER", "REMOTE", "STATE", "DURATION", "SIP CALL-ID", "YNA CALL ID"},
+		func(x admin.CallView) []string {
+			d := time.Duration(x.Duration * float64(time.Second)).Round(time.Second)
+			return []string{x.ID, x.Line, x.Direction, orDash(x.User), orDash(x.Remote), x.State, d.String(),
+				orDash(x.SIPCallID), orDash(x.YNACallID)}
+		})
+}
+
 func (c *apiClient) printRegistrations(ctx context.Context, w io.Writer, asJSON bool) error {
-	var regs []admin.PhoneView
-	if err := c.get(ctx, "/api/v1/registrations", &regs, rawOut(w, asJSON)); err != nil || asJSON {
-		return err
-	}
-	if len(regs) == 0 {
-		_, err := fmt.Fprintln(w, "no phones registered")
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "AOR\tCONTACT\tLINE\tEXPIRES\tUSER AGENT")
-	for _, r := range regs {
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.AOR, r.Contact, orDash(r.Line),
-			r.Expires.Local().Format(time.DateTime), orDash(r.UserAgent))
-	}
-	return tw.Flush()
+	return printList(ctx, c, w, "/api/v1/registrations", asJSON, "no phones registered",
+		[]string{"AOR", "CONTACT", "LINE", "EXPIRES", "USER AGENT"},
+		func(r admin.PhoneView) []string {
+			return []string{r.AOR, r.Contact, orDash(r.Line), r.Expires.Local().Format(time.DateTime), orDash(r.UserAgent)}
+		})
 }
 
 func (c *apiClient) hangup(ctx context.Context, w io.Writer, id string, asJSON bool) error {
@@ -262,26 +263,16 @@ func (c *apiClient) printCDRs(ctx context.Context, w io.Writer, limit int, asCSV
 		}
 		return err
 	}
-	var cdrs []admin.CDRView
-	if err := c.get(ctx, q, &cdrs, rawOut(w, asJSON)); err != nil || asJSON {
-		return err
-	}
-	if len(cdrs) == 0 {
-		_, err := fmt.Fprintln(w, "no call records")
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "ID\tLINE\tDIRECTION\tFROM\tTO\tSETUP\tDURATION\tRESULT\tREASON\tSIP CALL-ID\tYNA CALL ID")
-	for _, x := range cdrs {
-		dur := "-"
-		if !x.AnswerAt.IsZero() && !x.EndAt.IsZero() {
-			dur = x.EndAt.Sub(x.AnswerAt).Round(time.Second).String()
-		} else if x.EndAt.IsZero() {
-			dur = "open"
-		}
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.ID, x.Line, x.Direction, orDash(x.From),
-			orDash(x.To), x.SetupAt.Local().Format(time.DateTime), dur, orDash(x.Result), orDash(x.EndReason),
-			orDash(x.SIPCallID), orDash(x.YNACallID))
-	}
-	return tw.Flush()
+	return printList(ctx, c, w, q, asJSON, "no call records",
+		[]string{"ID", "LINE", "DIRECTION", "FROM", "TO", "SETUP", "DURATION", "RESULT", "REASON", "SIP CALL-ID", "YNA CALL ID"},
+		func(x admin.CDRView) []string {
+			dur := "-"
+			if !x.AnswerAt.IsZero() && !x.EndAt.IsZero() {
+				dur = x.EndAt.Sub(x.AnswerAt).Round(time.Second).String()
+			} else if x.EndAt.IsZero() {
+				dur = "open"
+			}
+			return []string{x.ID, x.Line, x.Direction, orDash(x.From), orDash(x.To), x.SetupAt.Local().Format(time.DateTime),
+				dur, orDash(x.Result), orDash(x.EndReason), orDash(x.SIPCallID), orDash(x.YNACallID)}
+		})
 }
