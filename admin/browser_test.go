@@ -193,34 +193,10 @@ func TestBrowserLinkLine(t *testing.T) {
 	be := &simBackend{cl: cl, connected: make(chan string, 4), lines: map[string]*simLine{}}
 	t.Cleanup(be.close) // runs before sim.Close (LIFO)
 
-	srv, err := New(Config{Listener: adminLn, Username: testUser, Password: testPass, PublicURL: public,
-		Logger: zap.NewNop()}, be)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer ccancel()
-		if err := srv.Close(cctx); err != nil {
-			t.Errorf("admin close: %v", err)
-		}
-	})
-
-	br := cdp.Start(t, bin)
-	pg, err := br.NewPage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	startBrowserAdmin(ctx, t, adminLn, public, be)
 
 	// 1. The admin page (Basic auth credentials in the URL; Chromium keeps them for the origin).
-	u, _ := url.Parse(public + "/")
-	u.User = url.UserPassword(testUser, testPass)
-	if err := pg.Navigate(ctx, u.String()); err != nil {
-		t.Fatal(err)
-	}
+	pg := openAdminPage(ctx, t, bin, public)
 	var text string
 	mustEval(t, ctx, pg, `document.body.innerText`, &text)
 	if !strings.Contains(text, "No line is linked yet.") || !strings.Contains(text, "mydigits.t-mobile.com") {
@@ -390,4 +366,41 @@ func saveScreenshot(t *testing.T, name string, png []byte) {
 		}
 		t.Logf("screenshot: %s", filepath.Join(dir, name))
 	}
+}
+
+// startBrowserAdmin serves the admin pages of be on ln (public is its URL) until the test
+// ends.
+func startBrowserAdmin(ctx context.Context, t *testing.T, ln net.Listener, public string, be Backend) {
+	t.Helper()
+	srv, err := New(Config{Listener: ln, Username: testUser, Password: testPass, PublicURL: public,
+		Logger: zap.NewNop()}, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer ccancel()
+		if err := srv.Close(cctx); err != nil {
+			t.Errorf("admin close: %v", err)
+		}
+	})
+}
+
+// openAdminPage starts headless Chromium (bin) and opens the admin page at public with the
+// test's Basic auth credentials in the URL (Chromium keeps them for the origin).
+func openAdminPage(ctx context.Context, t *testing.T, bin, public string) *cdp.Page {
+	t.Helper()
+	pg, err := cdp.Start(t, bin).NewPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(public + "/")
+	u.User = url.UserPassword(testUser, testPass)
+	if err := pg.Navigate(ctx, u.String()); err != nil {
+		t.Fatal(err)
+	}
+	return pg
 }

@@ -3,13 +3,10 @@ package admin
 import (
 	"context"
 	"net"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/ynagw/ynagw/internal/cdp"
 	"github.com/ynagw/ynagw/internal/testpeer"
@@ -104,30 +101,8 @@ func TestBrowserCallsHangup(t *testing.T) {
 		t.Fatal(err)
 	}
 	public := "http://" + ln.Addr().String()
-	srv, err := New(Config{Listener: ln, Username: testUser, Password: testPass, PublicURL: public, Logger: zap.NewNop()}, be)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer ccancel()
-		if err := srv.Close(cctx); err != nil {
-			t.Errorf("admin close: %v", err)
-		}
-	})
-	br := cdp.Start(t, bin)
-	pg, err := br.NewPage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(public + "/")
-	u.User = url.UserPassword(testUser, testPass)
-	if err := pg.Navigate(ctx, u.String()); err != nil {
-		t.Fatal(err)
-	}
+	startBrowserAdmin(ctx, t, ln, public, be)
+	pg := openAdminPage(ctx, t, bin, public)
 
 	// Line health.
 	type lineRow struct {
