@@ -17,9 +17,12 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
-// handleReadyz answers 200 "ready" (and the backend's ReadyNotes, one a line) when not
-// draining and Backend.Ready is nil, else 503 with the reason. With ?format=json (or
-// Accept: application/json) the body is a ReadyStatus instead, same status code.
+// handleReadyz answers 200 "ready" when not draining and Backend.Ready is nil, else 503
+// "not ready: " and the reason; then the ReadyDetailer's notes, one a line. With
+// ?format=json (or Accept: application/json) the body is a ReadyStatus instead, same
+// status code. /readyz needs no credentials; a caller without them gets no line numbers
+// (MSISDNs): notes say counts, lines carry name and state only. With admin credentials
+// the notes and lines name each line's number and why it needs a relink.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
@@ -29,14 +32,12 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	} else if err := s.b.Ready(ctx); err != nil {
 		st.Ready, st.Reason = false, err.Error()
 	}
+	if d, ok := s.b.(ReadyDetailer); ok {
+		st.Notes, st.Lines = d.ReadyDetail(ctx, s.authorized(r))
+	}
+	w.Header().Set("Cache-Control", "no-store")
 	if r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "application/json") {
-		if d, ok := s.b.(ReadyDetailer); ok {
-			st.Notes, st.Lines = d.ReadyDetail(ctx)
-		} else if n, ok := s.b.(ReadyNoter); ok {
-			st.Notes = n.ReadyNotes()
-		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
 		if !st.Ready {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
@@ -47,18 +48,16 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if !st.Ready {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("not ready: " + st.Reason + "\n"))
-		return
+	} else {
+		_, _ = w.Write([]byte("ready\n"))
 	}
-	_, _ = w.Write([]byte("ready\n"))
-	if n, ok := s.b.(ReadyNoter); ok {
-		for _, note := range n.ReadyNotes() {
-			_, _ = w.Write([]byte(note + "\n"))
-		}
+	for _, note := range st.Notes {
+		_, _ = w.Write([]byte(note + "\n"))
 	}
 }
 
-// ReadyStatus is the JSON /readyz body. /readyz is unauthenticated: lines are named by
-// their configured name, never their number.
+// ReadyStatus is the JSON /readyz body. /readyz is unauthenticated: without admin
+// credentials lines are named by their configured name, never their number.
 type ReadyStatus struct {
 	Ready  bool        `json:"ready"`
 	Reason string      `json:"reason,omitempty"` // why not ready
@@ -77,9 +76,13 @@ const (
 // ReadyLine is one line's health in the JSON /readyz.
 type ReadyLine struct {
 	Name string `json:"name"`
+	// MSISDN is the line's number, only for a caller with admin credentials.
+	MSISDN string `json:"msisdn,omitempty"`
 	// State is ReadyLineLinked, ReadyLineNeverLinked, ReadyLineNeedsRelink or ReadyLineUnlinked.
-	State  string `json:"state"`
-	Reason string `json:"reason,omitempty"` // why it needs a relink / is unlinked
+	State string `json:"state"`
+	// Reason says why it needs a relink / is unlinked, only for a caller with admin
+	// credentials (the texts may quote the network's answers).
+	Reason string `json:"reason,omitempty"`
 	// Channel is the notification channel state ("connected", "recovering", ...), empty
 	// when no channel runs for the line.
 	Channel string `json:"channel,omitempty"`
@@ -89,13 +92,8 @@ type ReadyLine struct {
 }
 
 // ReadyDetailer is optionally implemented by a Backend: the notes and per-line health of
-// the JSON /readyz (neither makes it fail; Backend.Ready decides).
+// /readyz (neither makes it fail; Backend.Ready decides). full is true for a caller with
+// admin credentials: only then may notes and lines name line numbers (MSISDN, Reason).
 type ReadyDetailer interface {
-	ReadyDetail(ctx context.Context) (notes []string, lines []ReadyLine)
-}
-
-// ReadyNoter is optionally implemented by a Backend: lines added to a 200 /readyz body
-// after "ready" (e.g. "restart pending: sip.domain"); they do not make it fail.
-type ReadyNoter interface {
-	ReadyNotes() []string
+	ReadyDetail(ctx context.Context, full bool) (notes []string, lines []ReadyLine)
 }

@@ -210,8 +210,7 @@ func (b *Backend) EmergencyAddressURL(_ context.Context, msisdn, successURL, fai
 }
 
 // Ready implements admin.Backend: not draining, SIP listening, the store answering and
-// every call record written (cdrSink.health), and
-// (when lines are linked) at least one line's notification channel connected.
+// every call record written (cdrSink.health), and linesReady.
 func (b *Backend) Ready(ctx context.Context) error {
 	d := b.d
 	if d.Draining() {
@@ -223,6 +222,17 @@ func (b *Backend) Ready(ctx context.Context) error {
 	if err := d.cdr.health(); err != nil {
 		return err // calls go on; their records wait in memory
 	}
+	return b.linesReady(ctx)
+}
+
+// errNoLineLinked is linesReady's answer when no line is in state linked (never linked,
+// unlinked, or only lines needing a relink): the daemon runs but can take no call.
+var errNoLineLinked = errors.New("no line linked: link a line on the admin page")
+
+// linesReady is nil when a linked line's notification channel is connected;
+// errNoLineLinked when no line is linked, else why not.
+func (b *Backend) linesReady(ctx context.Context) error {
+	d := b.d
 	ls, err := d.store.Lines(ctx)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -237,22 +247,10 @@ func (b *Backend) Ready(ctx context.Context) error {
 			return nil
 		}
 	}
-	if linked > 0 {
-		return errors.New("no line's notification channel is connected")
+	if linked == 0 {
+		return errNoLineLinked
 	}
-	return nil
-}
-
-var _ admin.ReadyNoter = (*Backend)(nil)
-
-// ReadyNotes implements admin.ReadyNoter: the configuration changes pending a restart,
-// and the lines that need a relink.
-func (b *Backend) ReadyNotes() []string {
-	notes := b.d.tokens.relinkNotes()
-	if p := b.d.RestartPending(); len(p) > 0 {
-		notes = append([]string{"restart pending: " + strings.Join(p, ", ")}, notes...)
-	}
-	return notes
+	return errors.New("no line's notification channel is connected")
 }
 
 var _ admin.SIPBlocker = (*Backend)(nil)

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ynagw/ynagw/bridge"
+	"github.com/ynagw/ynagw/internal/testenv"
 	"github.com/ynagw/ynagw/store"
 	"github.com/ynagw/ynagw/yna/ynasim"
 )
@@ -172,9 +173,11 @@ func TestDaemonStoreFullReadyz(t *testing.T) {
 	opts.Admin = adminFromYAML(t, "listen: 127.0.0.1:0\nusername: admin\npassword: admin-pw\nmetrics_auth: required")
 	d := startDaemon(t, opts)
 	d.cdr.backoffMin, d.cdr.backoffMax = time.Millisecond, 20*time.Millisecond
-	if code, body := scrape(t, d.AdminAddr(), "/readyz", "none"); code != 200 {
-		t.Fatalf("readyz before: %d %s", code, body)
-	}
+	LinkForTest(t, d, sim) // no line linked is not ready either (TestReadyzNoLineLinked)
+	testenv.Eventually(t, 10*time.Second, "/readyz 200 before", func() bool {
+		code, _ := scrape(t, d.AdminAddr(), "/readyz", "none")
+		return code == 200
+	})
 	filler := filepath.Join(dir, "filler")
 	fill(t, filler)
 	ctx := ctxT(t, 30*time.Second)

@@ -25,15 +25,17 @@ type HealthOptions struct {
 	// wildcard host (0.0.0.0, ::, empty) is probed on loopback.
 	Addr       string
 	ConfigPath string
-	// Live probes /healthz (the process answers) instead of /readyz (SIP listening, store
-	// open, channels up, not draining).
-	Live bool
+	// Ready probes /readyz (not draining, SIP listening, store writable, a line linked
+	// with its channel up) instead of /healthz (the process answers).
+	Ready bool
 }
 
 // Health is `ynagw health`, the probe a container's HEALTHCHECK runs (distroless has no
-// shell or curl): one GET of the admin /readyz (or /healthz); nil on 200, with the body
-// (which may carry notes, e.g. a restart pending) written to w, else an error with the
-// status and body.
+// shell or curl): one GET of the admin /healthz (liveness), or /readyz with Ready; nil
+// on 200, with the body (which may carry notes, e.g. a restart pending) written to w,
+// else an error with the status and body. Liveness is the default so that a first start
+// (no line linked yet, /readyz 503) is not marked unhealthy, which would make
+// orchestrators restart it or route no traffic to its admin page, where the line is linked.
 func Health(ctx context.Context, o HealthOptions, w io.Writer) error {
 	addr := o.Addr
 	if addr == "" {
@@ -43,7 +45,7 @@ func Health(ctx context.Context, o HealthOptions, w io.Writer) error {
 		}
 		addr = cfg.Admin.Listen
 	}
-	u, err := probeURL(addr, o.Live)
+	u, err := probeURL(addr, o.Ready)
 	if err != nil {
 		return err
 	}
@@ -66,8 +68,8 @@ func Health(ctx context.Context, o HealthOptions, w io.Writer) error {
 	return nil
 }
 
-// probeURL is http://addr/readyz (/healthz when live), a wildcard host replaced by loopback.
-func probeURL(addr string, live bool) (string, error) {
+// probeURL is http://addr/healthz (/readyz when ready), a wildcard host replaced by loopback.
+func probeURL(addr string, ready bool) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", fmt.Errorf("admin address %q: %w", addr, err)
@@ -81,9 +83,9 @@ func probeURL(addr string, live bool) (string, error) {
 	case "::":
 		host = "::1"
 	}
-	path := "/readyz"
-	if live {
-		path = "/healthz"
+	path := "/healthz"
+	if ready {
+		path = "/readyz"
 	}
 	return "http://" + net.JoinHostPort(host, port) + path, nil
 }
@@ -135,13 +137,23 @@ func (h *lineHealthLog) ChannelState(line string, state yna.ChannelState) {
 
 var _ admin.ReadyDetailer = (*Backend)(nil)
 
-// ReadyDetail implements admin.ReadyDetailer: the restart-pending note and every line's
-// health, named by its metrics label (configured name), never its number.
-func (b *Backend) ReadyDetail(ctx context.Context) ([]string, []admin.ReadyLine) {
+// ReadyDetail implements admin.ReadyDetailer: the restart-pending note, the lines that
+// need a relink, and every line's health named by its metrics label (configured name).
+// Without full (a caller without admin credentials) nothing names a line's number: the
+// relink note is a count, lines carry no MSISDN and no reason.
+func (b *Backend) ReadyDetail(ctx context.Context, full bool) ([]string, []admin.ReadyLine) {
 	d := b.d
 	var notes []string
 	if p := d.RestartPending(); len(p) > 0 {
 		notes = []string{"restart pending: " + strings.Join(p, ", ")}
+	}
+	switch relink := d.tokens.relinkNotes(); {
+	case full:
+		notes = append(notes, relink...)
+	case len(relink) == 1:
+		notes = append(notes, "1 line needs a relink")
+	case len(relink) > 1:
+		notes = append(notes, fmt.Sprintf("%d lines need a relink", len(relink)))
 	}
 	stored := map[string]bool{}
 	if ls, err := d.store.Lines(ctx); err == nil {
@@ -152,7 +164,10 @@ func (b *Backend) ReadyDetail(ctx context.Context) ([]string, []admin.ReadyLine)
 	names := d.opts.Metrics.lineLabels(d.lines()).Names
 	var lines []admin.ReadyLine
 	for _, v := range b.Lines(ctx) {
-		rl := admin.ReadyLine{Name: names[v.MSISDN], State: v.State, Reason: v.Reason, Channel: v.Channel}
+		rl := admin.ReadyLine{Name: names[v.MSISDN], State: v.State, Channel: v.Channel}
+		if full {
+			rl.MSISDN, rl.Reason = v.MSISDN, v.Reason
+		}
 		if rl.Name == "" {
 			rl.Name = metrics.Other
 		}

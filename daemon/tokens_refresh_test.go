@@ -112,8 +112,11 @@ func TestNeedsRelinkReportedEverywhere(t *testing.T) {
 	if ls := d.Backend().Lines(ctx); len(ls) != 1 || ls[0].State != admin.LineNeedsRelink {
 		t.Errorf("admin lines %+v", ls)
 	}
-	notes := d.Backend().ReadyNotes()
+	notes, _ := d.Backend().ReadyDetail(ctx, true)
 	if len(notes) != 1 || !strings.Contains(notes[0], tLine) || !strings.Contains(notes[0], "relink") {
 		t.Errorf("ready notes %q", notes)
+	}
+	if notes, _ := d.Backend().ReadyDetail(ctx, false); len(notes) != 1 || notes[0] != "1 line needs a relink" {
+		t.Errorf("ready notes without credentials %q", notes)
 	}
 }
