@@ -65,9 +65,11 @@ EXPOSE 8080/tcp
 # SQLite database (lines, tokens encrypted at rest, CDRs).
 VOLUME /var/lib/ynagw
 
-# `ynagw health` GETs the admin /readyz (address from admin.listen of the
-# configuration); no shell or curl needed. Unhealthy while draining, or when no
-# linked line's notification channel is up.
+# `ynagw health` GETs the admin /healthz (address from admin.listen of the
+# configuration); no shell or curl needed: unhealthy when the process no longer answers.
+# Not /readyz (`ynagw health -ready`): a first start has no line linked yet, and an
+# unhealthy container may be restarted or cut off from its admin page, where the line
+# is linked. Watch readiness with the alerts (configs/alerts.yaml) or -ready elsewhere.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["/ynagw", "health"]
 
 # SIGTERM drains active calls; give `docker stop -t 90` for a full drain.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -209,7 +210,8 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
-// checkHealthcheck: HEALTHCHECK [--option=value...] CMD ["/ynagw", "health", ...].
+// checkHealthcheck: HEALTHCHECK [--option=value...] CMD ["/ynagw", "health", ...], the
+// liveness probe (not -ready).
 func checkHealthcheck(t *testing.T, hc string) {
 	t.Helper()
 	i := strings.Index(hc, "CMD ")
@@ -224,6 +226,9 @@ func checkHealthcheck(t *testing.T, hc string) {
 	}
 	if len(argv) < 2 || argv[0] != "/ynagw" || argv[1] != "health" {
 		t.Errorf("HEALTHCHECK runs %q, want /ynagw health", argv)
+	}
+	if slices.Contains(argv, "-ready") {
+		t.Errorf("HEALTHCHECK runs %q: readiness marks a first start (no line linked) unhealthy; probe liveness", argv)
 	}
 	opts := strings.Fields(hc[:i])
 	for _, o := range opts {

@@ -14,9 +14,10 @@ import (
 	"github.com/ynagw/ynagw/internal/ynagwproc"
 )
 
-// TestHealth: `ynagw health` exits 0 against a running daemon (/readyz, and /healthz
-// with -live; the address given or taken from a configuration's admin.listen, a wildcard
-// host probed on loopback), 1 once it is gone and 1 on a 503 with the reason printed.
+// TestHealth: `ynagw health` exits 0 against a running daemon with no line linked yet
+// (/healthz, the default and -live; the address given or taken from a configuration's
+// admin.listen, a wildcard host probed on loopback), while -ready (/readyz) exits 1 saying
+// no line is linked; 1 once the daemon is gone.
 func TestHealth(t *testing.T) {
 	bin := testBin(t)
 	sim := ynagwproc.NewSim(t)
@@ -28,11 +29,15 @@ func TestHealth(t *testing.T) {
 		t.Fatal("no admin address logged")
 	}
 
-	if out, code := ynagwproc.RunOnce(t, bin, "health", "-addr", admin); code != 0 || !strings.Contains(out, "ready") {
+	if out, code := ynagwproc.RunOnce(t, bin, "health", "-addr", admin); code != 0 || strings.TrimSpace(out) != "ok" {
 		t.Errorf("health -addr %s: exit %d, output %q", admin, code, out)
 	}
 	if out, code := ynagwproc.RunOnce(t, bin, "health", "-live", "-addr", admin); code != 0 || strings.TrimSpace(out) != "ok" {
 		t.Errorf("health -live: exit %d, output %q", code, out)
+	}
+	if out, code := ynagwproc.RunOnce(t, bin, "health", "-ready", "-addr", admin); code != 1 ||
+		!strings.Contains(out, "503") || !strings.Contains(out, "no line linked") {
+		t.Errorf("health -ready with no line linked: exit %d, output %q", code, out)
 	}
 	// The address from a configuration file (what the Docker HEALTHCHECK does).
 	_, port, _ := net.SplitHostPort(admin)
@@ -65,11 +70,17 @@ func TestHealth(t *testing.T) {
 	}
 }
 
-// TestHealthNotReady: a 503 from /readyz is exit 1 with the reason.
+// TestHealthNotReady: with -ready a 503 from /readyz is exit 1 with the reason; the
+// default (liveness) probe of the same daemon exits 0.
 func TestHealthNotReady(t *testing.T) {
 	bin := testBin(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/readyz" {
+		switch r.URL.Path {
+		case "/healthz":
+			_, _ = w.Write([]byte("ok\n"))
+			return
+		case "/readyz":
+		default:
 			http.NotFound(w, r)
 			return
 		}
@@ -77,7 +88,11 @@ func TestHealthNotReady(t *testing.T) {
 		_, _ = w.Write([]byte("not ready: draining\n"))
 	}))
 	defer srv.Close()
-	out, code := ynagwproc.RunOnce(t, bin, "health", "-addr", strings.TrimPrefix(srv.URL, "http://"))
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	if out, code := ynagwproc.RunOnce(t, bin, "health", "-addr", addr); code != 0 {
+		t.Errorf("health (liveness) of a daemon that is not ready: exit %d, output %q", code, out)
+	}
+	out, code := ynagwproc.RunOnce(t, bin, "health", "-ready", "-addr", addr)
 	if code != 1 || !strings.Contains(out, "503") || !strings.Contains(out, "draining") {
 		t.Errorf("health on 503: exit %d, output %q", code, out)
 	}

@@ -5,7 +5,7 @@
 //	ynagw demo                       a self-contained demo against an embedded simulator
 //	ynagw check-config -config FILE  print OK or every field error (exit 1)
 //	ynagw lines -config FILE         linked lines and their state
-//	ynagw health [-addr HOST:PORT]   probe the running daemon's /readyz (exit 0/1)
+//	ynagw health [-addr HOST:PORT]   probe the running daemon's /healthz, -ready /readyz (exit 0/1)
 //	ynagw calls|registrations|cdrs   calls, phones, call records (admin API, apicli.go)
 //	ynagw hangup ID                  hang up a call (admin API)
 //	ynagw config show -config FILE   the effective config, secrets masked (docs.go)
@@ -41,7 +41,7 @@ var commands = []struct{ name, args, help string }{
 	{"demo", "[-v]", "run a scripted call against an embedded YNA simulator"},
 	{"check-config", "-config FILE", "validate a configuration file"},
 	{"lines", "-config FILE", "list linked lines and their state"},
-	{"health", "[-addr HOST:PORT] [-live]", "probe the running daemon's admin /readyz (or /healthz); exit 0 or 1"},
+	{"health", "[-addr HOST:PORT] [-ready]", "probe the running daemon's admin /healthz (alive), or /readyz with -ready (can take calls); exit 0 or 1"},
 	{"calls", "[-config FILE|-addr HOST:PORT]", "list the calls in progress (admin API)"},
 	{"registrations", "[-config FILE|-addr HOST:PORT]", "list the registered desk phones (admin API)"},
 	{"hangup", "[-config FILE|-addr HOST:PORT] ID", "hang up a call in progress (admin API)"},
@@ -99,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cfgPath *string
 		verbose *bool
 		addr    *string
-		live    *bool
+		ready   *bool
 		timeout *time.Duration
 	)
 	switch cmd {
@@ -110,7 +110,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "health":
 		cfgPath = fs.String("config", defaultConfig, "configuration file to take admin.listen from when -addr is not given")
 		addr = fs.String("addr", "", "admin listener HOST:PORT (default: admin.listen of -config)")
-		live = fs.Bool("live", false, "probe /healthz (the process answers) instead of /readyz (ready for calls)")
+		ready = fs.Bool("ready", false, "probe /readyz (not draining, store writable, a line linked with its channel up) instead of /healthz (the process answers); "+
+			"not for a container HEALTHCHECK: a first start has no line linked yet")
+		_ = fs.Bool("live", false, "probe /healthz: the default, accepted for older scripts")
 		timeout = fs.Duration("timeout", 5*time.Second, "give up after this long")
 	}
 	fs.Usage = func() {
@@ -150,7 +152,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cancel()
 	case "health":
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-		err = daemon.Health(ctx, daemon.HealthOptions{Addr: *addr, ConfigPath: *cfgPath, Live: *live}, stdout)
+		err = daemon.Health(ctx, daemon.HealthOptions{Addr: *addr, ConfigPath: *cfgPath, Ready: *ready}, stdout)
 		cancel()
 	case "demo":
 		var logs io.Writer
