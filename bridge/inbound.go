@@ -55,8 +55,10 @@ func (g *Gateway) ringTargets(lc LineConfig) ([]sip.Target, []string) {
 	var srtp []string
 	for _, u := range lc.Ring {
 		for _, ct := range g.parts.sip.Contacts(u) {
-			t := sip.Target{URI: ct.URI, Label: aorUser(ct.AOR) + "/" + ct.URI}
-			if strings.EqualFold(ct.Transport, "udp") && ct.Source.IsValid() {
+			// Route: registered through a proxy (Path, RFC 3327), maybe via another
+			// node: rung through that proxy, which then ignores Destination.
+			t := sip.Target{URI: ct.URI, Label: aorUser(ct.AOR) + "/" + ct.URI, Route: ct.Path}
+			if len(ct.Path) == 0 && strings.EqualFold(ct.Transport, "udp") && ct.Source.IsValid() {
 				t.Destination = ct.Source.String() // reach phones behind NAT where they registered from
 			}
 			out = append(out, t)

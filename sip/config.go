@@ -82,6 +82,11 @@ type Config struct {
 	CAFile             string        // PEM CAs that TLS servers we connect to (trunks, phones) must chain to; "" = system roots
 	Logger             *zap.Logger
 	Observer           Observer // metrics hooks; nil = none
+	// Registrations keeps the registrar's bindings; nil = in memory, private to
+	// this Server. A store shared by several nodes lets each ring every phone.
+	Registrations RegistrationStore
+	// NodeID names this node in the bindings it writes (Contact.Node); "" is fine for one node.
+	NodeID string
 
 	now func() time.Time // clock for auth decisions; tests set it; default time.Now
 }

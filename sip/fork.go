@@ -43,6 +43,10 @@ type Target struct {
 	// Destination optionally overrides where the INVITE is sent ("host:port"),
 	// e.g. Contact.Source of a phone behind NAT. Empty: resolve URI.
 	Destination string
+	// Route, if set, is the route set of the INVITE (name-addr values, top
+	// first): a binding's Path (Contact.Path) through the proxy in front. The
+	// INVITE goes to the first entry (loose routing); Destination is ignored.
+	Route []string
 	// Offer, if not nil, is this target's SDP offer instead of DialRequest.Offer
 	// (e.g. SDES-SRTP keys only toward targets reached over TLS).
 	Offer []byte
@@ -305,7 +309,14 @@ func startFork(ctx context.Context, env forkEnv, req DialRequest) (*OutboundCall
 			return nil, &StatusError{Code: 400, Err: fmt.Errorf("dial: %w", err)}
 		}
 		networks[i], sent[i] = targetNetwork(ruris[i]), t
-		if env.route != nil {
+		if len(t.Route) > 0 {
+			// Registered through a proxy (Path): the proxy holds the phone's flow.
+			n, dest, err := routeHop(t.Route)
+			if err != nil {
+				return nil, &StatusError{Code: 400, Err: fmt.Errorf("dial: target %q: %w", t.URI, err)}
+			}
+			networks[i], sent[i].Destination, routed[i] = n, dest, true
+		} else if env.route != nil {
 			if n, dest, ok := env.route(t); ok && env.uas[n] != nil {
 				// A phone registered over TCP/TLS (maybe behind NAT): ring it on
 				// the connection it registered on, not a new one to its Contact.

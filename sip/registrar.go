@@ -2,7 +2,6 @@ package sip
 
 import (
 	"context"
-	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,10 +12,14 @@ import (
 	"go.uber.org/zap"
 )
 
-// registrar holds contact bindings per user (AOR).
+// registrar handles REGISTER. Bindings live in store (shared by the nodes of a
+// cluster, or private); bindings holds the ones this node accepted, for
+// keep-alive OPTIONS, connection reuse and the Registrations count.
 type registrar struct {
-	s  *Server
-	mu sync.Mutex
+	s     *Server
+	store RegistrationStore
+	regMu sync.Mutex // serialises REGISTER processing (store read-modify-write)
+	mu    sync.Mutex
 	// by lower-case username
 	bindings map[string][]*binding
 }
@@ -27,7 +30,11 @@ type binding struct {
 }
 
 func newRegistrar(s *Server) *registrar {
-	return &registrar{s: s, bindings: map[string][]*binding{}}
+	st := s.cfg.Registrations
+	if st == nil {
+		st = NewMemoryRegistrations()
+	}
+	return &registrar{s: s, store: st, bindings: map[string][]*binding{}}
 }
 
 // aorUser reduces "sip:alice@dom", "<sip:alice@dom>" or "alice" to "alice".
@@ -45,15 +52,32 @@ func aorUser(aor string) string {
 	return strings.ToLower(a)
 }
 
+// contacts returns the unexpired bindings of aor in the store, freshest first
+// (with the account's current AOR). If the store fails, this node's own.
 func (r *registrar) contacts(aor string) []Contact {
+	key := aorUser(aor)
+	ctx, cancel := context.WithTimeout(r.s.ctx, storeTimeout)
+	defer cancel()
+	stored, err := r.store.Lookup(ctx, key)
 	now := time.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var out []Contact
-	for _, b := range r.bindings[aorUser(aor)] {
-		if b.Expires.After(now) {
-			out = append(out, b.Contact)
+	if err != nil {
+		r.s.log.Warn("registration store lookup failed; ringing this node's bindings only", zap.String("user", key), zap.Error(err))
+		r.mu.Lock()
+		for _, b := range r.bindings[key] {
+			stored = append(stored, b.Contact)
 		}
+		r.mu.Unlock()
+	}
+	u := r.s.userByName(key)
+	for _, b := range stored {
+		if !b.Expires.After(now) {
+			continue
+		}
+		if u != nil {
+			b.AOR = u.AOR
+		}
+		out = append(out, b)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Expires.After(out[j].Expires) })
 	return out
@@ -182,17 +206,39 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 
-	now := time.Now()
-	r.mu.Lock()
+	paths := pathValues(headerValues(req, "Path"))
+	r.regMu.Lock() // one REGISTER at a time: the store's read-modify-write
+	defer r.regMu.Unlock()
 	if s.userByName(user.Username) == nil { // SetUsers removed the user meanwhile
-		r.mu.Unlock()
 		s.respond(req, tx, 403, "Forbidden", nil)
 		return
 	}
-	if star {
-		delete(r.bindings, key)
+	ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
+	defer cancel()
+	stored, err := r.store.Lookup(ctx, key)
+	if err != nil {
+		s.log.Warn("register: registration store lookup failed", zap.String("user", name), zap.Error(err))
+		s.respond(req, tx, 500, "Registration Store Unavailable", nil, retryAfter(5))
+		return
 	}
-	bs := r.bindings[key]
+	now := time.Now()
+	bs := make([]Contact, 0, len(stored)+len(changes))
+	for _, b := range stored {
+		if b.Expires.After(now) {
+			bs = append(bs, b)
+		}
+	}
+	if star {
+		for _, b := range bs {
+			if err := r.store.Delete(ctx, key, b.URI); err != nil {
+				s.log.Warn("register: registration store delete failed", zap.String("user", name), zap.Error(err))
+				s.respond(req, tx, 500, "Registration Store Unavailable", nil, retryAfter(5))
+				return
+			}
+			r.forget(key, b.URI)
+		}
+		bs = bs[:0]
+	}
 	for _, c := range changes {
 		idx := -1
 		for i, b := range bs {
@@ -205,55 +251,134 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 			continue // stale retransmission / reordered request
 		}
 		if c.exp == 0 {
+			if err := r.store.Delete(ctx, key, c.uri); err != nil {
+				s.log.Warn("register: registration store delete failed", zap.String("user", name), zap.Error(err))
+				s.respond(req, tx, 500, "Registration Store Unavailable", nil, retryAfter(5))
+				return
+			}
+			r.forget(key, c.uri)
 			if idx >= 0 {
 				bs = append(bs[:idx], bs[idx+1:]...)
 			}
 			continue
 		}
-		nb := &binding{Contact: Contact{
+		nb := Contact{
 			AOR: user.AOR, URI: c.uri, Source: src, Transport: network,
 			Expires: now.Add(time.Duration(c.exp) * time.Second), CallID: cid, CSeq: cseq, UserAgent: uaName,
-		}}
+			User: key, Path: paths, Node: s.cfg.NodeID,
+		}
+		if err := r.store.Put(ctx, nb); err != nil {
+			s.log.Warn("register: registration store put failed", zap.String("user", name), zap.Error(err))
+			s.respond(req, tx, 500, "Registration Store Unavailable", nil, retryAfter(5))
+			return
+		}
+		r.remember(nb)
 		if idx >= 0 {
 			bs[idx] = nb
 		} else {
 			bs = append(bs, nb)
 		}
 	}
-	if len(bs) == 0 {
-		delete(r.bindings, key)
-	} else {
-		r.bindings[key] = bs
-	}
 	var hdrs []sip.Header
 	for _, b := range bs {
 		left := int(b.Expires.Sub(now).Round(time.Second) / time.Second)
 		hdrs = append(hdrs, sip.NewHeader("Contact", "<"+b.URI+">;expires="+strconv.Itoa(left)))
 	}
-	r.mu.Unlock()
+	if len(paths) > 0 && hasOptionTag(headerValues(req, "Supported"), "path") {
+		// RFC 3327 §5.3: echo the stored Path when the UA said it supports it
+		hdrs = append(hdrs, sip.NewHeader("Path", strings.Join(paths, ", ")))
+	}
 	hdrs = append(hdrs, sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
 	hdrs = append(hdrs, s.capabilityHeaders()...)
-	s.log.Debug("register", zap.String("user", name), zap.Int("bindings", len(bs)), zap.Stringer("src", src))
+	s.log.Debug("register", zap.String("user", name), zap.Int("bindings", len(bs)), zap.Stringer("src", src), zap.Strings("path", paths))
 	s.respond(req, tx, 200, "OK", nil, hdrs...)
 }
 
-// retainUsers drops the bindings of users not in t and refreshes the AOR of the others.
+// remember records a binding this node accepted (keep-alive, connection reuse, count).
+func (r *registrar) remember(c Contact) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	bs := r.bindings[c.User]
+	for i, b := range bs {
+		if b.URI == c.URI {
+			bs[i] = &binding{Contact: c}
+			return
+		}
+	}
+	r.bindings[c.User] = append(bs, &binding{Contact: c})
+}
+
+// forget drops this node's record of the binding (user, uri).
+func (r *registrar) forget(user, uri string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	bs := r.bindings[user]
+	for i, b := range bs {
+		if b.URI == uri {
+			bs = append(bs[:i], bs[i+1:]...)
+			break
+		}
+	}
+	if len(bs) == 0 {
+		delete(r.bindings, user)
+	} else {
+		r.bindings[user] = bs
+	}
+}
+
+// headerValues returns the values of every header called name.
+func headerValues(m sip.Message, name string) []string {
+	var out []string
+	for _, h := range m.GetHeaders(name) {
+		out = append(out, h.Value())
+	}
+	return out
+}
+
+// retainUsers drops the bindings of users not in t (from the store too) and
+// refreshes the AOR of the others.
 func (r *registrar) retainUsers(t *userTable) {
 	keep := make(map[string]*User, len(t.byName))
 	for _, u := range t.byName {
 		keep[aorUser(u.Username)] = u
 	}
+	var gone []Contact
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	for k, bs := range r.bindings {
 		u := keep[k]
 		if u == nil {
+			for _, b := range bs {
+				gone = append(gone, b.Contact)
+			}
 			delete(r.bindings, k)
 			continue
 		}
 		for _, b := range bs {
 			b.AOR = u.AOR
 		}
+	}
+	r.mu.Unlock()
+	for _, c := range gone {
+		r.dropStored(c)
+	}
+}
+
+// dropStored deletes c from the store unless it was replaced there since
+// (the phone registered again, maybe through another node).
+func (r *registrar) dropStored(c Contact) {
+	ctx, cancel := context.WithTimeout(r.s.ctx, storeTimeout)
+	defer cancel()
+	cur, err := r.store.Lookup(ctx, c.User)
+	if err == nil {
+		for _, b := range cur {
+			if b.URI == c.URI && b.CallID == c.CallID && b.CSeq == c.CSeq && b.Node == c.Node {
+				err = r.store.Delete(ctx, c.User, c.URI)
+				break
+			}
+		}
+	}
+	if err != nil {
+		r.s.log.Warn("registration store: dropping a binding failed", zap.String("user", c.User), zap.String("contact", c.URI), zap.Error(err))
 	}
 }
 
@@ -306,15 +431,21 @@ func (s *Server) keepAliveLoop() {
 		for _, b := range targets {
 			ok := s.pingContact(b.Contact)
 			s.reg.mu.Lock()
+			dead := false
 			if ok {
 				b.failures = 0
 			} else {
 				b.failures++
-				if b.failures >= 3 {
+				if b.failures >= 3 && !b.Expires.IsZero() {
 					b.Expires = time.Time{} // purged by housekeeping
+					dead = true
 				}
 			}
+			c := b.Contact
 			s.reg.mu.Unlock()
+			if dead {
+				s.reg.dropStored(c)
+			}
 		}
 	}
 }
@@ -328,7 +459,14 @@ func (s *Server) pingContact(c Contact) bool {
 	defer cancel()
 	req := sip.NewRequest(sip.OPTIONS, uri)
 	req.SetTransport(sip.NetworkToUpper(c.Transport))
-	if c.Source.IsValid() {
+	if len(c.Path) > 0 {
+		network, dest, err := addRoute(req, c.Path)
+		if err != nil {
+			return false
+		}
+		req.SetTransport(sip.NetworkToUpper(network))
+		req.SetDestination(dest)
+	} else if c.Source.IsValid() {
 		req.SetDestination(c.Source.String())
 	}
 	// over UDP the client sends it from the listener socket (listenerRequester)
@@ -340,4 +478,3 @@ func (s *Server) pingContact(c Contact) bool {
 	return res.StatusCode < 500 || res.StatusCode == 503
 }
 
-var _ = netip.AddrPort{}

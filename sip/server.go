@@ -44,6 +44,14 @@ type Contact struct {
 	CallID    string
 	CSeq      uint32
 	UserAgent string
+	// User is the registrar's key: the lower-case user name of the account.
+	User string
+	// Path is the Path (RFC 3327) the REGISTER came with, top first, each a
+	// name-addr as received ("<sip:10.0.0.1:5060;lr>"). Requests to this
+	// contact carry it as their Route set (Target.Route).
+	Path []string
+	// Node is Config.NodeID of the node that accepted the registration.
+	Node string
 }
 
 const (

@@ -202,6 +202,11 @@ func buildInvite(req *DialRequest, t Target, ruri sipmsg.Uri) (*sipmsg.Request, 
 		}
 		inv.AppendHeader(sipmsg.NewHeader(k, v))
 	}
+	if len(t.Route) > 0 {
+		if _, _, err := addRoute(inv, t.Route); err != nil {
+			return nil, err
+		}
+	}
 	if offer := t.offer(req); len(offer) > 0 {
 		inv.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
 		inv.SetBody(offer)
