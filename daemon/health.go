@@ -90,9 +90,10 @@ func probeURL(addr string, ready bool) (string, error) {
 	return "http://" + net.JoinHostPort(host, port) + path, nil
 }
 
-// lineHealthLog is the gateway's metrics sink plus one log line per change of a line's
-// notification channel: lost (connected → anything else) at warn, up again at info, each
-// with the line key (the line's number, as every daemon log line names lines).
+// lineHealthLog is the gateway's metrics sink plus one info line per change of a line's
+// notification channel: down (connected → anything else), up again, each with the line
+// key (the line's number, as every daemon log line names lines). The warn of a loss is the
+// channel's own, with the reason: one warn per loss in total.
 type lineHealthLog struct {
 	*metrics.Metrics
 	log *zap.Logger
@@ -131,7 +132,9 @@ func (h *lineHealthLog) ChannelState(line string, state yna.ChannelState) {
 	case up && !was:
 		h.log.Info("line channel up", zap.String("line", line))
 	case !up && was:
-		h.log.Warn("line channel down", zap.String("line", line), zap.Stringer("state", state))
+		// Info: the cause has its own warn (yna's "notification channel lost, recovering" with
+		// the reason, "line needs relink", "notification channel failed"); a stop is no fault.
+		h.log.Info("line channel down", zap.String("line", line), zap.Stringer("state", state))
 	}
 }
 

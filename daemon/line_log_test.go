@@ -15,8 +15,8 @@ import (
 )
 
 // TestLineStateChangesLogged: each change of a line's health is one log line with the
-// line key: channel up at info, channel lost at warn, needs relink at warn, linked again
-// at info.
+// line key: channel up and down at info, needs relink at warn, linked again at info; a
+// channel loss is one warn line in total, the channel's own with the reason (issue 11).
 func TestLineStateChangesLogged(t *testing.T) {
 	sim := newSim(t, ynasim.Config{})
 	opts := testOptions(t, sim, t.TempDir(), testKey(t))
@@ -50,15 +50,21 @@ func TestLineStateChangesLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait("line channel up", zap.InfoLevel, 1)
+	warnsBefore := len(logs.FilterLevelExact(zap.WarnLevel).All())
 	if err := sim.ApplyAccountFault(tAccount, ynasim.AccountFault{DropSocket: true}); err != nil {
 		t.Fatal(err)
 	}
-	wait("line channel down", zap.WarnLevel, 1)
+	wait("line channel down", zap.InfoLevel, 1)
 	wait("line channel up", zap.InfoLevel, 2)
+	if warns := logs.FilterLevelExact(zap.WarnLevel).All()[warnsBefore:]; len(warns) != 1 ||
+		warns[0].Message != "notification channel lost, recovering" || warns[0].ContextMap()["line"] != tLine ||
+		warns[0].ContextMap()["reason"] == nil {
+		t.Errorf("one channel loss: warn lines %v, want one 'notification channel lost, recovering' with line and reason", warns)
+	}
 
 	d.tokens.MarkNeedsRelink(ctx, tLine, "YNA refused a refreshed token")
 	wait("line needs relink", zap.WarnLevel, 1)
-	wait("line channel down", zap.WarnLevel, 2)
+	wait("line channel down", zap.InfoLevel, 2)
 	if _, err := d.Backend().CompleteLink(ctx, linkCode(t, yc), tRedirect); err != nil {
 		t.Fatal(err)
 	}

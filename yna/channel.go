@@ -296,7 +296,13 @@ func (c *Channel) Run(ctx context.Context) error {
 		if reason == endRebuild {
 			c.rebuilds.Add(1)
 		}
-		c.log.Info("notification channel lost, recovering", zap.Stringer("reason", reason))
+		if reason == endOpenFailed {
+			// Never connected: "initial open failed" was the warn.
+			c.log.Info("notification channel recovering", zap.Stringer("reason", reason))
+		} else {
+			// The one warn line of a loss; the recovery's own lines stay at info.
+			c.log.Warn("notification channel lost, recovering", zap.Stringer("reason", reason))
+		}
 		c.setState(ChannelRecovering)
 		if flaps > 0 && !c.flapPause(ctx, flaps) {
 			c.setState(ChannelClosed)

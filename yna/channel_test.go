@@ -831,3 +831,25 @@ func TestBackoffDelay(t *testing.T) {
 		}
 	}
 }
+
+// TestChannelLossLoggedAtWarn (issue 11): losing a connected channel is one warn line
+// with the reason (and the caller's logger fields, e.g. the line); the recovery's own
+// lines stay at info or below.
+func TestChannelLossLoggedAtWarn(t *testing.T) {
+	f := newFakeWS(t, "/a")
+	core, logs := observer.New(zap.InfoLevel)
+	h := startChannel(t, ChannelConfig{URL: f.url("/a"), Logger: zap.New(core).With(zap.String("line", "14255550100"))}, f.url("/a"))
+	h.waitState(t, ChannelConnected)
+	f.accept(t).drop()
+	h.waitState(t, ChannelRecovering)
+	h.waitState(t, ChannelConnected)
+	f.accept(t)
+	warns := logs.FilterLevelExact(zap.WarnLevel).All()
+	if len(warns) != 1 {
+		t.Fatalf("%d warn lines for one loss, want 1: %v", len(warns), logs.All())
+	}
+	if m := warns[0].ContextMap(); warns[0].Message != "notification channel lost, recovering" ||
+		m["reason"] != "socket lost" || m["line"] != "14255550100" {
+		t.Errorf("loss logged as %q %v", warns[0].Message, m)
+	}
+}
