@@ -11,7 +11,7 @@ import (
 func validDirection(d string) bool { return d == Outbound || d == Inbound }
 
 // OpenCall implements Store.
-func (s *SQLite) OpenCall(ctx context.Context, c CDR) error {
+func (s *core) OpenCall(ctx context.Context, c CDR) error {
 	if c.ID == "" || c.Line == "" {
 		return fmt.Errorf("%w: call needs ID and Line", ErrInvalid)
 	}
@@ -21,7 +21,7 @@ func (s *SQLite) OpenCall(ctx context.Context, c CDR) error {
 	if c.SetupAt.IsZero() {
 		c.SetupAt = s.now()
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *qtx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM cdrs WHERE id = ?", c.ID).Scan(&n); err != nil {
 			return fmt.Errorf("store: open call: %w", err)
@@ -30,13 +30,16 @@ func (s *SQLite) OpenCall(ctx context.Context, c CDR) error {
 			return fmt.Errorf("%w: call %s", ErrExists, c.ID)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO cdrs (`+cdrCols+`)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 			c.ID, c.Direction, c.Line, c.SIPCallID, c.YNACallID, c.From, c.To,
 			timeArg(c.SetupAt), timeArg(c.AnswerAt), timeArg(c.EndAt),
 			c.Result, c.EndReason, c.SIPCode,
 			counterArg(c.PacketsSIPIn), counterArg(c.PacketsSIPOut),
 			counterArg(c.PacketsNetIn), counterArg(c.PacketsNetOut),
-			counterArg(c.LostSIP), counterArg(c.LostNet))
+			counterArg(c.LostSIP), counterArg(c.LostNet), c.Node)
+		if s.d.duplicate(err) { // a concurrent OpenCall of the same ID won
+			return fmt.Errorf("%w: call %s", ErrExists, c.ID)
+		}
 		if err != nil {
 			return fmt.Errorf("store: open call: %w", err)
 		}
@@ -45,14 +48,14 @@ func (s *SQLite) OpenCall(ctx context.Context, c CDR) error {
 }
 
 // UpdateCall implements Store.
-func (s *SQLite) UpdateCall(ctx context.Context, c CDR) error {
+func (s *core) UpdateCall(ctx context.Context, c CDR) error {
 	if c.ID == "" {
 		return fmt.Errorf("%w: call without ID", ErrInvalid)
 	}
 	if c.Direction != "" && !validDirection(c.Direction) {
 		return fmt.Errorf("%w: call direction %q", ErrInvalid, c.Direction)
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *qtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE cdrs SET
 			direction   = COALESCE(NULLIF(?, ''), direction),
 			line        = COALESCE(NULLIF(?, ''), line),
@@ -66,7 +69,8 @@ func (s *SQLite) UpdateCall(ctx context.Context, c CDR) error {
 			result      = COALESCE(NULLIF(?, ''), result),
 			end_reason  = COALESCE(NULLIF(?, ''), end_reason),
 			sip_code    = COALESCE(NULLIF(?, 0), sip_code),
-			`+statsSet+`
+			`+statsSet+`,
+			node        = COALESCE(NULLIF(?, ''), node)
 			WHERE id = ?`,
 			c.Direction, c.Line, c.SIPCallID, c.YNACallID, c.From, c.To,
 			timeArg(c.SetupAt), timeArg(c.AnswerAt), timeArg(c.EndAt),
@@ -74,7 +78,7 @@ func (s *SQLite) UpdateCall(ctx context.Context, c CDR) error {
 			counterArg(c.PacketsSIPIn), counterArg(c.PacketsSIPOut),
 			counterArg(c.PacketsNetIn), counterArg(c.PacketsNetOut),
 			counterArg(c.LostSIP), counterArg(c.LostNet),
-			c.ID)
+			c.Node, c.ID)
 		if err != nil {
 			return fmt.Errorf("store: update call: %w", err)
 		}
@@ -83,15 +87,15 @@ func (s *SQLite) UpdateCall(ctx context.Context, c CDR) error {
 }
 
 // statsSet merges counters: a zero argument keeps the stored value.
-const statsSet = `pkt_sip_in  = COALESCE(NULLIF(?, 0), pkt_sip_in),
-			pkt_sip_out = COALESCE(NULLIF(?, 0), pkt_sip_out),
-			pkt_net_in  = COALESCE(NULLIF(?, 0), pkt_net_in),
-			pkt_net_out = COALESCE(NULLIF(?, 0), pkt_net_out),
-			lost_sip    = COALESCE(NULLIF(?, 0), lost_sip),
-			lost_net    = COALESCE(NULLIF(?, 0), lost_net)`
+const statsSet = `pkt_sip_in  = COALESCE(NULLIF(CAST(? AS BIGINT), 0), pkt_sip_in),
+			pkt_sip_out = COALESCE(NULLIF(CAST(? AS BIGINT), 0), pkt_sip_out),
+			pkt_net_in  = COALESCE(NULLIF(CAST(? AS BIGINT), 0), pkt_net_in),
+			pkt_net_out = COALESCE(NULLIF(CAST(? AS BIGINT), 0), pkt_net_out),
+			lost_sip    = COALESCE(NULLIF(CAST(? AS BIGINT), 0), lost_sip),
+			lost_net    = COALESCE(NULLIF(CAST(? AS BIGINT), 0), lost_net)`
 
 // CloseCall implements Store.
-func (s *SQLite) CloseCall(ctx context.Context, id string, end CallEnd) error {
+func (s *core) CloseCall(ctx context.Context, id string, end CallEnd) error {
 	if id == "" {
 		return fmt.Errorf("%w: call without ID", ErrInvalid)
 	}
@@ -99,7 +103,7 @@ func (s *SQLite) CloseCall(ctx context.Context, id string, end CallEnd) error {
 		end.At = s.now()
 	}
 	st := end.Stats
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *qtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE cdrs SET
 			end_at     = ?,
 			result     = COALESCE(NULLIF(?, ''), result),
@@ -135,7 +139,7 @@ func (s *SQLite) CloseCall(ctx context.Context, id string, end CallEnd) error {
 
 const cdrCols = `id, direction, line, sip_call_id, yna_call_id, from_uri, to_uri,
 	setup_at, answer_at, end_at, result, end_reason, sip_code,
-	pkt_sip_in, pkt_sip_out, pkt_net_in, pkt_net_out, lost_sip, lost_net`
+	pkt_sip_in, pkt_sip_out, pkt_net_in, pkt_net_out, lost_sip, lost_net, node`
 
 func scanCDR(r rowScanner) (CDR, error) {
 	var (
@@ -146,7 +150,7 @@ func scanCDR(r rowScanner) (CDR, error) {
 	)
 	if err := r.Scan(&c.ID, &c.Direction, &c.Line, &c.SIPCallID, &c.YNACallID, &c.From, &c.To,
 		&setup, &ans, &end, &c.Result, &c.EndReason, &c.SIPCode,
-		&si, &so, &ni, &no, &ls, &ln); err != nil {
+		&si, &so, &ni, &no, &ls, &ln, &c.Node); err != nil {
 		return CDR{}, err
 	}
 	c.SetupAt, c.AnswerAt, c.EndAt = timeCol(setup), timeCol(ans), timeCol(end)
@@ -159,11 +163,11 @@ func scanCDR(r rowScanner) (CDR, error) {
 }
 
 // GetCall implements Store.
-func (s *SQLite) GetCall(ctx context.Context, id string) (CDR, error) {
+func (s *core) GetCall(ctx context.Context, id string) (CDR, error) {
 	if err := s.check(); err != nil {
 		return CDR{}, err
 	}
-	c, err := scanCDR(s.r.QueryRowContext(ctx, "SELECT "+cdrCols+" FROM cdrs WHERE id = ?", id))
+	c, err := scanCDR(s.read().QueryRowContext(ctx, "SELECT "+cdrCols+" FROM cdrs WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return CDR{}, fmt.Errorf("%w: call %s", ErrNotFound, id)
 	}
@@ -174,12 +178,12 @@ func (s *SQLite) GetCall(ctx context.Context, id string) (CDR, error) {
 }
 
 // OpenCalls implements Store.
-func (s *SQLite) OpenCalls(ctx context.Context) ([]CDR, error) {
+func (s *core) OpenCalls(ctx context.Context) ([]CDR, error) {
 	return s.queryCDRs(ctx, "SELECT "+cdrCols+" FROM cdrs WHERE end_at IS NULL ORDER BY setup_at, id")
 }
 
 // CDRs implements Store.
-func (s *SQLite) CDRs(ctx context.Context, f CDRFilter) ([]CDR, error) {
+func (s *core) CDRs(ctx context.Context, f CDRFilter) ([]CDR, error) {
 	var (
 		where []string
 		args  []any
@@ -210,11 +214,11 @@ func (s *SQLite) CDRs(ctx context.Context, f CDRFilter) ([]CDR, error) {
 	return s.queryCDRs(ctx, q, args...)
 }
 
-func (s *SQLite) queryCDRs(ctx context.Context, q string, args ...any) ([]CDR, error) {
+func (s *core) queryCDRs(ctx context.Context, q string, args ...any) ([]CDR, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.read().QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: query cdrs: %w", err)
 	}

@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-func TestCDRLifecycle(t *testing.T) {
+func TestCDRLifecycle(t *testing.T) { forEachDriver(t, testCDRLifecycle) }
+
+func testCDRLifecycle(t *testing.T, s *core) {
 	ctx := context.Background()
-	s := newTest(t)
 	setup := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	answer := setup.Add(4 * time.Second)
 	end := answer.Add(90 * time.Second)
@@ -111,9 +112,10 @@ func TestCDRLifecycle(t *testing.T) {
 	}
 }
 
-func TestCloseCallDefaultsEndToNow(t *testing.T) {
+func TestCloseCallDefaultsEndToNow(t *testing.T) { forEachDriver(t, testCloseCallDefaultsEndToNow) }
+
+func testCloseCallDefaultsEndToNow(t *testing.T, s *core) {
 	ctx := context.Background()
-	s := newTest(t)
 	fixed := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	s.now = func() time.Time { return fixed }
 	if err := s.OpenCall(ctx, CDR{ID: "c", Direction: Inbound, Line: "1"}); err != nil {
@@ -128,9 +130,10 @@ func TestCloseCallDefaultsEndToNow(t *testing.T) {
 	}
 }
 
-func TestCDRFilter(t *testing.T) {
+func TestCDRFilter(t *testing.T) { forEachDriver(t, testCDRFilter) }
+
+func testCDRFilter(t *testing.T, s *core) {
 	ctx := context.Background()
-	s := newTest(t)
 	base := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
 	calls := []CDR{
 		{ID: "a", Direction: Outbound, Line: "L1", SetupAt: base},

@@ -40,8 +40,8 @@ func Check(ctx context.Context, path string, key []byte) error {
 	if err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&cur); err != nil {
 		return fmt.Errorf("store: schema version: %w", err)
 	}
-	if cur > len(migrations) {
-		return fmt.Errorf("%w: database at version %d, binary knows %d", ErrSchemaTooNew, cur, len(migrations))
+	if cur > SchemaVersion() {
+		return fmt.Errorf("%w: database at version %d, binary knows %d", ErrSchemaTooNew, cur, SchemaVersion())
 	}
 	var blob []byte
 	switch err := db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'key_check'").Scan(&blob); {

@@ -3,9 +3,25 @@
 //
 // Store is the interface the daemon uses; SQLite (OpenSQLite) is the embedded
 // implementation, built on the pure-Go driver modernc.org/sqlite so the daemon
-// stays a static CGO_ENABLED=0 binary. A PostgreSQL implementation for clustered
-// deployments can follow the same interface: every method is a single
-// self-contained transaction and the types carry no driver specifics.
+// stays a static CGO_ENABLED=0 binary. Postgres (OpenPostgres) is the store of
+// clustered deployments, where several ynagw nodes share one database.
+//
+// # Two drivers, one code path
+//
+// Both implementations are the same code (core) over database/sql: the
+// PostgreSQL one goes through pgx v5's database/sql adapter (pgx/stdlib)
+// rather than pgxpool, so every query, scan, merge rule and the token
+// encryption are written once and the driver-parametric tests
+// (forEachDriver) run the same table tests against both. Queries use SQLite's
+// ? / ?N placeholders and are rewritten to $N for PostgreSQL; the few
+// parameters whose type PostgreSQL cannot infer carry a CAST that SQLite
+// accepts too. Columns hold the same Go values (Unix nanoseconds in
+// INTEGER/BIGINT, ciphertext in BLOB/BYTEA). Migrations are versioned once and
+// written per driver (sqliteMigrations, pgMigrations, same length); PostgreSQL
+// nodes migrating at the same time serialise on an advisory transaction lock.
+//
+// The PostgreSQL-only parts of clustered mode, line leases (leases.go) and
+// shared registrations (registrations.go), are methods of *Postgres only.
 //
 // # Durability contract
 //

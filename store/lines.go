@@ -12,7 +12,7 @@ func validState(s string) bool {
 }
 
 // PutLine implements Store.
-func (s *SQLite) PutLine(ctx context.Context, l Line) error {
+func (s *core) PutLine(ctx context.Context, l Line) error {
 	if l.MSISDN == "" {
 		return fmt.Errorf("%w: line without MSISDN", ErrInvalid)
 	}
@@ -34,18 +34,18 @@ func (s *SQLite) PutLine(ctx context.Context, l Line) error {
 	if l.UpdatedAt.IsZero() {
 		l.UpdatedAt = now
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *qtx) error {
 		// linked_at: the caller's value, else the stored one, else now.
 		_, err := tx.ExecContext(ctx, `INSERT INTO lines
 			(msisdn, access_token, refresh_token, expires_at, state, reason, linked_at, updated_at)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?7, ?8), ?9)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(CAST(?7 AS BIGINT), CAST(?8 AS BIGINT)), ?9)
 			ON CONFLICT(msisdn) DO UPDATE SET
 				access_token = excluded.access_token,
 				refresh_token = excluded.refresh_token,
 				expires_at = excluded.expires_at,
 				state = excluded.state,
 				reason = excluded.reason,
-				linked_at = COALESCE(?7, lines.linked_at, ?8),
+				linked_at = COALESCE(CAST(?7 AS BIGINT), lines.linked_at, CAST(?8 AS BIGINT)),
 				updated_at = excluded.updated_at`,
 			l.MSISDN, at, rt, timeArg(l.ExpiresAt), l.State, l.Reason,
 			timeArg(l.LinkedAt), now.UnixNano(), l.UpdatedAt.UnixNano())
@@ -60,7 +60,7 @@ const lineCols = `msisdn, access_token, refresh_token, expires_at, state, reason
 
 type rowScanner interface{ Scan(dest ...any) error }
 
-func (s *SQLite) scanLine(r rowScanner) (Line, error) {
+func (s *core) scanLine(r rowScanner) (Line, error) {
 	var (
 		l                Line
 		at, rt           []byte
@@ -81,11 +81,11 @@ func (s *SQLite) scanLine(r rowScanner) (Line, error) {
 }
 
 // GetLine implements Store.
-func (s *SQLite) GetLine(ctx context.Context, msisdn string) (Line, error) {
+func (s *core) GetLine(ctx context.Context, msisdn string) (Line, error) {
 	if err := s.check(); err != nil {
 		return Line{}, err
 	}
-	l, err := s.scanLine(s.r.QueryRowContext(ctx, "SELECT "+lineCols+" FROM lines WHERE msisdn = ?", msisdn))
+	l, err := s.scanLine(s.read().QueryRowContext(ctx, "SELECT "+lineCols+" FROM lines WHERE msisdn = ?", msisdn))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Line{}, fmt.Errorf("%w: line %s", ErrNotFound, msisdn)
 	}
@@ -96,11 +96,11 @@ func (s *SQLite) GetLine(ctx context.Context, msisdn string) (Line, error) {
 }
 
 // Lines implements Store.
-func (s *SQLite) Lines(ctx context.Context) ([]Line, error) {
+func (s *core) Lines(ctx context.Context) ([]Line, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, "SELECT "+lineCols+" FROM lines ORDER BY msisdn")
+	rows, err := s.read().QueryContext(ctx, "SELECT "+lineCols+" FROM lines ORDER BY msisdn")
 	if err != nil {
 		return nil, fmt.Errorf("store: lines: %w", err)
 	}
@@ -123,8 +123,8 @@ func (s *SQLite) Lines(ctx context.Context) ([]Line, error) {
 }
 
 // DeleteLine implements Store.
-func (s *SQLite) DeleteLine(ctx context.Context, msisdn string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+func (s *core) DeleteLine(ctx context.Context, msisdn string) error {
+	return s.tx(ctx, func(tx *qtx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM lines WHERE msisdn = ?", msisdn)
 		if err != nil {
 			return fmt.Errorf("store: delete line: %w", err)
@@ -134,9 +134,9 @@ func (s *SQLite) DeleteLine(ctx context.Context, msisdn string) error {
 }
 
 // MarkNeedsRelink implements Store.
-func (s *SQLite) MarkNeedsRelink(ctx context.Context, msisdn, reason string) error {
+func (s *core) MarkNeedsRelink(ctx context.Context, msisdn, reason string) error {
 	now := s.now()
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *qtx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE lines SET state = ?, reason = ?, updated_at = ? WHERE msisdn = ?",
 			LineNeedsRelink, reason, now.UnixNano(), msisdn)
 		if err != nil {

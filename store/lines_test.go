@@ -10,9 +10,10 @@ import (
 	"time"
 )
 
-func TestLinesCRUD(t *testing.T) {
+func TestLinesCRUD(t *testing.T) { forEachDriver(t, testLinesCRUD) }
+
+func testLinesCRUD(t *testing.T, s *core) {
 	ctx := context.Background()
-	s := newTest(t)
 	exp := time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
 	linked := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
 
@@ -88,9 +89,10 @@ func TestLinesCRUD(t *testing.T) {
 	}
 }
 
-func TestMarkNeedsRelink(t *testing.T) {
+func TestMarkNeedsRelink(t *testing.T) { forEachDriver(t, testMarkNeedsRelink) }
+
+func testMarkNeedsRelink(t *testing.T, s *core) {
 	ctx := context.Background()
-	s := newTest(t)
 	if err := s.PutLine(ctx, Line{MSISDN: "14155550100", AccessToken: "AT", RefreshToken: "RT"}); err != nil {
 		t.Fatal(err)
 	}

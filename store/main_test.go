@@ -9,13 +9,48 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/ynagw/ynagw/internal/pgtest"
 )
 
 func TestMain(m *testing.M) {
 	if path := os.Getenv(crashEnvPath); path != "" {
 		os.Exit(crashWriter(path, os.Getenv(crashEnvKey)))
 	}
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	pgtest.StopShared()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// forEachDriver runs fn against a fresh SQLite store and a fresh PostgreSQL
+// store (a real server from internal/pgtest; that subtest skips when
+// PostgreSQL is not installed).
+func forEachDriver(t *testing.T, fn func(t *testing.T, s *core)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, &newTest(t).core) })
+	t.Run("postgres", func(t *testing.T) { fn(t, &newPG(t).core) })
+}
+
+func newPG(t testing.TB) *Postgres {
+	t.Helper()
+	return openPG(t, pgtest.NewDB(t), testKey)
+}
+
+func openPG(t testing.TB, dsn string, key []byte) *Postgres {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := OpenPostgres(ctx, dsn, key)
+	if err != nil {
+		t.Fatalf("OpenPostgres: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
 const (

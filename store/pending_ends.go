@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -30,14 +29,14 @@ type PendingEnds interface {
 var _ PendingEnds = (*SQLite)(nil)
 
 // AddPendingEnd implements PendingEnds.
-func (s *SQLite) AddPendingEnd(ctx context.Context, e PendingEnd) error {
+func (s *core) AddPendingEnd(ctx context.Context, e PendingEnd) error {
 	if e.YNACallID == "" || e.Line == "" {
 		return fmt.Errorf("%w: pending end without call id or line", ErrInvalid)
 	}
 	if e.Since.IsZero() {
 		e.Since = s.now()
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *qtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO pending_ends(yna_call_id, line, cdr_id, since) VALUES(?, ?, ?, ?)
 			ON CONFLICT(yna_call_id) DO NOTHING`, e.YNACallID, e.Line, e.CDRID, e.Since.UnixNano())
 		if err != nil {
@@ -48,8 +47,8 @@ func (s *SQLite) AddPendingEnd(ctx context.Context, e PendingEnd) error {
 }
 
 // RemovePendingEnd implements PendingEnds.
-func (s *SQLite) RemovePendingEnd(ctx context.Context, ynaCallID string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+func (s *core) RemovePendingEnd(ctx context.Context, ynaCallID string) error {
+	return s.tx(ctx, func(tx *qtx) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM pending_ends WHERE yna_call_id = ?", ynaCallID); err != nil {
 			return fmt.Errorf("store: remove pending end: %w", err)
 		}
@@ -58,11 +57,11 @@ func (s *SQLite) RemovePendingEnd(ctx context.Context, ynaCallID string) error {
 }
 
 // ListPendingEnds implements PendingEnds.
-func (s *SQLite) ListPendingEnds(ctx context.Context) ([]PendingEnd, error) {
+func (s *core) ListPendingEnds(ctx context.Context) ([]PendingEnd, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, "SELECT yna_call_id, line, cdr_id, since FROM pending_ends ORDER BY since, yna_call_id")
+	rows, err := s.read().QueryContext(ctx, "SELECT yna_call_id, line, cdr_id, since FROM pending_ends ORDER BY since, yna_call_id")
 	if err != nil {
 		return nil, fmt.Errorf("store: list pending ends: %w", err)
 	}

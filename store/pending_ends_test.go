@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-func TestPendingEnds(t *testing.T) {
+func TestPendingEnds(t *testing.T) { forEachDriver(t, testPendingEnds) }
+
+func testPendingEnds(t *testing.T, s *core) {
 	ctx := context.Background()
-	s := newTest(t)
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	if err := s.AddPendingEnd(ctx, PendingEnd{YNACallID: "B", Line: "14255550100", CDRID: "cdr-b", Since: at.Add(time.Second)}); err != nil {
 		t.Fatal(err)

@@ -3,10 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
@@ -24,13 +22,7 @@ const (
 )
 
 // SQLite is the embedded Store. Create it with OpenSQLite.
-type SQLite struct {
-	w      *sql.DB // single writer connection
-	r      *sql.DB // read-only pool
-	seal   *sealer
-	now    func() time.Time
-	closed atomic.Bool
-}
+type SQLite struct{ core }
 
 var _ Store = (*SQLite)(nil)
 
@@ -46,7 +38,7 @@ func OpenSQLite(ctx context.Context, path string, key []byte) (*SQLite, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &SQLite{seal: seal, now: time.Now}
+	s := &SQLite{core{seal: seal, now: time.Now, d: sqliteDialect}}
 
 	// journal_mode=WAL is persistent in the file and is set by the writer
 	// before the read pool ever connects. synchronous=FULL fsyncs the WAL on
@@ -87,69 +79,10 @@ func (s *SQLite) init(ctx context.Context) error {
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("store: journal_mode is %q, want wal (filesystem without shared-memory support?)", mode)
 	}
-	if err := migrate(ctx, s.w, s.now); err != nil {
+	if err := migrate(ctx, s.w, s.d, s.now); err != nil {
 		return err
 	}
 	return s.checkKey(ctx)
-}
-
-// checkKey stores a known value sealed with the key on first open and checks
-// it on every later open, so a wrong key fails at startup, not mid-call.
-func (s *SQLite) checkKey(ctx context.Context) error {
-	var blob []byte
-	err := s.w.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'key_check'").Scan(&blob)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		ct, err := s.seal.seal(keyCheckPlain, keyCheckAAD)
-		if err != nil {
-			return err
-		}
-		if _, err := s.w.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('key_check', ?)", ct); err != nil {
-			return fmt.Errorf("store: write key check: %w", err)
-		}
-		return nil
-	case err != nil:
-		return fmt.Errorf("store: read key check: %w", err)
-	}
-	pt, err := s.seal.open(blob, keyCheckAAD)
-	if err != nil || pt != keyCheckPlain {
-		return fmt.Errorf("%w (the database was created with another key)", ErrBadKey)
-	}
-	return nil
-}
-
-// Close closes both pools. The last connection to close checkpoints the WAL.
-func (s *SQLite) Close() error {
-	if s.closed.Swap(true) {
-		return nil
-	}
-	return errors.Join(s.r.Close(), s.w.Close())
-}
-
-func (s *SQLite) check() error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	return nil
-}
-
-// tx runs fn in one write transaction (BEGIN IMMEDIATE) and commits.
-func (s *SQLite) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	if err := s.check(); err != nil {
-		return err
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
-	}
-	return nil
 }
 
 // Time columns: INTEGER Unix nanoseconds, NULL for the zero time.

@@ -72,7 +72,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 			t.Fatalf("open #%d: data lost across reopen: %+v %v", i, l, err)
 		}
 		// Re-running migrate on a live database is a no-op too.
-		if err := migrate(ctx, s.w, time.Now); err != nil {
+		if err := migrate(ctx, s.w, s.d, time.Now); err != nil {
 			t.Fatalf("migrate again: %v", err)
 		}
 		if err := s.Close(); err != nil {

@@ -76,6 +76,7 @@ type CDR struct {
 	Result    string // e.g. "answered", "busy", "no_answer", "cancelled", "failed", "orphaned"
 	EndReason string // free text / Reason header
 	SIPCode   int    // final SIP status (200, 486, ...)
+	Node      string // the ynagw node that handled the call (clustered mode); "" for one process
 	Stats
 }
 
