@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -87,6 +88,10 @@ type Config struct {
 	Registrations RegistrationStore
 	// NodeID names this node in the bindings it writes (Contact.Node); "" is fine for one node.
 	NodeID string
+	// Ready, if set, decides how out-of-dialog OPTIONS are answered: nil error
+	// 200, else 503 with Retry-After (a proxy's health probe takes the node out
+	// of rotation). nil: always 200 while the server runs.
+	Ready func(ctx context.Context) error
 
 	now func() time.Time // clock for auth decisions; tests set it; default time.Now
 }

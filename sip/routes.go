@@ -1,9 +1,11 @@
 package sip
 
 import (
+	"context"
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -11,7 +13,7 @@ import (
 )
 
 // knownExtensions are the option tags we support in Require.
-var knownExtensions = map[string]bool{"timer": true}
+var knownExtensions = map[string]bool{"timer": true, "path": true}
 
 func (s *Server) routes() {
 	s.sipSrv.OnInvite(s.wrap(s.onInvite))
@@ -110,12 +112,34 @@ func (s *Server) capabilityHeaders() []sip.Header {
 	}
 }
 
+// readyTimeout bounds Config.Ready when an OPTIONS asks.
+const readyTimeout = 2 * time.Second
+
+// onOptions answers 200 with our capabilities. An out-of-dialog OPTIONS (a
+// proxy's health probe, e.g. Kamailio dispatcher) gets 503 with Retry-After
+// while Config.Ready reports an error (draining, not ready), so the proxy
+// takes this node out of rotation; in-dialog ones keep their 200.
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	if d := s.findDialog(req); d != nil {
 		d.touch()
+		s.respond(req, tx, 200, "OK", nil, s.capabilityHeaders()...)
+		return
+	}
+	if ready := s.cfg.Ready; ready != nil {
+		ctx, cancel := context.WithTimeout(s.ctx, readyTimeout)
+		err := ready(ctx)
+		cancel()
+		if err != nil {
+			s.log.Debug("OPTIONS answered 503: not ready", zap.String("source", req.Source()), zap.Error(err))
+			s.respond(req, tx, 503, "Not Ready", nil, append(s.capabilityHeaders(), retryAfter(notReadyRetry))...)
+			return
+		}
 	}
 	s.respond(req, tx, 200, "OK", nil, s.capabilityHeaders()...)
 }
+
+// notReadyRetry is the Retry-After (seconds) of the 503 to OPTIONS while not ready.
+const notReadyRetry = 5
 
 func (s *Server) onNoRoute(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(req, tx, 405, "", nil, sip.NewHeader("Allow", allowMethods))
