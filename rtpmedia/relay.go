@@ -19,6 +19,14 @@ type Endpoint interface {
 	WriteRTP(p *rtp.Packet) error
 }
 
+// pushSource is an Endpoint that can also hand received packets to the relay
+// itself, from a goroutine of its own (the WebRTC leg's SRTP fast path): the
+// relay forwards them in that goroutine, without a hand-off. Packets it does
+// not push still arrive through ReadRTP.
+type pushSource interface {
+	setPush(fn func(p *rtp.Packet))
+}
+
 // RelayConfig is what the relay needs to know about the negotiated media of
 // both sides. SIPCodec/SIPDTMF carry the payload types of the SIP side,
 // NetCodec/NetDTMF those of the network (WebRTC) side. A nil DTMF codec means
@@ -227,6 +235,9 @@ func (r *Relay) Start() {
 		default:
 		}
 		for _, d := range []*relayDir{r.s2n, r.n2s} {
+			if ps, ok := d.src.(pushSource); ok {
+				ps.setPush(d.push)
+			}
 			r.wg.Add(2)
 			go d.readLoop()
 			go d.dtmfLoop()
@@ -296,6 +307,13 @@ func (r *Relay) Stats() RelayStats {
 func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
 		close(r.done)
+		for _, d := range []*relayDir{r.s2n, r.n2s} {
+			if ps, ok := d.src.(pushSource); ok {
+				ps.setPush(nil)
+			}
+			d.fwdMu.Lock() // a push in progress ends
+			d.fwdMu.Unlock()
+		}
 		r.wg.Wait()
 	})
 	return nil
@@ -393,6 +411,8 @@ type relayDir struct {
 	c          dirCounters
 	dtmfQ      chan dtmfReq
 
+	// fwdMu serialises forward between readLoop and push; it guards det.
+	fwdMu sync.Mutex
 	// Reader-owned (readLoop only).
 	rp   rtp.Packet
 	rbuf [relayBufSize]byte
@@ -452,8 +472,19 @@ func (d *relayDir) readLoop() {
 		if d.r.closed() {
 			return
 		}
+		d.fwdMu.Lock()
 		d.forward(&d.rp, d.r.now())
+		d.fwdMu.Unlock()
 	}
+}
+
+// push forwards a packet the source handed over itself (pushSource).
+func (d *relayDir) push(p *rtp.Packet) {
+	d.fwdMu.Lock()
+	if !d.r.closed() {
+		d.forward(p, d.r.now())
+	}
+	d.fwdMu.Unlock()
 }
 
 // forward maps one source packet and writes it to dst. now is the relay

@@ -53,10 +53,16 @@ func BenchmarkRelayNetToSIPTranscode(b *testing.B) { benchForward(b, pcmu, pcma,
 // socket (the phone) → Leg.ReadRTP → forward → WebRTCLeg.WriteRTP (SRTP,
 // AEAD_AES_128_GCM) → loopback UDP toward a pion peer. The peer's receive
 // side is not measured (its packets are read by pion in the background).
-func BenchmarkRelayLoopbackSIPToNet(b *testing.B) {
+func BenchmarkRelayLoopbackSIPToNet(b *testing.B) { benchLoopbackSIPToNet(b, 0) }
+
+// BenchmarkRelayLoopbackSIPToNetFast: the same with the shared UDP mux, where
+// WriteRTP encrypts and sends on the SRTP fast path (fastpath.go).
+func BenchmarkRelayLoopbackSIPToNetFast(b *testing.B) { benchLoopbackSIPToNet(b, -1) }
+
+func benchLoopbackSIPToNet(b *testing.B, muxPort int) {
 	pc := udpPeer(b)
 	sipLeg := newTestLeg(b, func(c *LegConfig) { c.Remote = addrOf(pc) })
-	e, err := NewWebRTCEngine(WebRTCConfig{AllowLoopback: true})
+	e, err := NewWebRTCEngine(WebRTCConfig{AllowLoopback: true, UDPMuxPort: muxPort})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,6 +82,9 @@ func BenchmarkRelayLoopbackSIPToNet(b *testing.B) {
 		b.Fatal(err)
 	}
 	<-netLeg.Connected()
+	if (netLeg.fast.Load() != nil) != (muxPort != 0) {
+		b.Fatalf("fast path on: %v", netLeg.fast.Load() != nil)
+	}
 	r := NewRelay(sipLeg, netLeg, RelayConfig{SIPCodec: pcmu, NetCodec: netLeg.Codec(), SIPDTMF: &te101, NetDTMF: netLeg.DTMF()})
 	defer r.Close()
 	d := r.s2n
@@ -153,5 +162,64 @@ func BenchmarkRelayLoopbackNetToSIP(b *testing.B) {
 		if _, err := pc.Read(rbuf); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkRelayLoopbackNetToSIPFast is BenchmarkRelayLoopbackNetToSIP with
+// the shared UDP mux: the socket's reader decrypts (fast path) and forwards
+// to the phone itself, no ReadRTP. The peer's pion send side is included in
+// the time and the allocations.
+func BenchmarkRelayLoopbackNetToSIPFast(b *testing.B) {
+	pc := udpPeer(b)
+	sipLeg := newTestLeg(b, func(c *LegConfig) { c.Remote = addrOf(pc) })
+	e, err := NewWebRTCEngine(WebRTCConfig{AllowLoopback: true, UDPMuxPort: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	netLeg, err := e.NewLeg([]Codec{pcmu})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer netLeg.Close()
+	peer := newNetPeer(b, []Codec{pcmu, te96})
+	offer, err := netLeg.CreateOffer(testCtx(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := netLeg.SetAnswer(peer.answer(offer)); err != nil {
+		b.Fatal(err)
+	}
+	<-netLeg.Connected()
+	<-peer.connected
+	if netLeg.fast.Load() == nil {
+		b.Fatal("fast path off")
+	}
+	r := NewRelay(sipLeg, netLeg, RelayConfig{SIPCodec: pcmu, NetCodec: netLeg.Codec(), SIPDTMF: &te101, NetDTMF: netLeg.DTMF()})
+	r.Start()
+	defer func() { _ = netLeg.Close(); _ = sipLeg.Close(); _ = r.Close() }()
+	bind := peer.track.binding.Load()
+	if bind == nil {
+		b.Fatal("peer track not bound")
+	}
+	h := rtp.Header{Version: 2, PayloadType: 0, SSRC: bind.ssrc}
+	payload := make([]byte, 160)
+	rbuf := make([]byte, 1500)
+	b.ReportAllocs()
+	b.SetBytes(160)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		h.SequenceNumber++
+		h.Timestamp += 160
+		if _, err := bind.writer.WriteRTP(&h, payload); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := pc.Read(rbuf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if in, _ := e.FastPathStats(); in < uint64(b.N) {
+		b.Fatalf("fast path decrypted %d of %d", in, b.N)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/dtls/v3"
 	"github.com/pion/rtp"
 	"go.uber.org/zap/zaptest"
 )
@@ -529,7 +530,24 @@ func (ph *phone) readN(n int) []rtp.Packet {
 	return out
 }
 
+// TestRelayEndToEnd relays between a plain RTP phone and a pion WebRTC peer,
+// with the leg on its own ICE port (pion's SRTP path) and on the shared UDP
+// mux (the SRTP fast path, with both SRTP profiles).
 func TestRelayEndToEnd(t *testing.T) {
+	for _, mode := range []struct {
+		name     string
+		mux      bool
+		profiles []dtls.SRTPProtectionProfile
+	}{
+		{"own port", false, nil},
+		{"UDP mux fast path GCM", true, nil},
+		{"UDP mux fast path AES-CM", true, []dtls.SRTPProtectionProfile{dtls.SRTP_AES128_CM_HMAC_SHA1_80}},
+	} {
+		testRelayEndToEnd(t, mode.name, mode.mux, mode.profiles)
+	}
+}
+
+func testRelayEndToEnd(t *testing.T, mode string, mux bool, profiles []dtls.SRTPProtectionProfile) {
 	for _, tc := range []struct {
 		name      string
 		netCodecs []Codec // the WebRTC leg's list (the network offers browserCodecs)
@@ -538,14 +556,18 @@ func TestRelayEndToEnd(t *testing.T) {
 		{"PCMU both sides, telephone-event 101 ⇄ 96", []Codec{pcmu}, 0},
 		{"PCMU phone, PCMA network (transcoded)", []Codec{pcma}, 8},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(mode+"/"+tc.name, func(t *testing.T) {
 			pc := udpPeer(t)
 			sipLeg := newTestLeg(t, func(c *LegConfig) { c.Remote = addrOf(pc) })
 			ph := &phone{t: t, conn: pc, leg: sipLeg, seq: 65450, ts: 123456, ssrc: 0x1111}
 
-			e := newTestEngine(t, nil)
+			e := newTestEngine(t, func(c *WebRTCConfig) {
+				if mux {
+					c.UDPMuxPort = -1
+				}
+			})
 			netLeg := newTestWebRTCLeg(t, e, tc.netCodecs)
-			peer := newNetPeer(t, browserCodecs)
+			peer := newNetPeer(t, browserCodecs, profiles...)
 			connectInbound(t, netLeg, peer)
 			if c := netLeg.Codec(); c.PayloadType != tc.netPT || netLeg.DTMF() == nil || netLeg.DTMF().PayloadType != 96 {
 				t.Fatalf("network codec %v DTMF %v", c, netLeg.DTMF())
@@ -672,6 +694,12 @@ func TestRelayEndToEnd(t *testing.T) {
 			if tc.netPT == 8 && st.SIPToNet.Transcoded != n+20 {
 				t.Errorf("transcoded %d", st.SIPToNet.Transcoded)
 			}
+			in, fallback := e.FastPathStats()
+			if mux && (netLeg.fast.Load() == nil || in < uint64(n+len(evts)) || fallback != 0) {
+				t.Errorf("fast path: on %v, %d packets decrypted, %d handed to pion; want on, >= %d, 0",
+					netLeg.fast.Load() != nil, in, fallback, n+len(evts))
+			}
+			t.Logf("%s: fast path decrypted %d, handed to pion %d, SRTP profile %s", mode, in, fallback, netLeg.Stats().SRTPProfile)
 		})
 	}
 }

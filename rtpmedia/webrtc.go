@@ -53,7 +53,10 @@ type WebRTCConfig struct {
 	// DisableRTCPReports turns off the RTCP sender/receiver reports pion
 	// generates (on by default, as a real endpoint sends them).
 	DisableRTCPReports bool
-	Logger             *zap.Logger
+	// DisableFastPath keeps SRTP in pion's packet path even with the UDP mux
+	// on (see fastpath.go; A/B comparisons and a fallback for operators).
+	DisableFastPath bool
+	Logger          *zap.Logger
 }
 
 // WebRTC leg errors.
@@ -76,8 +79,9 @@ type WebRTCEngine struct {
 	log     *zap.Logger
 	se      webrtc.SettingEngine
 	ice     []webrtc.ICEServer
-	muxConn net.PacketConn
+	muxConn *net.UDPConn
 	mux     ice.UDPMux
+	fast    *fastConn // nil: no fast path
 }
 
 // NewWebRTCEngine validates cfg and prepares the shared settings.
@@ -148,7 +152,13 @@ func NewWebRTCEngine(cfg WebRTCConfig) (*WebRTCEngine, error) {
 			return nil, fmt.Errorf("rtpmedia: ICE UDP mux on port %d: %w", port, err)
 		}
 		e.muxConn = conn
-		e.mux = webrtc.NewICEUDPMux(nil, conn)
+		var pc net.PacketConn = conn
+		if !cfg.DisableFastPath {
+			e.fast = newFastConn(conn, e.log)
+			se.SetDTLSKeyLogWriter(e.fast)
+			pc = e.fast
+		}
+		e.mux = webrtc.NewICEUDPMux(nil, pc)
 		se.SetICEUDPMux(e.mux)
 	}
 	return e, nil
@@ -160,6 +170,15 @@ func (e *WebRTCEngine) UDPMuxAddr() netip.AddrPort {
 		return netip.AddrPort{}
 	}
 	return e.muxConn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// FastPathStats are the SRTP packets the fast path decrypted itself (In) and
+// those from an established leg's address it handed to pion (Fallback).
+func (e *WebRTCEngine) FastPathStats() (in, fallback uint64) {
+	if e.fast == nil {
+		return 0, 0
+	}
+	return e.fast.fastIn.Load(), e.fast.fallbackIn.Load()
 }
 
 // Close releases the shared UDP mux. Legs should be closed first.
@@ -244,8 +263,16 @@ type WebRTCLeg struct {
 	err       error
 	wg        sync.WaitGroup
 
-	wmu  sync.Mutex
-	whdr rtp.Header
+	wmu   sync.Mutex
+	whdr  rtp.Header
+	wsrtp rtp.Header                           // fast path SRTP scratch, under wmu
+	wbuf  [maxPacketSize + srtpMaxOverhead]byte // fast path send buffer, under wmu
+
+	// SRTP fast path (fastpath.go): fast is set once DTLS is up and the keys
+	// are known; push is the receiver the relay registered (setPush).
+	fast       atomic.Pointer[fastLeg]
+	push       atomic.Pointer[func(*rtp.Packet)]
+	remoteSSRC atomic.Uint32
 
 	packetsIn, packetsOut, bytesIn, bytesOut, dropped atomic.Uint64
 }
@@ -397,6 +424,7 @@ func (l *WebRTCLeg) onConnectionState(s webrtc.PeerConnectionState) {
 	switch s {
 	case webrtc.PeerConnectionStateConnected:
 		l.captureTransportStats()
+		l.activateFastPath()
 		l.connOnce.Do(func() { close(l.connected) })
 	case webrtc.PeerConnectionStateFailed:
 		l.finish(fmt.Errorf("%w: ICE/DTLS failed", ErrWebRTCFailed))
@@ -810,6 +838,9 @@ func (l *WebRTCLeg) WriteRTP(p *rtp.Packet) error {
 	if b == nil {
 		return nil
 	}
+	if fl := l.fast.Load(); fl != nil {
+		return l.writeFast(fl, p, b.ssrc)
+	}
 	l.wmu.Lock()
 	l.whdr = p.Header
 	l.whdr.SSRC = b.ssrc
@@ -835,6 +866,8 @@ func (l *WebRTCLeg) Stats() WebRTCStats {
 	}
 	if t := l.remote.Load(); t != nil {
 		s.RemoteSSRC = uint32(t.SSRC())
+	} else {
+		s.RemoteSSRC = l.remoteSSRC.Load()
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -867,6 +900,9 @@ func (l *WebRTCLeg) Close() error {
 	l.closed = true
 	pc := l.pc
 	l.mu.Unlock()
+	if fl := l.fast.Load(); fl != nil {
+		l.e.fast.deactivate(fl)
+	}
 	l.finish(ErrWebRTCClosed)
 	var err error
 	if pc != nil {

@@ -1,0 +1,475 @@
+package rtpmedia
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/dtls/v3/pkg/crypto/prf"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+	"go.uber.org/zap"
+)
+
+// The SRTP fast path. With the ICE UDP mux on, every WebRTC leg shares one UDP
+// socket, and pion reads it through fastConn. Once a leg's DTLS handshake is
+// done, fastConn knows its SRTP keys (from the master secret pion's key log
+// writer reports and the hello randoms read off the wire: the RFC 5705
+// exporter "EXTRACTOR-dtls_srtp", RFC 5764 §4.2) and the ICE-selected remote
+// address, and from then on:
+//   - received SRTP from that address is authenticated and decrypted by the
+//     goroutine that reads the socket and handed straight to the relay (no
+//     packet buffers, no goroutine hand-offs inside pion);
+//   - RTP the relay writes is encrypted in the relay's goroutine and sent on
+//     the shared socket.
+//
+// STUN, DTLS and SRTCP still go to pion, which keeps ICE (consent), DTLS and
+// RTCP. A packet the fast path cannot authenticate is handed to pion as
+// before, so wrong keys cost a fallback, not media.
+
+// fastConn wraps the shared ICE UDP socket (the PacketConn of pion's UDP mux).
+type fastConn struct {
+	*net.UDPConn
+	log *zap.Logger
+
+	mu      sync.Mutex
+	hellos  map[netip.AddrPort]*dtlsHello // by remote address
+	secrets map[[32]byte]keyLogEntry      // master secrets by client random
+
+	legsMu sync.Mutex
+	legs   atomic.Pointer[map[netip.AddrPort]*fastLeg] // copy on write
+
+	// Reader-owned (pion's mux reads the socket from one goroutine).
+	dec  [maxPacketSize]byte
+	rhdr rtp.Header
+	rpkt rtp.Packet
+
+	fastIn, fallbackIn atomic.Uint64
+}
+
+// helloTTL bounds how long hellos and secrets of a handshake that never
+// became a fast leg are kept.
+const helloTTL = time.Minute
+
+type dtlsHello struct {
+	clientRandom, serverRandom [32]byte
+	haveClient, haveServer     bool
+	weAreClient                bool
+	suite                      uint16 // TLS cipher suite of the ServerHello
+	profile                    uint16 // use_srtp profile of the ServerHello (0 = unknown)
+	at                         time.Time
+}
+
+type keyLogEntry struct {
+	secret []byte
+	at     time.Time
+}
+
+// fastLeg is the fast path state of one established leg.
+type fastLeg struct {
+	leg    *WebRTCLeg
+	remote netip.AddrPort
+	rx     *srtp.Context // reader goroutine only
+	tx     *srtp.Context // under leg.wmu
+	fails  atomic.Uint32 // consecutive authentication failures
+}
+
+// maxFastFails: after this many consecutive packets that do not authenticate,
+// the leg's received packets go back to pion for good.
+const maxFastFails = 64
+
+func newFastConn(c *net.UDPConn, log *zap.Logger) *fastConn {
+	return &fastConn{UDPConn: c, log: log, hellos: map[netip.AddrPort]*dtlsHello{}, secrets: map[[32]byte]keyLogEntry{}}
+}
+
+// ReadFromAddrPort is what pion's UDP mux reads with (ice.AddrPortReaderWriter).
+// Packets the fast path takes are not returned.
+func (f *fastConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	for {
+		n, src, err := f.UDPConn.ReadFromUDPAddrPort(b)
+		if err != nil {
+			return n, src, err
+		}
+		src = unmapAP(src)
+		pkt := b[:n]
+		switch {
+		case n >= 12 && pkt[0]&0xc0 == 0x80 && !isRTCP(pkt):
+			if m := f.legs.Load(); m != nil {
+				if fl := (*m)[src]; fl != nil && f.deliver(fl, pkt) {
+					continue
+				}
+			}
+			f.fallbackIn.Add(1)
+		case n > 13 && pkt[0] == 22:
+			f.sniff(pkt, src, false)
+		}
+		return n, src, nil
+	}
+}
+
+// ReadFrom serves readers that do not use ReadFromAddrPort.
+func (f *fastConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, src, err := f.ReadFromAddrPort(b)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(src), nil
+}
+
+// WriteToAddrPort is what pion's UDP mux writes with.
+func (f *fastConn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
+	if len(b) > 13 && b[0] == 22 {
+		f.sniff(b, unmapAP(dst), true)
+	}
+	return f.UDPConn.WriteToUDPAddrPort(b, dst)
+}
+
+// WriteTo serves writers that do not use WriteToAddrPort.
+func (f *fastConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if ua, ok := addr.(*net.UDPAddr); ok && len(b) > 13 && b[0] == 22 {
+		f.sniff(b, unmapAP(ua.AddrPort()), true)
+	}
+	return f.UDPConn.WriteTo(b, addr)
+}
+
+// deliver decrypts one SRTP packet of an established leg and hands it to the
+// leg's receiver. false: not taken (no receiver yet, or it does not
+// authenticate): pion gets it unchanged.
+func (f *fastConn) deliver(fl *fastLeg, pkt []byte) bool {
+	l := fl.leg
+	push := l.push.Load()
+	if push == nil || fl.fails.Load() >= maxFastFails {
+		return false
+	}
+	out, err := fl.rx.DecryptRTP(f.dec[:], pkt, &f.rhdr)
+	if err != nil {
+		if fl.fails.Add(1) == maxFastFails {
+			l.log.Warn("SRTP fast path: packets do not authenticate with the derived keys; using pion's path", zap.Error(err))
+		}
+		return false
+	}
+	fl.fails.Store(0)
+	f.fastIn.Add(1)
+	if err := f.rpkt.Unmarshal(out); err != nil {
+		l.dropped.Add(1)
+		return true
+	}
+	if !Direction(l.dir.Load()).Receives() {
+		l.dropped.Add(1)
+		return true
+	}
+	l.remoteSSRC.Store(f.rpkt.SSRC)
+	l.packetsIn.Add(1)
+	l.bytesIn.Add(uint64(len(f.rpkt.Payload)))
+	(*push)(&f.rpkt)
+	return true
+}
+
+// sniff records the randoms, cipher suite and SRTP profile of plaintext DTLS
+// ClientHello/ServerHello messages (epoch 0) in datagram b. out: we send it.
+func (f *fastConn) sniff(b []byte, remote netip.AddrPort, out bool) {
+	for len(b) >= 13 {
+		typ, epoch, rlen := b[0], binary.BigEndian.Uint16(b[3:5]), int(binary.BigEndian.Uint16(b[11:13]))
+		if len(b) < 13+rlen {
+			return
+		}
+		rec := b[13 : 13+rlen]
+		b = b[13+rlen:]
+		if typ != 22 || epoch != 0 {
+			continue
+		}
+		for len(rec) >= 12 {
+			mt := rec[0]
+			mlen := int(rec[1])<<16 | int(rec[2])<<8 | int(rec[3])
+			foff := int(rec[6])<<16 | int(rec[7])<<8 | int(rec[8])
+			flen := int(rec[9])<<16 | int(rec[10])<<8 | int(rec[11])
+			if len(rec) < 12+flen {
+				return
+			}
+			body := rec[12 : 12+flen]
+			rec = rec[12+flen:]
+			if foff != 0 || len(body) < 34 || (mt != 1 && mt != 2) {
+				continue
+			}
+			f.noteHello(remote, mt == 1, out, body, flen == mlen)
+		}
+	}
+}
+
+func (f *fastConn) noteHello(remote netip.AddrPort, client, out bool, body []byte, whole bool) {
+	now := time.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := f.hellos[remote]
+	if h == nil || now.Sub(h.at) > helloTTL {
+		h = &dtlsHello{}
+		f.hellos[remote] = h
+		if len(f.hellos) > 256 {
+			f.pruneLocked(now)
+		}
+	}
+	h.at = now
+	if client {
+		copy(h.clientRandom[:], body[2:34])
+		h.haveClient, h.weAreClient = true, out
+		return
+	}
+	copy(h.serverRandom[:], body[2:34])
+	h.haveServer = true
+	h.suite, h.profile = 0, 0
+	rest := body[34:]
+	if len(rest) < 1 || len(rest) < 1+int(rest[0])+3 {
+		return
+	}
+	rest = rest[1+int(rest[0]):]
+	h.suite = binary.BigEndian.Uint16(rest[:2])
+	rest = rest[3:] // cipher suite, compression method
+	if !whole || len(rest) < 2 {
+		return
+	}
+	ext := rest[2:]
+	if el := int(binary.BigEndian.Uint16(rest[:2])); el < len(ext) {
+		ext = ext[:el]
+	}
+	for len(ext) >= 4 {
+		et, el := binary.BigEndian.Uint16(ext[:2]), int(binary.BigEndian.Uint16(ext[2:4]))
+		if len(ext) < 4+el {
+			return
+		}
+		data := ext[4 : 4+el]
+		ext = ext[4+el:]
+		if et == 14 && len(data) >= 4 { // use_srtp (RFC 5764 §4.1.1): profiles<2..>, one in a ServerHello
+			h.profile = binary.BigEndian.Uint16(data[2:4])
+		}
+	}
+}
+
+// pruneLocked drops hellos and secrets older than helloTTL. Called with f.mu held.
+func (f *fastConn) pruneLocked(now time.Time) {
+	for k, h := range f.hellos {
+		if now.Sub(h.at) > helloTTL {
+			delete(f.hellos, k)
+		}
+	}
+	for k, s := range f.secrets {
+		if now.Sub(s.at) > helloTTL {
+			delete(f.secrets, k)
+		}
+	}
+}
+
+// Write receives pion's DTLS key log (NSS format, one "CLIENT_RANDOM <hex>
+// <hex>" line per write).
+func (f *fastConn) Write(p []byte) (int, error) {
+	for _, line := range bytes.Split(p, []byte("\n")) {
+		fields := bytes.Fields(line)
+		if len(fields) != 3 || string(fields[0]) != "CLIENT_RANDOM" {
+			continue
+		}
+		var cr [32]byte
+		secret := make([]byte, hex.DecodedLen(len(fields[2])))
+		if n, err := hex.Decode(cr[:], fields[1]); err != nil || n != 32 {
+			continue
+		}
+		if _, err := hex.Decode(secret, fields[2]); err != nil {
+			continue
+		}
+		now := time.Now()
+		f.mu.Lock()
+		f.secrets[cr] = keyLogEntry{secret: secret, at: now}
+		if len(f.secrets) > 256 {
+			f.pruneLocked(now)
+		}
+		f.mu.Unlock()
+	}
+	return len(p), nil
+}
+
+var errNoFastKeys = errors.New("rtpmedia: SRTP fast path: handshake not seen")
+
+// srtpKeysFor derives the SRTP master keys of the DTLS association with
+// remote: ours (protect what we send) and theirs.
+func (f *fastConn) srtpKeysFor(remote netip.AddrPort) (srtp.ProtectionProfile, []byte, []byte, error) {
+	f.mu.Lock()
+	h := f.hellos[remote]
+	var hc dtlsHello
+	var ok bool
+	var ms keyLogEntry
+	if h != nil {
+		hc = *h
+		ms, ok = f.secrets[h.clientRandom]
+	}
+	f.mu.Unlock()
+	if h == nil || !hc.haveClient || !hc.haveServer || !ok {
+		return 0, nil, nil, errNoFastKeys
+	}
+	return exportSRTPKeys(ms.secret, hc)
+}
+
+// exportSRTPKeys is RFC 5764 §4.2: PRF(master_secret, "EXTRACTOR-dtls_srtp",
+// client_random || server_random) = client key | server key | client salt | server salt.
+func exportSRTPKeys(master []byte, h dtlsHello) (srtp.ProtectionProfile, []byte, []byte, error) {
+	profile := srtp.ProtectionProfile(h.profile)
+	kl, err := profile.KeyLen()
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("rtpmedia: SRTP fast path: profile %#04x: %w", h.profile, err)
+	}
+	sl, err := profile.SaltLen()
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("rtpmedia: SRTP fast path: profile %#04x: %w", h.profile, err)
+	}
+	var hf func() hash.Hash = sha256.New
+	switch h.suite {
+	case 0xc02c, 0xc030, 0x00a9, 0xccab: // *_SHA384 suites
+		hf = sha512.New384
+	}
+	seed := append([]byte("EXTRACTOR-dtls_srtp"), h.clientRandom[:]...)
+	seed = append(seed, h.serverRandom[:]...)
+	km, err := prf.PHash(master, seed, 2*(kl+sl), hf)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("rtpmedia: SRTP fast path: exporter: %w", err)
+	}
+	client := append(append([]byte{}, km[:kl]...), km[2*kl:2*kl+sl]...)
+	server := append(append([]byte{}, km[kl:2*kl]...), km[2*kl+sl:]...)
+	if h.weAreClient {
+		return profile, client, server, nil
+	}
+	return profile, server, client, nil
+}
+
+// activate sets up the fast path of leg toward remote; an error leaves the
+// leg on pion's path.
+func (f *fastConn) activate(leg *WebRTCLeg, remote netip.AddrPort) (*fastLeg, error) {
+	profile, local, theirs, err := f.srtpKeysFor(remote)
+	if err != nil {
+		return nil, err
+	}
+	kl, _ := profile.KeyLen()
+	tx, err := srtp.CreateContext(local[:kl], local[kl:], profile)
+	if err != nil {
+		return nil, fmt.Errorf("rtpmedia: SRTP fast path: %w", err)
+	}
+	rx, err := srtp.CreateContext(theirs[:kl], theirs[kl:], profile, srtp.SRTPReplayProtection(128))
+	if err != nil {
+		return nil, fmt.Errorf("rtpmedia: SRTP fast path: %w", err)
+	}
+	fl := &fastLeg{leg: leg, remote: remote, rx: rx, tx: tx}
+	f.legsMu.Lock()
+	defer f.legsMu.Unlock()
+	next := map[netip.AddrPort]*fastLeg{}
+	if m := f.legs.Load(); m != nil {
+		for k, v := range *m {
+			next[k] = v
+		}
+	}
+	next[remote] = fl
+	f.legs.Store(&next)
+	f.mu.Lock()
+	if h := f.hellos[remote]; h != nil {
+		delete(f.secrets, h.clientRandom)
+		delete(f.hellos, remote)
+	}
+	f.mu.Unlock()
+	return fl, nil
+}
+
+// deactivate removes fl (the leg closes).
+func (f *fastConn) deactivate(fl *fastLeg) {
+	f.legsMu.Lock()
+	defer f.legsMu.Unlock()
+	m := f.legs.Load()
+	if m == nil || (*m)[fl.remote] != fl {
+		return
+	}
+	next := make(map[netip.AddrPort]*fastLeg, len(*m))
+	for k, v := range *m {
+		if v != fl {
+			next[k] = v
+		}
+	}
+	f.legs.Store(&next)
+}
+
+// srtpMaxOverhead bounds what SRTP adds to an RTP packet (AEAD tag 16 bytes).
+const srtpMaxOverhead = 32
+
+// activateFastPath moves the leg's SRTP onto the fast path once DTLS is up:
+// the keys of the handshake with the ICE-selected remote. Without the UDP mux,
+// or when the handshake was not seen, the leg stays on pion's path.
+func (l *WebRTCLeg) activateFastPath() {
+	f := l.e.fast
+	if f == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.dtls == nil || l.fast.Load() != nil {
+		return
+	}
+	pair, err := l.dtls.ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Remote == nil {
+		l.log.Info("SRTP fast path off: no selected candidate pair", zap.Error(err))
+		return
+	}
+	ip, err := netip.ParseAddr(pair.Remote.Address)
+	if err != nil {
+		l.log.Info("SRTP fast path off: remote candidate address", zap.Error(err))
+		return
+	}
+	remote := netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port)
+	fl, err := f.activate(l, remote)
+	if err != nil {
+		l.log.Info("SRTP fast path off", zap.Stringer("remote", remote), zap.Error(err))
+		return
+	}
+	l.fast.Store(fl)
+	l.log.Debug("SRTP fast path on", zap.Stringer("remote", remote))
+}
+
+// setPush registers (nil: removes) the function the fast path hands received
+// packets to, from the socket's reader goroutine; p is only valid during the
+// call. Without one, received packets take pion's path to ReadRTP.
+func (l *WebRTCLeg) setPush(fn func(p *rtp.Packet)) {
+	if fn == nil {
+		l.push.Store(nil)
+		return
+	}
+	l.push.Store(&fn)
+}
+
+// writeFast encrypts p (with our track's SSRC) in place and sends it to the
+// selected remote on the shared socket. It does not allocate.
+func (l *WebRTCLeg) writeFast(fl *fastLeg, p *rtp.Packet, ssrc uint32) error {
+	l.wmu.Lock()
+	l.whdr = p.Header
+	l.whdr.SSRC = ssrc
+	l.whdr.Padding = false
+	hl, err := l.whdr.MarshalTo(l.wbuf[:maxPacketSize])
+	if err == nil && hl+len(p.Payload) > maxPacketSize {
+		err = errors.New("RTP packet too large")
+	}
+	if err == nil {
+		n := hl + copy(l.wbuf[hl:maxPacketSize], p.Payload)
+		var out []byte
+		if out, err = fl.tx.EncryptRTP(l.wbuf[:n], l.wbuf[:n], &l.wsrtp); err == nil {
+			_, err = l.e.fast.UDPConn.WriteToUDPAddrPort(out, fl.remote)
+		}
+	}
+	l.wmu.Unlock()
+	if err != nil {
+		return fmt.Errorf("rtpmedia: webrtc write: %w", err)
+	}
+	l.packetsOut.Add(1)
+	l.bytesOut.Add(uint64(len(p.Payload)))
+	return nil
+}
