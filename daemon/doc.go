@@ -13,5 +13,6 @@
 // bridge's (Gateway.SetDraining) plus readiness off and ynagw_up 0. The admin pages read
 // live calls and channel states from the gateway (Gateway.Calls, Gateway.ChannelState).
 //
-// cmd/ynagw only parses flags and calls Run, CheckConfig, PrintLines.
+// cmd/ynagw only parses flags and calls Run, CheckConfig, Health (the API commands
+// talk to a running daemon over the admin API).
 package daemon

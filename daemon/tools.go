@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
-	"text/tabwriter"
 	"time"
 
 	"github.com/ynagw/ynagw/config"
-	"github.com/ynagw/ynagw/store"
 )
 
 // CheckConfig is `ynagw check-config`: it loads the file and prints "OK", or every field
@@ -48,43 +46,6 @@ func printErrors(w io.Writer, err error) {
 	case interface{ Unwrap() error }:
 		printErrors(w, u.Unwrap())
 	}
-}
-
-// PrintLines is `ynagw lines`: the linked lines and their state from the store, as a table.
-func PrintLines(ctx context.Context, path string, w io.Writer) error {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return err
-	}
-	key, err := store.ParseKey(cfg.Store.Key)
-	if err != nil {
-		return fmt.Errorf("store.key: %w", err)
-	}
-	st, err := store.OpenSQLite(ctx, cfg.Store.Path, key)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ls, err := st.Lines(ctx)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "MSISDN\tSTATE\tTOKEN EXPIRES\tLINKED\tREASON")
-	for _, l := range ls {
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.MSISDN, l.State, fmtTime(l.ExpiresAt), fmtTime(l.LinkedAt), l.Reason)
-	}
-	if len(ls) == 0 {
-		_, _ = fmt.Fprintln(tw, "(no linked lines)\t\t\t\t")
-	}
-	return tw.Flush()
-}
-
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format(time.RFC3339)
 }
 
 // Version returns v when set (by -ldflags -X), else the module version from the build

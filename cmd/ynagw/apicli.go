@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -22,7 +24,7 @@ import (
 // The commands that talk to a running daemon's admin API, with the same credentials
 // as any API client: admin.token (bearer) or admin.username/password (Basic) of
 // -config, or -token / $YNAGW_ADMIN_TOKEN.
-var apiCommands = map[string]bool{"calls": true, "registrations": true, "hangup": true, "cdrs": true}
+var apiCommands = map[string]bool{"calls": true, "registrations": true, "hangup": true, "cdrs": true, "lines": true}
 
 // apiClient is one admin API endpoint with its credentials.
 type apiClient struct {
@@ -41,8 +43,11 @@ func runAPI(cmd, help string, args []string, stdout, stderr io.Writer) int {
 	token := fs.String("token", "", "admin bearer token (default: $YNAGW_ADMIN_TOKEN, else the credentials of -config)")
 	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
 	asJSON := fs.Bool("json", false, "print the API's JSON instead of a table")
-	var limit *int
+	var limit, watch *int
 	var asCSV *bool
+	if cmd == "lines" {
+		watch = fs.Int("watch", 0, "refresh every N seconds until interrupted (Ctrl-C); 0: print once")
+	}
 	if cmd == "cdrs" {
 		limit = fs.Int("limit", 50, "the most recent N call records")
 		asCSV = fs.Bool("csv", false, "print CSV (the export of GET /api/v1/cdrs?format=csv)")
@@ -79,9 +84,19 @@ func runAPI(cmd, help string, args []string, stdout, stderr io.Writer) int {
 		_, _ = fmt.Fprintf(stderr, "ynagw %s: %v\n", cmd, err)
 		return 1
 	}
+	if cmd == "lines" && *watch > 0 {
+		err = c.watchLines(stdout, time.Duration(*watch)*time.Second, *timeout, *asJSON)
+		if err != nil {
+			_, _ = fmt.Fprintf(stderr, "ynagw %s: %v\n", cmd, err)
+			return 1
+		}
+		return 0
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	switch cmd {
+	case "lines":
+		err = c.printLines(ctx, stdout, *asJSON)
 	case "calls":
 		err = c.printCalls(ctx, stdout, *asJSON)
 	case "registrations":
@@ -275,4 +290,59 @@ func (c *apiClient) printCDRs(ctx context.Context, w io.Writer, limit int, asCSV
 			return []string{x.ID, x.Line, x.Direction, orDash(x.From), orDash(x.To), x.SetupAt.Local().Format(time.DateTime),
 				dur, orDash(x.Result), orDash(x.EndReason), orDash(x.SIPCallID), orDash(x.YNACallID)}
 		})
+}
+
+// lineHealth is a line's health in words: linked, needs relink (why), never linked
+// (configured, no tokens yet), unlinked (why).
+func lineHealth(l admin.LineView) string {
+	switch {
+	case l.State == admin.LineLinked:
+		return "linked"
+	case l.State == admin.LineNeedsRelink:
+		return "NEEDS RELINK: " + orDash(l.Reason)
+	case l.State == admin.LineUnlinked && l.LinkedAt.IsZero():
+		return "never linked (link it on the admin page)"
+	case l.Reason != "":
+		return l.State + ": " + l.Reason
+	}
+	return l.State
+}
+
+func (c *apiClient) printLines(ctx context.Context, w io.Writer, asJSON bool) error {
+	return printList(ctx, c, w, "/api/v1/lines", asJSON, "no lines configured or linked",
+		[]string{"LINE", "HEALTH", "CHANNEL", "PHONES", "CALLS", "TOKEN EXPIRES", "LINKED"},
+		func(l admin.LineView) []string {
+			return []string{l.MSISDN, lineHealth(l), orDash(l.Channel), fmt.Sprint(l.Phones), fmt.Sprint(l.ActiveCalls),
+				fmtLocal(l.TokenExpiresAt), fmtLocal(l.LinkedAt)}
+		})
+}
+
+func fmtLocal(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format(time.DateTime)
+}
+
+// watchLines prints the lines every interval (each request bounded by timeout) until
+// SIGINT or SIGTERM; a failed refresh is printed and the next one tried.
+func (c *apiClient) watchLines(w io.Writer, interval, timeout time.Duration, asJSON bool) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	tk := time.NewTicker(interval)
+	defer tk.Stop()
+	for {
+		_, _ = fmt.Fprintf(w, "--- %s (every %s; Ctrl-C to stop)\n", time.Now().Format(time.DateTime), interval)
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		err := c.printLines(rctx, w, asJSON)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			_, _ = fmt.Fprintf(w, "error: %v\n", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tk.C:
+		}
+	}
 }

@@ -1,10 +1,10 @@
 // Command ynagw is the YNA gateway daemon. It only parses flags; the work is done by
-// package daemon (run, check-config, lines, health) and package demo (demo).
+// package daemon (run, check-config, health) and package demo (demo).
 //
 //	ynagw run -config FILE           run the daemon
 //	ynagw demo                       a self-contained demo against an embedded simulator
 //	ynagw check-config -config FILE  print OK or every field error (exit 1)
-//	ynagw lines -config FILE         linked lines and their state
+//	ynagw lines [-watch N]           lines and their health, live (admin API)
 //	ynagw health [-addr HOST:PORT]   probe the running daemon's /healthz, -ready /readyz (exit 0/1)
 //	ynagw calls|registrations|cdrs   calls, phones, call records (admin API, apicli.go)
 //	ynagw hangup ID                  hang up a call (admin API)
@@ -40,7 +40,7 @@ var commands = []struct{ name, args, help string }{
 	{"run", "-config FILE", "run the gateway (SIGTERM drains, SIGHUP reloads)"},
 	{"demo", "[-v]", "run a scripted call against an embedded YNA simulator"},
 	{"check-config", "-config FILE", "validate a configuration file"},
-	{"lines", "-config FILE", "list linked lines and their state"},
+	{"lines", "[-config FILE|-addr HOST:PORT] [-watch N]", "list the lines and their health: linked, needs relink, never linked, channel (admin API)"},
 	{"health", "[-addr HOST:PORT] [-ready]", "probe the running daemon's admin /healthz (alive), or /readyz with -ready (can take calls); exit 0 or 1"},
 	{"calls", "[-config FILE|-addr HOST:PORT]", "list the calls in progress (admin API)"},
 	{"registrations", "[-config FILE|-addr HOST:PORT]", "list the registered desk phones (admin API)"},
@@ -103,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		timeout *time.Duration
 	)
 	switch cmd {
-	case "run", "check-config", "lines":
+	case "run", "check-config":
 		cfgPath = fs.String("config", defaultConfig, "configuration file")
 	case "demo":
 		verbose = fs.Bool("v", false, "also print the gateway's logs (stderr)")
@@ -146,10 +146,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = daemon.Run(*cfgPath, v, stderr)
 	case "check-config":
 		err = daemon.CheckConfig(*cfgPath, stdout)
-	case "lines":
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = daemon.PrintLines(ctx, *cfgPath, stdout)
-		cancel()
 	case "health":
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 		err = daemon.Health(ctx, daemon.HealthOptions{Addr: *addr, ConfigPath: *cfgPath, Ready: *ready}, stdout)
