@@ -1,0 +1,83 @@
+package kamailio
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeNode answers every SIP request on a loopback UDP socket with code
+// (0: stays silent), echoing Via/From/To/Call-ID/CSeq.
+type fakeNode struct {
+	c    *net.UDPConn
+	mu   sync.Mutex
+	code int
+	done chan struct{}
+}
+
+func newFakeNode(t *testing.T, code int) *fakeNode {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &fakeNode{c: c, code: code, done: make(chan struct{})}
+	go n.serve()
+	t.Cleanup(func() { _ = c.Close(); <-n.done })
+	return n
+}
+
+func (n *fakeNode) addr() string { return n.c.LocalAddr().String() }
+
+func (n *fakeNode) set(code int) { n.mu.Lock(); n.code = code; n.mu.Unlock() }
+
+func (n *fakeNode) serve() {
+	defer close(n.done)
+	buf := make([]byte, 65535)
+	for {
+		k, from, err := n.c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		n.mu.Lock()
+		code := n.code
+		n.mu.Unlock()
+		if code == 0 || bytes.HasPrefix(buf[:k], []byte("SIP/2.0")) {
+			continue
+		}
+		var res strings.Builder
+		res.WriteString("SIP/2.0 " + map[int]string{200: "200 OK", 503: "503 Not Ready"}[code] + "\r\n")
+		for _, l := range strings.Split(string(buf[:k]), "\r\n") {
+			name, _, _ := strings.Cut(l, ":")
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "via", "from", "call-id", "cseq":
+				res.WriteString(l + "\r\n")
+			case "to":
+				res.WriteString(l + ";tag=fake\r\n")
+			}
+		}
+		res.WriteString("Content-Length: 0\r\n\r\n")
+		_, _ = n.c.WriteToUDPAddrPort([]byte(res.String()), from)
+	}
+}
+
+// TestProbingTakesNodesOutAndBack: the dispatcher's OPTIONS probing marks a
+// node that answers 200 active, one that is silent or answers 503 inactive,
+// and brings a node back once it answers 200 again.
+func TestProbingTakesNodesOutAndBack(t *testing.T) {
+	up := newFakeNode(t, 200)
+	silent := newFakeNode(t, 0)
+	p := Start(t, Options{Nodes: []string{up.addr(), silent.addr()}})
+	p.WaitNode(t, up.addr(), true, 10*time.Second)
+	p.WaitNode(t, silent.addr(), false, 10*time.Second)
+
+	start := time.Now()
+	up.set(503) // draining
+	p.WaitNode(t, up.addr(), false, 10*time.Second)
+	t.Logf("503 node out of rotation after %v", time.Since(start).Round(100*time.Millisecond))
+	silent.set(200)
+	p.WaitNode(t, silent.addr(), true, 10*time.Second)
+}
