@@ -81,7 +81,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{"unknown key", []string{"  client_id: cid", "  client_id: cid\n  clientid: x"}, nil, "yna.clientid", `unknown option "clientid" (did you mean "client_id"?)`},
 		{"unknown section", []string{"store:", "stor:\n  x: 1\nstore:"}, nil, "stor", `unknown option "stor" (did you mean "store"?)`},
-		{"unknown key far from any", []string{"store:", "bogus: 1\nstore:"}, nil, "bogus", "the options at the top level are: admin, dialplan, lines"},
+		{"unknown key far from any", []string{"store:", "bogus: 1\nstore:"}, nil, "bogus", "the options at the top level are: admin, cluster, dialplan, lines"},
 		{"bad type", []string{"ring: [alice]", "ring: alice"}, nil, "lines[0].ring", `expected a list (write [a, b] or one "- item" line per entry), found "alice"`},
 		{"bad type bool", []string{"users:", "webrtc:\n  allow_loopback: maybe\nusers:"}, nil, "webrtc.allow_loopback", `"maybe" is not true or false`},
 		{"bad type int", []string{"  advertise_ip: 127.0.0.1", "  advertise_ip: 127.0.0.1\n  port_min: lots"}, nil, "rtp.port_min", `"lots" is not a whole number`},

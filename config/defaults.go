@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ const (
 	DefaultQuarantine     = 5 * time.Second
 	DefaultBaseURL        = "https://naas.t-mobile.com" // fact sheet §1
 	DefaultStorePath      = "/var/lib/ynagw/ynagw.db"   // systemd StateDirectory
+	DefaultLeaseTTL       = 6 * time.Second             // cluster.lease_ttl
 	DefaultAdminListen    = "127.0.0.1:8080"
 	DefaultShutdownDrain  = 60 * time.Second // below the unit's TimeoutStopSec=90
 	DefaultICEGather      = 5 * time.Second
@@ -115,7 +117,19 @@ func (c *Config) Init() {
 	dur(&t.HangupTimeout, bridge.DefaultDrainTimeout)
 	dur(&t.RESTTimeout, bridge.DefaultRESTTimeout)
 
+	c.Store.Driver = strings.ToLower(strings.TrimSpace(c.Store.Driver))
+	str(&c.Store.Driver, StoreSQLite)
 	str(&c.Store.Path, DefaultStorePath)
+	if c.Store.Driver == StorePostgres {
+		if c.Cluster.NodeID == "" {
+			c.Cluster.NodeID, _ = os.Hostname()
+		}
+		dur(&c.Cluster.LeaseTTL, DefaultLeaseTTL)
+		if c.Cluster.SIPAddress == "" && len(c.Sip.Listen) > 0 {
+			c.Cluster.SIPAddress = c.Sip.Listen[0].Advertise
+			str(&c.Cluster.SIPAddress, c.Sip.Listen[0].Bind)
+		}
+	}
 	str(&c.Admin.Listen, DefaultAdminListen)
 	c.Admin.MetricsAuth = strings.ToLower(strings.TrimSpace(c.Admin.MetricsAuth))
 	if c.Admin.MetricsAuth == "" {

@@ -28,6 +28,7 @@ func (c *Config) secrets() []secretRef {
 		{path: "yna.client_secret", val: &c.Yna.ClientSecret, env: &c.Yna.ClientSecretEnv, file: &c.Yna.ClientSecretFile},
 		{path: "yna.pop_key", val: &c.Yna.PoPKey, env: &c.Yna.PoPKeyEnv, file: &c.Yna.PoPKeyFile},
 		{path: "store.key", val: &c.Store.Key, env: &c.Store.KeyEnv, file: &c.Store.KeyFile},
+		{path: "store.dsn", val: &c.Store.DSN, env: &c.Store.DSNEnv, file: &c.Store.DSNFile},
 		{path: "admin.password", val: &c.Admin.Password, env: &c.Admin.PasswordEnv, file: &c.Admin.PasswordFile},
 		{path: "admin.token", val: &c.Admin.Token, env: &c.Admin.TokenEnv, file: &c.Admin.TokenFile},
 	}

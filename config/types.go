@@ -16,6 +16,7 @@ type Config struct {
 	Trunks   []Trunk       `yaml:"trunks"`
 	Timers   Timers        `yaml:"timers"`
 	Store    Store         `yaml:"store"`
+	Cluster  Cluster       `yaml:"cluster"`
 	Admin    Admin         `yaml:"admin"`
 	Metrics  Metrics       `yaml:"metrics"`
 	Log      Log           `yaml:"log"`
@@ -156,12 +157,38 @@ type Timers struct {
 	RESTTimeout   time.Duration `yaml:"rest_timeout"`
 }
 
-// Store is the SQLite store of linked lines, tokens and CDRs.
+// Store is the store of linked lines, tokens and CDRs: the embedded SQLite file
+// (driver sqlite, the default) or a PostgreSQL database shared by the nodes of a
+// cluster (driver postgres, DSN a secret: it may carry a password).
 type Store struct {
-	Path    string `yaml:"path"`
+	Driver  string `yaml:"driver"` // StoreSQLite (default) or StorePostgres
+	Path    string `yaml:"path"`   // sqlite
+	DSN     string `yaml:"dsn"`    // postgres: postgres://user@host:5432/ynagw
+	DSNEnv  string `yaml:"dsn_env"`
+	DSNFile string `yaml:"dsn_file"`
 	Key     string `yaml:"key"`
 	KeyEnv  string `yaml:"key_env"`
 	KeyFile string `yaml:"key_file"`
+}
+
+// Store drivers.
+const (
+	StoreSQLite   = "sqlite"
+	StorePostgres = "postgres"
+)
+
+// Cluster is this node's identity when several nodes share a postgres store
+// (unused with sqlite). Each line's notification channel is owned by one node
+// at a time through a lease in the database.
+type Cluster struct {
+	// NodeID names the node in leases, CDRs and registrations (default: the host name).
+	NodeID string `yaml:"node_id"`
+	// SIPAddress is the node's SIP address (host:port) other nodes and the admin
+	// page show as a line's owner (default: the first SIP listener).
+	SIPAddress string `yaml:"sip_address"`
+	// LeaseTTL is how long a line's lease lasts without renewal (default 6s); it
+	// is renewed every LeaseTTL/3. A dead node's lines move within about LeaseTTL+LeaseTTL/3.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 
 // Admin is the admin/metrics HTTP listener.

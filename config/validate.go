@@ -580,8 +580,28 @@ func (c *Config) validateMisc(p *problems) {
 	positive(p, "timers.hangup_timeout", t.HangupTimeout)
 	positive(p, "timers.rest_timeout", t.RESTTimeout)
 
-	if c.Store.Path == "" {
-		p.add("store.path", "required")
+	switch c.Store.Driver {
+	case StoreSQLite:
+		if c.Store.Path == "" {
+			p.add("store.path", "required")
+		}
+	case StorePostgres:
+		if c.Store.DSN == "" && c.Store.DSNEnv == "" && c.Store.DSNFile == "" {
+			p.add("store.dsn", "required with driver postgres (or dsn_env / dsn_file), e.g. postgres://ynagw@db.example:5432/ynagw")
+		}
+		if c.Cluster.NodeID == "" {
+			p.add("cluster.node_id", "required with driver postgres (the host name is unknown)")
+		} else if strings.ContainsAny(c.Cluster.NodeID, " \t\r\n") || len(c.Cluster.NodeID) > 64 {
+			p.add("cluster.node_id", "%q must be at most 64 characters without white space", c.Cluster.NodeID)
+		}
+		if c.Cluster.SIPAddress != "" {
+			hostPort(p, "cluster.sip_address", c.Cluster.SIPAddress, true)
+		}
+		if c.Cluster.LeaseTTL < 3*time.Second || c.Cluster.LeaseTTL > 60*time.Second {
+			p.add("cluster.lease_ttl", "%s must be between 3s and 60s", c.Cluster.LeaseTTL)
+		}
+	default:
+		p.add("store.driver", "%q is not a store driver (sqlite or postgres)", c.Store.Driver)
 	}
 	if c.Store.Key == "" && c.Store.KeyEnv == "" && c.Store.KeyFile == "" {
 		p.add("store.key", "required (or key_env / key_file): the 32-byte token encryption key as 64 hex digits or base64; generate one with: openssl rand -hex 32")
