@@ -171,6 +171,7 @@ func (f *fastConn) deliver(fl *fastLeg, pkt []byte) bool {
 	l.remoteSSRC.Store(f.rpkt.SSRC)
 	l.packetsIn.Add(1)
 	l.bytesIn.Add(uint64(len(f.rpkt.Payload)))
+	l.noteRecv(&f.rpkt, len(pkt))
 	(*push)(&f.rpkt)
 	return true
 }
@@ -463,6 +464,9 @@ func (l *WebRTCLeg) writeFast(fl *fastLeg, p *rtp.Packet, ssrc uint32) error {
 		var out []byte
 		if out, err = fl.tx.EncryptRTP(l.wbuf[:n], l.wbuf[:n], &l.wsrtp); err == nil {
 			_, err = l.e.fast.UDPConn.WriteToUDPAddrPort(out, fl.remote)
+		}
+		if err == nil {
+			l.noteSent(&l.whdr, len(p.Payload), len(out))
 		}
 	}
 	l.wmu.Unlock()

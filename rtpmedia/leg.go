@@ -124,14 +124,17 @@ type Leg struct {
 	timeoutGen atomic.Uint64 // bumped when the applicable timeout changes
 	rd         readerState   // owned by the ReadRTP caller
 
+	rtcpTimer *periodicTimer // RTCP reports (nil: off)
+
 	closeOnce sync.Once
 	closeErr  error
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
 
-// NewLeg binds the RTP (and, unless RTCPMux, RTCP) sockets and starts the RTCP
-// goroutines. Close releases everything.
+// NewLeg binds the RTP (and, unless RTCPMux, RTCP) sockets, starts the RTCP
+// reader (separate RTCP port) and schedules its RTCP reports on the shared
+// report timers. Close releases everything.
 func NewLeg(cfg LegConfig) (*Leg, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -184,8 +187,7 @@ func NewLeg(cfg LegConfig) (*Leg, error) {
 		go l.rtcpReadLoop()
 	}
 	if cfg.RTCPInterval > 0 {
-		l.wg.Add(1)
-		go l.rtcpSendLoop(cfg.RTCPInterval)
+		l.rtcpTimer = reportTimers.add(cfg.RTCPInterval, cfg.RTCPInterval, func(now time.Time) { l.sendRTCP(now, false) })
 	}
 	return l, nil
 }
@@ -477,7 +479,8 @@ func (l *Leg) Stats() LegStats {
 // releases the port (into quarantine). It is idempotent.
 func (l *Leg) Close() error {
 	l.closeOnce.Do(func() {
-		if l.cfg.RTCPInterval > 0 {
+		if l.rtcpTimer != nil {
+			l.rtcpTimer.stop()
 			l.sendRTCP(time.Now(), true)
 		}
 		close(l.done)

@@ -214,20 +214,6 @@ func (l *Leg) rtcpReadLoop() {
 	}
 }
 
-func (l *Leg) rtcpSendLoop(interval time.Duration) {
-	defer l.wg.Done()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.done:
-			return
-		case now := <-t.C:
-			l.sendRTCP(now, false)
-		}
-	}
-}
-
 // handleRTCP parses an incoming compound RTCP packet (SRTCP with SRTP on) into
 // the statistics.
 func (l *Leg) handleRTCP(b []byte, src netip.AddrPort, now time.Time) {

@@ -56,7 +56,10 @@ type WebRTCConfig struct {
 	// DisableFastPath keeps SRTP in pion's packet path even with the UDP mux
 	// on (see fastpath.go; A/B comparisons and a fallback for operators).
 	DisableFastPath bool
-	Logger          *zap.Logger
+	// RTCPInterval is the report interval of legs that send their own RTCP
+	// (fast-path engines, webrtc_rtcp.go); 0 = 5s.
+	RTCPInterval time.Duration
+	Logger       *zap.Logger
 }
 
 // WebRTC leg errors.
@@ -265,7 +268,7 @@ type WebRTCLeg struct {
 
 	wmu   sync.Mutex
 	whdr  rtp.Header
-	wsrtp rtp.Header                           // fast path SRTP scratch, under wmu
+	wsrtp rtp.Header                            // fast path SRTP scratch, under wmu
 	wbuf  [maxPacketSize + srtpMaxOverhead]byte // fast path send buffer, under wmu
 
 	// SRTP fast path (fastpath.go): fast is set once DTLS is up and the keys
@@ -273,6 +276,11 @@ type WebRTCLeg struct {
 	fast       atomic.Pointer[fastLeg]
 	push       atomic.Pointer[func(*rtp.Packet)]
 	remoteSSRC atomic.Uint32
+
+	// Own RTCP (webrtc_rtcp.go): reports is set under mu.
+	smu     sync.Mutex
+	rtcpSt  webrtcRTCP
+	reports *periodicTimer
 
 	packetsIn, packetsOut, bytesIn, bytesOut, dropped atomic.Uint64
 }
@@ -316,6 +324,7 @@ func (e *WebRTCEngine) NewLeg(codecs []Codec) (*WebRTCLeg, error) {
 		e: e, log: e.log, codecs: list, track: &legTrack{},
 		trackReady: make(chan struct{}), done: make(chan struct{}), connected: make(chan struct{}),
 	}
+	l.rtcpSt.epoch, l.rtcpSt.clock = time.Now(), DefaultClockRate
 	return l, nil
 }
 
@@ -356,7 +365,7 @@ func (l *WebRTCLeg) newPCLocked(formats []Codec) error {
 		}
 	}
 	reg := &interceptor.Registry{}
-	if !l.e.cfg.DisableRTCPReports {
+	if !l.e.cfg.DisableRTCPReports && !l.ownRTCP() {
 		// Registered first = innermost: it hands the report interceptor a
 		// reused, pre-parsed header so receiving does not allocate.
 		reg.Add(headerAttrFactory{})
@@ -425,6 +434,7 @@ func (l *WebRTCLeg) onConnectionState(s webrtc.PeerConnectionState) {
 	case webrtc.PeerConnectionStateConnected:
 		l.captureTransportStats()
 		l.activateFastPath()
+		l.startReports()
 		l.connOnce.Do(func() { close(l.connected) })
 	case webrtc.PeerConnectionStateFailed:
 		l.finish(fmt.Errorf("%w: ICE/DTLS failed", ErrWebRTCFailed))
@@ -822,6 +832,7 @@ func (l *WebRTCLeg) ReadRTP(p *rtp.Packet, buf []byte) (int, error) {
 		}
 		l.packetsIn.Add(1)
 		l.bytesIn.Add(uint64(len(p.Payload)))
+		l.noteRecv(p, n)
 		return n, nil
 	}
 }
@@ -844,11 +855,12 @@ func (l *WebRTCLeg) WriteRTP(p *rtp.Packet) error {
 	l.wmu.Lock()
 	l.whdr = p.Header
 	l.whdr.SSRC = b.ssrc
-	_, err := b.writer.WriteRTP(&l.whdr, p.Payload)
+	n, err := b.writer.WriteRTP(&l.whdr, p.Payload)
 	l.wmu.Unlock()
 	if err != nil {
 		return fmt.Errorf("rtpmedia: webrtc write: %w", err)
 	}
+	l.noteSent(&l.whdr, len(p.Payload), n)
 	l.packetsOut.Add(1)
 	l.bytesOut.Add(uint64(len(p.Payload)))
 	return nil
@@ -899,7 +911,11 @@ func (l *WebRTCLeg) Close() error {
 	}
 	l.closed = true
 	pc := l.pc
+	reports := l.reports
 	l.mu.Unlock()
+	if reports != nil {
+		reports.stop()
+	}
 	if fl := l.fast.Load(); fl != nil {
 		l.e.fast.deactivate(fl)
 	}

@@ -756,7 +756,15 @@ func TestRewriteAudioSDP(t *testing.T) {
 // (pion's report interceptor fed by the zero-allocation header interceptor)
 // describe the peer's stream correctly.
 func TestWebRTCReceiverReports(t *testing.T) {
-	e := newTestEngine(t, nil)
+	t.Run("pion interceptors", func(t *testing.T) { testWebRTCReceiverReports(t, nil) })
+	// On the UDP mux (SRTP fast path) the leg sends its own reports.
+	t.Run("own reports on the fast path", func(t *testing.T) {
+		testWebRTCReceiverReports(t, func(c *WebRTCConfig) { c.UDPMuxPort, c.RTCPInterval = -1, 200*time.Millisecond })
+	})
+}
+
+func testWebRTCReceiverReports(t *testing.T, mod func(*WebRTCConfig)) {
+	e := newTestEngine(t, mod)
 	l := newTestWebRTCLeg(t, e, []Codec{pcmu})
 	p := newNetPeer(t, []Codec{pcmu})
 	connectOutbound(t, l, p)
