@@ -88,6 +88,8 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	sc := opts.SIP
 	sc.Logger = d.log
 	sc.Observer = sipObserver{d.metrics}
+	// OPTIONS probes (Kamailio dispatcher) see 503 while draining or not ready
+	sc.Ready = func(ctx context.Context) error { return d.backend.Ready(ctx) }
 	if d.sip, err = sip.NewServer(sc); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
