@@ -48,6 +48,9 @@ type Config struct {
 	Metrics http.Handler
 	// MetricsOpen serves /metrics without authentication (for a Prometheus scraper).
 	MetricsOpen bool
+	// Pprof serves Go's profiler (net/http/pprof) under /debug/pprof/, behind the admin
+	// authentication, so operators can profile in place (admin.pprof).
+	Pprof bool
 	// Now is the clock (state and session expiry); defaults to time.Now.
 	Now func() time.Time
 }

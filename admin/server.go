@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -149,6 +150,13 @@ func (s *Server) routes() http.Handler {
 		} else {
 			mux.Handle("GET /metrics", auth(s.cfg.Metrics))
 		}
+	}
+	if s.cfg.Pprof {
+		mux.Handle("GET /debug/pprof/", auth(http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/cmdline", auth(http.HandlerFunc(pprof.Cmdline)))
+		mux.Handle("GET /debug/pprof/profile", auth(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/symbol", auth(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("GET /debug/pprof/trace", auth(http.HandlerFunc(pprof.Trace)))
 	}
 	// HTML.
 	mux.Handle("GET /{$}", auth(http.HandlerFunc(s.handleIndex)))

@@ -204,6 +204,9 @@ type Admin struct {
 	// MetricsAuth is MetricsAuthRequired (/metrics needs the admin credentials) or
 	// MetricsAuthNone; Init defaults it to required unless Listen is loopback only.
 	MetricsAuth string `yaml:"metrics_auth"`
+	// Pprof serves Go's profiler at /debug/pprof/ on this listener, behind the admin
+	// credentials (off by default).
+	Pprof bool `yaml:"pprof"`
 }
 
 // Metrics configures the Prometheus metrics served at the admin listener's /metrics.

@@ -53,7 +53,7 @@ func (d *Daemon) startAdmin(ctx context.Context) error {
 		Addr: o.Listen, Username: o.Username, Password: o.Password, BearerToken: o.Token,
 		PublicURL: adminPublicURL(d.opts.Bridge.RedirectURI, o.Listen),
 		Logger:    d.log.Named("admin"), Level: d.opts.Level,
-		Metrics: d.metrics.Handler(), MetricsOpen: metricsOpen,
+		Metrics: d.metrics.Handler(), MetricsOpen: metricsOpen, Pprof: o.Pprof,
 	}, d.backend)
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)

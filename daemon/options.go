@@ -49,6 +49,8 @@ type AdminOptions struct {
 	// MetricsAuth is MetricsAuthRequired (/metrics needs Username/Password or Token) or
 	// MetricsAuthNone; "" is required unless Listen binds loopback only.
 	MetricsAuth string
+	// Pprof serves net/http/pprof under /debug/pprof/ (authenticated).
+	Pprof bool
 }
 
 // MetricsOptions decide the value of the metrics' line label.
@@ -99,7 +101,7 @@ func FromConfig(c *config.Config) (Options, error) {
 		StorePath:    c.Store.Path,
 		DrainTimeout: c.DrainTimeout(),
 		Admin: AdminOptions{Listen: c.Admin.Listen, Username: c.Admin.Username, Password: c.Admin.Password,
-			Token: c.Admin.Token, MetricsAuth: c.Admin.MetricsAuth},
+			Token: c.Admin.Token, MetricsAuth: c.Admin.MetricsAuth, Pprof: c.Admin.Pprof},
 		Metrics: MetricsOptions{LineNames: c.LineNames(), LabelMSISDN: c.Metrics.LabelMSISDN},
 	}
 	k, err := c.StoreKey()
