@@ -123,6 +123,11 @@ type Config struct {
 	RedirectURI string
 	// ChannelMaxAttempts is passed to yna.ChannelConfig.MaxAttempts (0: retry forever).
 	ChannelMaxAttempts int
+	// LeasedChannels (clustered mode): Start, AddLine and AddLineConfig only make
+	// lines known (routing, tokens: outbound calls work) and open no
+	// notification channel; whoever holds the line's lease opens and closes it
+	// with OpenChannel and CloseChannel.
+	LeasedChannels bool
 }
 
 // Init fills defaults and normalises line numbers (invalid numbers are left for Validate).

@@ -125,6 +125,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 	lines := append([]LineConfig(nil), g.cfg.Lines...)
 	g.mu.Unlock()
 	for _, l := range lines {
+		if g.cfg.LeasedChannels {
+			break
+		}
 		if err := g.startLine(l); err != nil {
 			return err
 		}
@@ -175,6 +178,9 @@ func (g *Gateway) AddLineConfig(ctx context.Context, lc LineConfig, token string
 		r.kick() // a new token: reconnect at once if it was waiting
 		return ctx.Err()
 	}
+	if g.cfg.LeasedChannels {
+		return ctx.Err()
+	}
 	if err := g.startLine(lc); err != nil {
 		return err
 	}
@@ -198,6 +204,43 @@ func (g *Gateway) RemoveLine(msisdn string) {
 	}
 	if ts, ok := g.tokens.(TokenSetter); ok {
 		ts.SetToken(n, "")
+	}
+}
+
+// OpenChannel opens the notification channel of a known line (LeasedChannels:
+// this node took the line's lease); a running one is left as it is.
+func (g *Gateway) OpenChannel(ctx context.Context, msisdn string) error {
+	n, err := yna.NormalizeLine(msisdn)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	lc, ok := g.confs[n]
+	g.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("bridge: open channel: line %s is not known", n)
+	}
+	if err := g.startLine(lc); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// CloseChannel closes a line's notification channel and waits until it is
+// closed, keeping the line known (LeasedChannels: this node lost or released
+// the lease). Established calls continue; the line's new invitations go to
+// the node that opens its channel next.
+func (g *Gateway) CloseChannel(msisdn string) {
+	n, err := yna.NormalizeLine(msisdn)
+	if err != nil {
+		return
+	}
+	g.mu.Lock()
+	r := g.lines[n]
+	delete(g.lines, n)
+	g.mu.Unlock()
+	if r != nil {
+		r.stop()
 	}
 }
 
