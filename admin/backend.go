@@ -81,4 +81,7 @@ type CallView struct {
 	Since     time.Time `json:"since"`                     // when State was entered
 	SetupAt   time.Time `json:"setupAt,omitzero"`          // when the call started
 	Duration  float64   `json:"durationSeconds,omitempty"` // seconds since SetupAt
+	// RemoteName is the other party's display name as the network gave it (the caller's
+	// name of an incoming call, the callee's of an outgoing one if sent); "" if none.
+	RemoteName string `json:"remoteName,omitempty"`
 }

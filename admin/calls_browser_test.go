@@ -85,7 +85,7 @@ func evalUntil(t *testing.T, ctx context.Context, p *cdp.Page, d time.Duration, 
 // TestBrowserCallsHangup in headless Chromium: a line never linked is shown as such
 // without Unlink/E911 buttons, a line needing a relink is red with its reason; a call
 // that starts after the page loaded appears by itself (polling /api/v1/calls, no
-// reload); its Hang up button (CSRF-protected form) hangs it up; a POST without the CSRF
+// reload) with the remote party's name as text; its Hang up button (CSRF-protected form) hangs it up; a POST without the CSRF
 // token is refused; the recent-calls table then lists it with a CSV export link.
 func TestBrowserCallsHangup(t *testing.T) {
 	bin := testpeer.Require(t, "chromium")
@@ -140,13 +140,13 @@ func TestBrowserCallsHangup(t *testing.T) {
 	}
 	be.mu.Lock()
 	be.calls = []CallView{{ID: "call-1", SIPCallID: "sip-abc@phone", YNACallID: "YNA123", Direction: "outbound", Line: "14255550100",
-		Remote: "12065550123", User: "201", State: "connected", Since: time.Now(), SetupAt: time.Now(), Duration: 75}}
+		Remote: "12065550123", RemoteName: "Bob <b>Example</b>", User: "201", State: "connected", Since: time.Now(), SetupAt: time.Now(), Duration: 75}}
 	be.mu.Unlock()
 	evalUntil(t, ctx, pg, 10*time.Second, "the new call listed by the live refresh",
 		`!!document.querySelector('#calls tr[data-call-id="call-1"]') && !document.getElementById('calls').hidden`)
 	var cells []string
 	mustEval(t, ctx, pg, `[...document.querySelectorAll('#calls tr[data-call-id="call-1"] td')].map(td => td.innerText.trim())`, &cells)
-	if got := strings.Join(cells, "|"); got != "call-1|outbound|14255550100|201|12065550123|connected|1:15|sip-abc@phone|YNA123|Hang up" {
+	if got := strings.Join(cells, "|"); got != "call-1|outbound|14255550100|201|12065550123|Bob <b>Example</b>|connected|1:15|sip-abc@phone|YNA123|Hang up" {
 		t.Errorf("call row %q", got)
 	}
 	var marker int

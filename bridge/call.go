@@ -28,6 +28,9 @@ type call struct {
 	rec   CDR
 	start time.Time
 	snap  atomic.Pointer[CallInfo] // published by the call goroutine, read by Gateway.Calls
+	// peerName is the other party's display name, if the network gave one (inbound: the
+	// invitation's originatorName; outbound: a status notification's receiverName).
+	peerName string
 
 	state        callState
 	ending       bool

@@ -276,6 +276,9 @@ func (c *call) ignore(event) callState { return c.state }
 func (c *call) noteEvent(n *yna.SessionStatus) event {
 	c.log.Debug("status", zap.String("status", n.Status), zap.Int("code", int(n.ResponseCode)), zap.Bool("sdp", n.SDP != ""), zap.Bool("offer", n.Offer != nil))
 	ev := event{note: n, kind: evNetConfirm}
+	if c.dir == DirectionOutbound && c.peerName == "" && n.ReceiverName != "" {
+		c.peerName = sanitizeDisplay(n.ReceiverName) // shown from the next snapshot on
+	}
 	code := int(n.ResponseCode)
 	switch {
 	case yna.IsFinalStatus(n.Status):

@@ -31,6 +31,7 @@ func (g *Gateway) startInbound(line string, inv *yna.SessionInvitation) {
 	}
 	c := g.newCall(DirectionInbound, line)
 	c.rec.Peer = callerNumber(inv.OriginatorAddress)
+	c.peerName = sanitizeDisplay(inv.OriginatorName)
 	c.setIDs("", id)
 	g.spawn(c, id, func() {
 		if c.setupInbound(inv) {

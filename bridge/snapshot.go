@@ -21,6 +21,7 @@ type CallInfo struct {
 	Direction string // DirectionOutbound / DirectionInbound
 	Line      string
 	Peer      string // dialled number (outbound) or caller (inbound)
+	PeerName  string // the other party's display name from the network, "" if none
 	SIPUser   string
 	SIPCallID string
 	YNACallID string
@@ -43,7 +44,7 @@ func (c *call) publish(state string) {
 		state = CallStateSetup
 	}
 	c.snap.Store(&CallInfo{
-		ID: c.rec.ID, Direction: c.dir, Line: c.line, Peer: c.rec.Peer, SIPUser: c.rec.SIPUser,
+		ID: c.rec.ID, Direction: c.dir, Line: c.line, Peer: c.rec.Peer, PeerName: c.peerName, SIPUser: c.rec.SIPUser,
 		SIPCallID: c.rec.SIPCallID, YNACallID: c.rec.YNACallID, State: state, Since: since, SetupAt: c.start,
 	})
 }

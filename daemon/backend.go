@@ -94,7 +94,7 @@ func (b *Backend) Calls(context.Context) []admin.CallView {
 	out := make([]admin.CallView, 0, len(cs))
 	for _, c := range cs {
 		out = append(out, admin.CallView{ID: c.ID, SIPCallID: c.SIPCallID, YNACallID: c.YNACallID, Direction: c.Direction,
-			Line: c.Line, Remote: c.Peer, User: c.SIPUser, State: c.State, Since: c.Since, SetupAt: c.SetupAt,
+			Line: c.Line, Remote: c.Peer, RemoteName: c.PeerName, User: c.SIPUser, State: c.State, Since: c.Since, SetupAt: c.SetupAt,
 			Duration: now.Sub(c.SetupAt).Round(time.Second).Seconds()})
 	}
 	return out

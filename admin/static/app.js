@@ -39,6 +39,7 @@
       cell(tr, "line", c.line);
       cell(tr, "user", c.user || "");
       cell(tr, "remote", c.remote || "");
+      cell(tr, "remote-name", c.remoteName || "");
       cell(tr, "call-state", c.state);
       cell(tr, "duration", dur(c.durationSeconds));
       cell(tr, "sip-call-id", c.sipCallId || "");

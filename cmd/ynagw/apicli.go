@@ -240,10 +240,10 @@ func printList[T any](ctx context.Context, c *apiClient, w io.Writer, path strin
 
 func (c *apiClient) printCalls(ctx context.Context, w io.Writer, asJSON bool) error {
 	return printList(ctx, c, w, "/api/v1/calls", asJSON, "no calls in progress",
-		[]string{"ID", "LINE", "DIRECTION", "USER", "REMOTE", "STATE", "DURATION", "SIP CALL-ID", "YNA CALL ID"},
+		[]string{"ID", "LINE", "DIRECTION", "USER", "REMOTE", "NAME", "STATE", "DURATION", "SIP CALL-ID", "YNA CALL ID"},
 		func(x admin.CallView) []string {
 			d := time.Duration(x.Duration * float64(time.Second)).Round(time.Second)
-			return []string{x.ID, x.Line, x.Direction, orDash(x.User), orDash(x.Remote), x.State, d.String(),
+			return []string{x.ID, x.Line, x.Direction, orDash(x.User), orDash(x.Remote), orDash(x.RemoteName), x.State, d.String(),
 				orDash(x.SIPCallID), orDash(x.YNACallID)}
 		})
 }
