@@ -397,11 +397,26 @@ func testInterrupt(t *testing.T, bin string) {
 	}
 }
 
-// testLines: `ynagw lines` prints the linked line from the store.
+// testLines: `ynagw lines` asks the running daemon's admin API (credentials from the
+// configuration) and prints the linked line with its channel.
 func testLines(t *testing.T, bin string) {
 	e := newDPEnv(t, bin)
-	out, code := runBin(t, bin, "lines", "-config", e.configPath())
-	if code != 0 || !strings.Contains(out, "MSISDN") || !strings.Contains(out, dpLine) || !strings.Contains(out, "linked") {
+	b, err := os.ReadFile(e.configPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	withAuth := strings.Replace(string(b), "admin:\n  listen: 127.0.0.1:0\n", "admin:\n  listen: 127.0.0.1:0\n  username: admin\n  password: admin-pw\n", 1)
+	if withAuth == string(b) {
+		t.Fatal("admin section not found in the generated configuration")
+	}
+	if err := os.WriteFile(e.configPath(), []byte(withAuth), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := e.start()
+	out, code := runBin(t, bin, "lines", "-config", e.configPath(), "-addr", p.admin)
+	if code != 0 || !strings.Contains(out, "HEALTH") || !strings.Contains(out, dpLine) || !strings.Contains(out, "linked") {
 		t.Errorf("lines: exit %d\n%s", code, out)
 	}
+	p.signal(syscall.SIGTERM)
+	p.wait(30 * time.Second)
 }
