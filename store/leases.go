@@ -35,6 +35,10 @@ type Lease struct {
 	ExpiresAt time.Time // by the database clock
 	Epoch     int64     // grows on every change of holder
 	Since     time.Time // when the current holder took it (database clock)
+	// Prev is the holder before this AcquireLease ("" for a new, released or
+	// never held line; Holder itself for a renewal). A takeover from a Prev
+	// that did not release the line means Prev stopped renewing (died).
+	Prev string
 }
 
 // AcquireLease takes or renews msisdn's lease for holder for ttl. held says
@@ -47,7 +51,10 @@ func (p *Postgres) AcquireLease(ctx context.Context, msisdn, holder, addr string
 	if err := p.check(); err != nil {
 		return Lease{}, false, err
 	}
-	row := p.write().QueryRowContext(ctx, `INSERT INTO line_leases AS l (msisdn, holder, node_addr, expires_at, epoch, acquired_at)
+	// prev reads the statement's snapshot: the row before this statement (a
+	// FOR UPDATE there would see nothing once ON CONFLICT updated the row).
+	row := p.write().QueryRowContext(ctx, `WITH prev AS (SELECT holder FROM line_leases WHERE msisdn = ?1)
+		INSERT INTO line_leases AS l (msisdn, holder, node_addr, expires_at, epoch, acquired_at)
 		VALUES (?1, ?2, ?3, now() + CAST(?4 AS BIGINT) * interval '1 microsecond', 1, now())
 		ON CONFLICT (msisdn) DO UPDATE SET
 			holder      = excluded.holder,
@@ -56,9 +63,9 @@ func (p *Postgres) AcquireLease(ctx context.Context, msisdn, holder, addr string
 			epoch       = CASE WHEN l.holder = excluded.holder THEN l.epoch ELSE l.epoch + 1 END,
 			acquired_at = CASE WHEN l.holder = excluded.holder THEN l.acquired_at ELSE now() END
 		WHERE l.holder = excluded.holder OR l.expires_at <= now()
-		RETURNING msisdn, holder, node_addr, expires_at, epoch, acquired_at`,
+		RETURNING msisdn, holder, node_addr, expires_at, epoch, acquired_at, COALESCE((SELECT holder FROM prev), '')`,
 		msisdn, holder, addr, ttl.Microseconds())
-	l, err = scanLease(row)
+	l, err = scanLease(row, true)
 	if err == nil {
 		return l, true, nil
 	}
@@ -73,13 +80,14 @@ func (p *Postgres) AcquireLease(ctx context.Context, msisdn, holder, addr string
 	return l, false, nil
 }
 
-// ReleaseLease lets another node take msisdn at once (a drain): the lease
-// expires now if holder holds it. The row (and its epoch) stays.
+// ReleaseLease lets another node take msisdn at once (a drain, a rebalance):
+// if holder holds it, the row is left with no holder and expired (its epoch
+// stays), so the next node's takeover is not mistaken for one from a dead node.
 func (p *Postgres) ReleaseLease(ctx context.Context, msisdn, holder string) error {
 	if err := p.check(); err != nil {
 		return err
 	}
-	if _, err := p.write().ExecContext(ctx, `UPDATE line_leases SET expires_at = now() - interval '1 microsecond'
+	if _, err := p.write().ExecContext(ctx, `UPDATE line_leases SET holder = '', node_addr = '', expires_at = now() - interval '1 microsecond'
 		WHERE msisdn = ? AND holder = ?`, msisdn, holder); err != nil {
 		return fmt.Errorf("store: release lease %s: %w", msisdn, err)
 	}
@@ -121,11 +129,71 @@ func (p *Postgres) DBNow(ctx context.Context) (time.Time, error) {
 
 const leaseCols = "msisdn, holder, node_addr, expires_at, epoch, acquired_at"
 
-func scanLease(r rowScanner) (Lease, error) {
+func scanLease(r rowScanner, withPrev ...bool) (Lease, error) {
 	var l Lease
-	if err := r.Scan(&l.MSISDN, &l.Holder, &l.NodeAddr, &l.ExpiresAt, &l.Epoch, &l.Since); err != nil {
+	var prev string
+	dest := []any{&l.MSISDN, &l.Holder, &l.NodeAddr, &l.ExpiresAt, &l.Epoch, &l.Since}
+	if len(withPrev) > 0 && withPrev[0] {
+		dest = append(dest, &prev)
+	}
+	if err := r.Scan(dest...); err != nil {
 		return Lease{}, err
 	}
+	l.Prev = prev
 	l.ExpiresAt, l.Since = l.ExpiresAt.UTC(), l.Since.UTC()
 	return l, nil
+}
+
+// Node is one live cluster node (a heartbeat row not expired).
+type Node struct {
+	ID        string
+	SIPAddr   string
+	ExpiresAt time.Time
+}
+
+// Heartbeat records that node is alive for ttl (database clock) and returns
+// the live nodes, node itself included, by id. Nodes use the count to take
+// only their share of the free lines.
+func (p *Postgres) Heartbeat(ctx context.Context, node, addr string, ttl time.Duration) ([]Node, error) {
+	if node == "" || ttl <= 0 {
+		return nil, fmt.Errorf("%w: heartbeat needs a node and a positive TTL", ErrInvalid)
+	}
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	if _, err := p.write().ExecContext(ctx, `INSERT INTO cluster_nodes(node_id, sip_addr, expires_at)
+		VALUES (?1, ?2, now() + CAST(?3 AS BIGINT) * interval '1 microsecond')
+		ON CONFLICT (node_id) DO UPDATE SET sip_addr = excluded.sip_addr, expires_at = excluded.expires_at`,
+		node, addr, ttl.Microseconds()); err != nil {
+		return nil, fmt.Errorf("store: heartbeat: %w", err)
+	}
+	rows, err := p.read().QueryContext(ctx, "SELECT node_id, sip_addr, expires_at FROM cluster_nodes WHERE expires_at > now() ORDER BY node_id")
+	if err != nil {
+		return nil, fmt.Errorf("store: nodes: %w", err)
+	}
+	defer rows.Close()
+	var out []Node
+	for rows.Next() {
+		var n Node
+		if err := rows.Scan(&n.ID, &n.SIPAddr, &n.ExpiresAt); err != nil {
+			return nil, fmt.Errorf("store: nodes: %w", err)
+		}
+		n.ExpiresAt = n.ExpiresAt.UTC()
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: nodes: %w", err)
+	}
+	return out, nil
+}
+
+// Leave removes node's heartbeat (a clean stop), so the others stop counting it.
+func (p *Postgres) Leave(ctx context.Context, node string) error {
+	if err := p.check(); err != nil {
+		return err
+	}
+	if _, err := p.write().ExecContext(ctx, "DELETE FROM cluster_nodes WHERE node_id = ?", node); err != nil {
+		return fmt.Errorf("store: leave: %w", err)
+	}
+	return nil
 }

@@ -17,15 +17,15 @@ func TestLeaseLifecycle(t *testing.T) {
 	s := newPG(t)
 	const ttl = 300 * time.Millisecond
 	l, held, err := s.AcquireLease(ctx, "1", "a", "127.0.0.1:5060", ttl)
-	if err != nil || !held || l.Holder != "a" || l.Epoch != 1 {
-		t.Fatalf("a acquire = %+v %v %v; want held by a, epoch 1", l, held, err)
+	if err != nil || !held || l.Holder != "a" || l.Epoch != 1 || l.Prev != "" {
+		t.Fatalf("a acquire = %+v %v %v; want held by a, epoch 1, no prev", l, held, err)
 	}
 	l, held, err = s.AcquireLease(ctx, "1", "b", "127.0.0.1:5070", ttl)
 	if err != nil || held || l.Holder != "a" || l.NodeAddr != "127.0.0.1:5060" {
 		t.Fatalf("b acquire while a holds = %+v %v %v; want refused, holder a", l, held, err)
 	}
 	l, held, err = s.AcquireLease(ctx, "1", "a", "127.0.0.1:5060", ttl)
-	if err != nil || !held || l.Epoch != 1 {
+	if err != nil || !held || l.Epoch != 1 || l.Prev != "a" {
 		t.Fatalf("a renew = %+v %v %v; want held, epoch 1", l, held, err)
 	}
 	// Wait (on the database clock) until a's lease has passed its expiry.
@@ -44,8 +44,8 @@ func TestLeaseLifecycle(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // polling the database clock, not synchronising goroutines
 	}
 	l, held, err = s.AcquireLease(ctx, "1", "b", "127.0.0.1:5070", ttl)
-	if err != nil || !held || l.Holder != "b" || l.Epoch != 2 {
-		t.Fatalf("b takeover = %+v %v %v; want held by b, epoch 2", l, held, err)
+	if err != nil || !held || l.Holder != "b" || l.Epoch != 2 || l.Prev != "a" {
+		t.Fatalf("b takeover = %+v %v %v; want held by b, epoch 2, prev a", l, held, err)
 	}
 	if l, held, _ = s.AcquireLease(ctx, "1", "a", "127.0.0.1:5060", ttl); held || l.Holder != "b" {
 		t.Fatalf("a renew after takeover = %+v held=%v; want refused", l, held)
@@ -59,8 +59,8 @@ func TestLeaseLifecycle(t *testing.T) {
 	if err := s.ReleaseLease(ctx, "1", "b"); err != nil {
 		t.Fatal(err)
 	}
-	if l, held, err = s.AcquireLease(ctx, "1", "a", "x", time.Minute); err != nil || !held || l.Epoch != 3 {
-		t.Fatalf("a after b released = %+v %v %v; want held, epoch 3", l, held, err)
+	if l, held, err = s.AcquireLease(ctx, "1", "a", "x", time.Minute); err != nil || !held || l.Epoch != 3 || l.Prev != "" {
+		t.Fatalf("a after b released = %+v %v %v; want held, epoch 3, no prev (released, not died)", l, held, err)
 	}
 	ls, err := s.Leases(ctx)
 	if err != nil || len(ls) != 1 || ls[0].Holder != "a" {
@@ -132,5 +132,29 @@ func TestRegistrations(t *testing.T) {
 	}
 	if err := s.PutRegistration(ctx, Registration{URI: "x"}); err == nil {
 		t.Fatal("registration without user accepted")
+	}
+}
+
+// TestHeartbeat: live nodes are those whose heartbeat has not expired (by the
+// database clock); Leave removes a node at once.
+func TestHeartbeat(t *testing.T) {
+	ctx := context.Background()
+	s := newPG(t)
+	if _, err := s.Heartbeat(ctx, "a", "127.0.0.1:5060", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := s.Heartbeat(ctx, "b", "127.0.0.1:5070", time.Minute)
+	if err != nil || len(ns) != 2 || ns[0].ID != "a" || ns[1].SIPAddr != "127.0.0.1:5070" {
+		t.Fatalf("nodes = %+v %v; want a and b", ns, err)
+	}
+	if _, err := s.Heartbeat(ctx, "c", "", time.Microsecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Leave(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	ns, err = s.Heartbeat(ctx, "b", "127.0.0.1:5070", time.Minute)
+	if err != nil || len(ns) != 1 || ns[0].ID != "b" {
+		t.Fatalf("nodes after a left and c expired = %+v %v; want only b", ns, err)
 	}
 }

@@ -117,7 +117,8 @@ var pgMigrations = []string{
 	`ALTER TABLE cdrs ADD COLUMN node TEXT NOT NULL DEFAULT '';
 	CREATE INDEX cdrs_open_line ON cdrs(line) WHERE end_at IS NULL;`,
 	// 4: line ownership (one row per line: holder, expiry by the database
-	// clock, fencing epoch) and the registrar's bindings shared by all nodes.
+	// clock, fencing epoch), the live nodes (heartbeat rows, for sharing the
+	// lines out) and the registrar's bindings shared by all nodes.
 	`CREATE TABLE line_leases (
 		msisdn     TEXT PRIMARY KEY,
 		holder     TEXT NOT NULL,
@@ -125,6 +126,12 @@ var pgMigrations = []string{
 		expires_at TIMESTAMPTZ NOT NULL,
 		epoch      BIGINT NOT NULL DEFAULT 1,
 		acquired_at TIMESTAMPTZ NOT NULL DEFAULT now()
+	);
+	CREATE TABLE cluster_nodes (
+		node_id    TEXT PRIMARY KEY,
+		sip_addr   TEXT NOT NULL DEFAULT '',
+		expires_at TIMESTAMPTZ NOT NULL,
+		started_at TIMESTAMPTZ NOT NULL DEFAULT now()
 	);
 	CREATE TABLE registrations (
 		username   TEXT NOT NULL,
