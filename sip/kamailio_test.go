@@ -1,0 +1,200 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/ynagw/ynagw/internal/kamailio"
+)
+
+// kamCluster is two Servers sharing one registration store behind a real
+// Kamailio (configs/kamailio/kamailio.cfg), each answering calls with a
+// controlledApp.
+type kamCluster struct {
+	nodes []*Server
+	apps  []*controlledApp
+	ids   []string
+	p     *kamailio.Proxy
+}
+
+func newKamCluster(t *testing.T, o kamailio.Options) *kamCluster {
+	t.Helper()
+	if _, err := kamailio.Available(); err != nil {
+		kamailio.Start(t, o) // skips (or fails in CI) with the reason
+	}
+	shared := NewMemoryRegistrations()
+	k := &kamCluster{ids: []string{"a", "b"}}
+	for _, id := range k.ids {
+		s := newTestServer(t, func(c *Config) { c.Registrations, c.NodeID = shared, id })
+		app := &controlledApp{dialogs: make(chan *Dialog, 4)}
+		s.SetHandler(app)
+		k.nodes, k.apps = append(k.nodes, s), append(k.apps, app)
+		o.Nodes = append(o.Nodes, s.Addr("udp").String())
+	}
+	k.p = kamailio.Start(t, o)
+	for _, n := range o.Nodes {
+		k.p.WaitNode(t, n, true, 10*time.Second)
+	}
+	return k
+}
+
+// hdr returns the values of header name of m.
+func hdrs(m sip.Message, name string) []string {
+	var out []string
+	for _, h := range m.GetHeaders(name) {
+		out = append(out, h.Value())
+	}
+	return out
+}
+
+// inDialogRequest builds a request of the phone u inside the dialog of a
+// received INVITE (uas: u answered it) or of the INVITE u sent (uas false:
+// res is the 200 it got). Route is the route set (RFC 3261 §12.1.1/§12.1.2).
+func inDialogRequest(u *rawUA, method string, cseq uint32, target string, route []string, from, to, callID string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s SIP/2.0\r\n", method, target)
+	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=z9hG4bK-kam-%d;rport\r\n", u.local(), u.seq.Add(1))
+	for _, r := range route {
+		fmt.Fprintf(&b, "Route: %s\r\n", r)
+	}
+	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+		from, to, callID, cseq, method)
+	return b.String()
+}
+
+// TestKamailioRingThroughPathAndRecordRoute: a phone registers through a real
+// Kamailio with one of two nodes sharing the registrations; the binding names
+// the proxy in its Path. The other node rings the phone: its INVITE goes
+// through Kamailio (Route = Path; the phone's Contact is a dead port, only the
+// Path's received= reaches it), Record-Routed, its ACK through Kamailio, and the
+// phone's BYE comes back through Kamailio to that node. Then the phone calls in
+// through Kamailio, a node answers, and that node's BYE (UAS side of the
+// Record-Route) also passes Kamailio.
+func TestKamailioRingThroughPathAndRecordRoute(t *testing.T) {
+	k := newKamCluster(t, kamailio.Options{})
+	proxy := k.p.Addr().String()
+	phone := newRawUA(t, k.p.Addr())
+	const deadContact = "<sip:alice@127.0.0.1:9>" // nothing listens: only the Path reaches the phone
+
+	reg := func(m string) string {
+		m = strings.Replace(m, "To: <sip:2000@", "To: <sip:alice@", 1)
+		return strings.Replace(m, "Contact: <sip:raw@"+phone.local()+">", "Contact: "+deadContact, 1)
+	}
+	phone.send(reg(phone.req("REGISTER", "kam-reg", "r", "", 1, "", "Expires: 600", "Supported: path")))
+	ch := phone.expect(401).GetHeader("WWW-Authenticate").Value()
+	creds := answerChallenge(t, ch, "alice", "alicepw", "REGISTER", "sip:2000@"+proxy)
+	phone.send(reg(phone.req("REGISTER", "kam-reg", "r", "", 2, "", "Expires: 600", "Supported: path", "Authorization: "+creds)))
+	res := phone.expect(200)
+	if p := hdrs(res, "Path"); len(p) != 1 || !strings.Contains(p[0], proxy) {
+		t.Errorf("200 to REGISTER has Path %q, want the proxy's %s", p, proxy)
+	}
+
+	owner, other := 0, 1
+	if k.nodes[1].Registrations() == 1 {
+		owner, other = 1, 0
+	}
+	if k.nodes[owner].Registrations() != 1 || k.nodes[other].Registrations() != 0 {
+		t.Fatalf("Registrations a=%d b=%d, want one node to hold the binding", k.nodes[0].Registrations(), k.nodes[1].Registrations())
+	}
+	cs := k.nodes[other].Contacts("alice")
+	if len(cs) != 1 {
+		t.Fatalf("node %s sees %d bindings of alice, want 1", k.ids[other], len(cs))
+	}
+	c := cs[0]
+	if len(c.Path) != 1 || !strings.Contains(c.Path[0], proxy) || !strings.Contains(c.Path[0], "received=") || c.Node != k.ids[owner] {
+		t.Fatalf("binding %+v: want a Path through %s with received=, registered at node %s", c, proxy, k.ids[owner])
+	}
+	t.Logf("binding of alice (node %s): %s Path %s", c.Node, c.URI, c.Path[0])
+
+	// node "other" rings the phone through the proxy
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	o, err := k.nodes[other].Dial(ctx, DialRequest{From: "sip:+15550001@ynagw", Targets: []Target{{URI: c.URI, Route: c.Path}},
+		Offer: []byte(rawSDP("sendrecv"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := phone.expectRequest("INVITE")
+	vias, rr := hdrs(inv, "Via"), hdrs(inv, "Record-Route")
+	if len(vias) != 2 || !strings.Contains(vias[0], proxy) || !strings.Contains(vias[1], k.nodes[other].Addr("udp").String()) {
+		t.Errorf("INVITE Vias %q: want the proxy's over node %s's", vias, k.ids[other])
+	}
+	if len(rr) != 1 || !strings.Contains(rr[0], proxy) {
+		t.Errorf("INVITE Record-Route %q, want the proxy", rr)
+	}
+	if inv.Recipient.String() != c.URI {
+		t.Errorf("INVITE Request-URI %s, want the Contact %s", inv.Recipient.String(), c.URI)
+	}
+	ok := sip.NewResponseFromRequest(inv, 200, "OK", []byte(rawSDP("sendrecv")))
+	ok.To().Params.Add("tag", "phone1")
+	ok.AppendHeader(sip.NewHeader("Contact", "<sip:alice@"+phone.local()+">"))
+	ok.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	phone.send(ok.String())
+	var d *Dialog
+	for ev := range o.Events() {
+		if a, isA := ev.(*AnsweredEvent); isA {
+			d = a.Dialog
+		} else if f, isF := ev.(*FailedEvent); isF {
+			t.Fatalf("fork failed: %d %s", f.Code, f.Reason)
+		}
+	}
+	if d == nil {
+		t.Fatal("no AnsweredEvent")
+	}
+	ack := phone.expectRequest("ACK")
+	if v := hdrs(ack, "Via"); len(v) != 2 || !strings.Contains(v[0], proxy) {
+		t.Errorf("ACK of the 2xx did not come through the proxy: Vias %q", v)
+	}
+	// the phone hangs up: BYE to the node's Contact with the route set
+	bye := inDialogRequest(phone, "BYE", 1, inv.Contact().Address.String(), rr, ok.To().Value(), inv.From().Value(), inv.CallID().Value())
+	phone.send(bye)
+	phone.expect(200)
+	for {
+		ev := nextEvent(t, d)
+		if _, isBye := ev.(*ByeEvent); isBye {
+			break
+		}
+		if _, isT := ev.(*TerminatedEvent); isT {
+			t.Fatal("dialog ended without the phone's BYE")
+		}
+	}
+	k.p.WaitLog(t, "in-dialog BYE from "+phone.local(), 5*time.Second)
+	k.p.WaitLog(t, "through the Path to sip:"+phone.local(), 5*time.Second)
+
+	// the phone calls in through the proxy (digest end to end)
+	phone.send(phone.req("INVITE", "kam-in", "ft", "", 1, rawSDP("sendrecv")))
+	r407 := phone.expect(407)
+	phone.ackNon2xx(r407)
+	creds = answerChallenge(t, r407.GetHeader("Proxy-Authenticate").Value(), "alice", "alicepw", "INVITE", "sip:2000@"+proxy)
+	phone.send(phone.req("INVITE", "kam-in", "ft", "", 2, rawSDP("sendrecv"), "Proxy-Authorization: "+creds))
+	ok2 := phone.expect(200)
+	rr2 := hdrs(ok2, "Record-Route")
+	if len(rr2) != 1 || !strings.Contains(rr2[0], proxy) {
+		t.Errorf("200 Record-Route %q, want the proxy", rr2)
+	}
+	phone.send(inDialogRequest(phone, "ACK", 2, ok2.Contact().Address.String(), rr2, ok2.From().Value(), ok2.To().Value(), "kam-in"))
+	var d2 *Dialog
+	var answeredBy string
+	select {
+	case d2 = <-k.apps[0].dialogs:
+		answeredBy = k.ids[0]
+	case d2 = <-k.apps[1].dialogs:
+		answeredBy = k.ids[1]
+	case <-time.After(5 * time.Second):
+		t.Fatal("no node answered the phone's INVITE")
+	}
+	hung := make(chan error, 1)
+	go func() { hung <- d2.Hangup(ctx, "") }()
+	bye2 := phone.expectRequest("BYE")
+	if v := hdrs(bye2, "Via"); len(v) != 2 || !strings.Contains(v[0], proxy) {
+		t.Errorf("node %s's BYE did not come through the proxy: Vias %q", answeredBy, v)
+	}
+	phone.reply(bye2, 200, "")
+	if err := <-hung; err != nil {
+		t.Errorf("Hangup: %v", err)
+	}
+}
