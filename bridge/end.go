@@ -173,19 +173,23 @@ func (c *call) endNetwork() {
 }
 
 // closeMedia closes the legs (the relay's goroutines return when their reads fail), then
-// the relay, and takes their counters into the CDR.
+// the relay, and takes their counters into the CDR. The counters are read after all
+// three are closed: read earlier, the SIP leg's would miss packets the relay still
+// forwarded (net "out" > SIP "in", issue 12).
 func (c *call) closeMedia() {
 	if c.net != nil {
 		_ = c.net.Close()
 	}
 	if c.sipLeg != nil {
-		st := c.sipLeg.Stats()
-		c.rec.SIPMedia = LegStats{PacketsIn: st.PacketsIn, PacketsOut: st.PacketsOut, Lost: st.Lost}
 		_ = c.sipLeg.Close()
 	}
 	if c.relay != nil {
 		c.relay.Close()
 		c.rec.NetMedia = c.relay.NetStats()
+	}
+	if c.sipLeg != nil {
+		st := c.sipLeg.Stats()
+		c.rec.SIPMedia = LegStats{PacketsIn: st.PacketsIn, PacketsOut: st.PacketsOut, Lost: st.Lost}
 	}
 }
 
