@@ -53,6 +53,8 @@ type Metrics struct {
 	authFailures  *prometheus.CounterVec
 	authBlocked   prometheus.Gauge
 	storeErrors   *prometheus.CounterVec
+	lineOwned     *prometheus.GaugeVec
+	leaseErrors   prometheus.Counter
 
 	labelMSISDN bool              // line label = the number (WithLineLabels)
 	names       map[string]string // line number → label (WithLineLabels)
@@ -109,6 +111,8 @@ func New(version string, opts ...Option) *Metrics {
 	m.authFailures = cv(NameSIPAuthFailures, "reason")
 	m.authBlocked = prometheus.NewGauge(prometheus.GaugeOpts{Name: NameSIPAuthBlocked, Help: help(NameSIPAuthBlocked)})
 	m.storeErrors = cv(NameStoreErrors, "op")
+	m.lineOwned = gv(NameLineOwned, "line")
+	m.leaseErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: NameLeaseErrors, Help: help(NameLeaseErrors)})
 	for op := range storeOps {
 		m.storeErrors.WithLabelValues(op)
 	}
@@ -142,7 +146,7 @@ func New(version string, opts ...Option) *Metrics {
 	m.reg.MustRegister(m.callsActive, m.callsTotal, m.callSetup, m.forkBranches, m.ynaRequests,
 		m.ynaSeconds, m.channelUp, m.reconnects, m.sipRequests, m.sipResponses, m.registrations,
 		m.rtpPackets, m.rtpLost, m.oneWay, m.mediaTimeouts, m.tokenExpiry, m.needsRelink, m.up, build,
-		m.authFailures, m.authBlocked, m.storeErrors,
+		m.authFailures, m.authBlocked, m.storeErrors, m.lineOwned, m.leaseErrors,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

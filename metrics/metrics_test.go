@@ -369,6 +369,8 @@ func exercise(m *Metrics) {
 	m.Registrations(2)
 	m.TokenExpiry("14255550100", time.Now().Add(time.Hour))
 	m.LineNeedsRelink("14255550100", false)
+	m.LineOwned("14255550100", true)
+	m.LeaseError()
 }
 
 // TestPromtoolCheck scrapes Handler over loopback HTTP and runs `promtool check metrics`.

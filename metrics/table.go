@@ -37,6 +37,8 @@ const (
 	NameSIPAuthBlocked    = "ynagw_sip_auth_blocked"
 	NameBuildInfo         = "ynagw_build_info"
 	NameStoreErrors       = "ynagw_store_errors_total"
+	NameLineOwned         = "ynagw_line_owned"
+	NameLeaseErrors       = "ynagw_lease_errors_total"
 )
 
 var table = []Info{
@@ -61,6 +63,8 @@ var table = []Info{
 	{NameSIPAuthBlocked, "gauge", nil, "(Source address, username) pairs blocked now after repeated digest failures (list and lift them with GET/DELETE /api/v1/sip/blocks)."},
 	{NameUp, "gauge", nil, "1 while the gateway runs (0 while it drains on shutdown)."},
 	{NameStoreErrors, "counter", []string{"op"}, "Failed writes to the state store by operation (cdr, line, pending_end, other); failed call records are queued and retried."},
+	{NameLineOwned, "gauge", []string{"line"}, "Clustered mode: 1 while this node holds the line's lease (and so its notification channel and inbound calls), else 0."},
+	{NameLeaseErrors, "counter", nil, "Clustered mode: failed lease or heartbeat requests to PostgreSQL; a node that cannot renew closes its lines' channels before the lease ends."},
 	{NameBuildInfo, "gauge", []string{"version", "goversion"}, "Always 1; the labels carry the ynagw version and the Go version it was built with."},
 }
 
