@@ -49,12 +49,14 @@ func (c *call) publish(state string) {
 	})
 }
 
-// Calls returns a snapshot of the calls in progress, oldest first. Safe for concurrent use.
+// Calls returns a snapshot of the calls in progress, oldest first: not those both sides
+// have already been told about (helperCtx done: end is writing the CDR), so a list read
+// right after Hangup returned no longer shows the call. Safe for concurrent use.
 func (g *Gateway) Calls() []CallInfo {
 	g.mu.Lock()
 	out := make([]CallInfo, 0, len(g.live))
 	for c := range g.live {
-		if s := c.snap.Load(); s != nil {
+		if s := c.snap.Load(); s != nil && c.helperCtx.Err() == nil {
 			out = append(out, *s)
 		}
 	}
