@@ -2,8 +2,10 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,15 +23,20 @@ type kamCluster struct {
 	p     *kamailio.Proxy
 }
 
-func newKamCluster(t *testing.T, o kamailio.Options) *kamCluster {
+func newKamCluster(t *testing.T, o kamailio.Options, mods ...func(i int, c *Config)) *kamCluster {
 	t.Helper()
 	if _, err := kamailio.Available(); err != nil {
 		kamailio.Start(t, o) // skips (or fails in CI) with the reason
 	}
 	shared := NewMemoryRegistrations()
 	k := &kamCluster{ids: []string{"a", "b"}}
-	for _, id := range k.ids {
-		s := newTestServer(t, func(c *Config) { c.Registrations, c.NodeID = shared, id })
+	for i, id := range k.ids {
+		s := newTestServer(t, func(c *Config) {
+			c.Registrations, c.NodeID = shared, id
+			for _, m := range mods {
+				m(i, c)
+			}
+		})
 		app := &controlledApp{dialogs: make(chan *Dialog, 4)}
 		s.SetHandler(app)
 		k.nodes, k.apps = append(k.nodes, s), append(k.apps, app)
@@ -197,4 +204,136 @@ func TestKamailioRingThroughPathAndRecordRoute(t *testing.T) {
 	if err := <-hung; err != nil {
 		t.Errorf("Hangup: %v", err)
 	}
+}
+
+// nextFinal waits for the next final response on u.
+func nextFinal(t *testing.T, u *rawUA) *sip.Response {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if res, ok := u.recv(time.Until(deadline)).(*sip.Response); ok && res.StatusCode >= 200 {
+			return res
+		}
+	}
+	t.Fatal("no final response")
+	return nil
+}
+
+// phoneCall places a call from the phone (alice, digest answered as often as
+// asked) through the proxy, ACKs the 200 along its Record-Route, and has the
+// answering node hang up; it returns that node's index.
+func (k *kamCluster) phoneCall(t *testing.T, phone *rawUA, callID string) int {
+	t.Helper()
+	proxy := k.p.Addr().String()
+	var ok *sip.Response
+	extra := []string(nil)
+	for cseq := 1; ok == nil; cseq++ {
+		if cseq > 4 {
+			t.Fatalf("call %s: still challenged after %d INVITEs", callID, cseq-1)
+		}
+		phone.send(phone.req("INVITE", callID, "ft", "", cseq, rawSDP("sendrecv"), extra...))
+		res := nextFinal(t, phone)
+		switch res.StatusCode {
+		case 200:
+			ok = res
+		case 407:
+			phone.ackNon2xx(res)
+			creds := answerChallenge(t, res.GetHeader("Proxy-Authenticate").Value(), "alice", "alicepw", "INVITE", "sip:2000@"+proxy)
+			extra = []string{"Proxy-Authorization: " + creds}
+		default:
+			t.Fatalf("call %s: %d %s", callID, res.StatusCode, res.Reason)
+		}
+	}
+	phone.send(inDialogRequest(phone, "ACK", ok.CSeq().SeqNo, ok.Contact().Address.String(), hdrs(ok, "Record-Route"), ok.From().Value(), ok.To().Value(), callID))
+	var d *Dialog
+	idx := -1
+	select {
+	case d = <-k.apps[0].dialogs:
+		idx = 0
+	case d = <-k.apps[1].dialogs:
+		idx = 1
+	case <-time.After(5 * time.Second):
+		t.Fatalf("call %s: answered but no node has the dialog", callID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hung := make(chan error, 1)
+	go func() { hung <- d.Hangup(ctx, "") }()
+	phone.reply(phone.expectRequest("BYE"), 200, "")
+	if err := <-hung; err != nil {
+		t.Errorf("call %s: Hangup: %v", callID, err)
+	}
+	return idx
+}
+
+// rejectingApp rejects every call with code (a node whose bridge drains
+// answers new INVITEs 503).
+type rejectingApp struct{ code int }
+
+func (a rejectingApp) HandleInvite(_ context.Context, c *InboundCall) { _ = c.Reject(a.code, "") }
+
+// TestKamailioFailover: Kamailio's dispatcher in front of two nodes.
+// An INVITE a node answers 503 goes on to the other node (ds_next_dst); a node
+// whose OPTIONS answer 503 (draining / not ready) and a stopped node (OPTIONS
+// unanswered) are taken out of rotation within the probing interval and come
+// back when they answer 200; while one is out every new call reaches the other.
+func TestKamailioFailover(t *testing.T) {
+	var notReady atomic.Bool
+	k := newKamCluster(t, kamailio.Options{PingInterval: time.Second, FailoverTimeout: time.Second},
+		func(i int, c *Config) {
+			if i == 0 {
+				c.Ready = func(context.Context) error {
+					if notReady.Load() {
+						return errors.New("draining")
+					}
+					return nil
+				}
+			}
+		})
+	n0 := k.nodes[0].Addr("udp").String()
+	phone := newRawUA(t, k.p.Addr())
+
+	// 1. node 0 rejects INVITEs with 503: every call still lands on node 1
+	k.nodes[0].SetHandler(rejectingApp{code: 503})
+	for i := 0; i < 6; i++ {
+		if got := k.phoneCall(t, phone, fmt.Sprintf("fo503-%d", i)); got != 1 {
+			t.Fatalf("call %d answered by node %d while node 0 rejects 503", i, got)
+		}
+	}
+	k.p.WaitLog(t, "node sip:"+n0+" failed for INVITE", time.Second)
+	k.nodes[0].SetHandler(k.apps[0])
+	k.p.WaitNode(t, n0, true, 10*time.Second) // probing brings it back (OPTIONS 200)
+
+	// 2. node 0 drains: its OPTIONS 503 take it out; calls go to node 1
+	start := time.Now()
+	notReady.Store(true)
+	k.p.WaitNode(t, n0, false, 10*time.Second)
+	t.Logf("draining node out of rotation after %v (ping interval 1 s)", time.Since(start).Round(10*time.Millisecond))
+	for i := 0; i < 4; i++ {
+		if got := k.phoneCall(t, phone, fmt.Sprintf("fodrain-%d", i)); got != 1 {
+			t.Fatalf("call %d answered by draining node 0", i)
+		}
+	}
+	notReady.Store(false)
+	k.p.WaitNode(t, n0, true, 10*time.Second)
+	seen0 := false
+	for i := 0; i < 8 && !seen0; i++ {
+		seen0 = k.phoneCall(t, phone, fmt.Sprintf("foback-%d", i)) == 0
+	}
+	if !seen0 {
+		t.Error("node 0 back in rotation but 8 calls all went to node 1")
+	}
+
+	// 3. node 0 stops: OPTIONS go unanswered, it is taken out, calls go to node 1
+	start = time.Now()
+	_ = k.nodes[0].Close()
+	for i := 0; i < 3; i++ { // right away: a call hashed to node 0 times out there and moves on
+		callStart := time.Now()
+		if got := k.phoneCall(t, phone, fmt.Sprintf("fodead-%d", i)); got != 1 {
+			t.Fatalf("call %d answered by stopped node 0", i)
+		}
+		t.Logf("call %d after the stop answered in %v", i, time.Since(callStart).Round(10*time.Millisecond))
+	}
+	k.p.WaitNode(t, n0, false, 10*time.Second)
+	t.Logf("stopped node out of rotation after %v (ping 1 s, fr_timer 1 s)", time.Since(start).Round(10*time.Millisecond))
 }
