@@ -69,6 +69,25 @@ func lockStore(storePath string) (*storeLock, error) {
 	return &storeLock{f: f, path: p}, nil
 }
 
+// lockHolder reports whether another process holds the lock of the store at storePath,
+// and what it recorded, without taking the lock for longer than a test (a shared lock,
+// released at once) and without creating the lock file.
+func lockHolder(storePath string) (holder string, held bool) {
+	if storePath == "" || strings.HasPrefix(storePath, ":") || strings.HasPrefix(storePath, "file:") {
+		return "", false
+	}
+	f, err := os.Open(storePath + ".lock")
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		return readHolder(f), errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return "", false
+}
+
 // readHolder formats the holder record of a lock file ("" if none).
 func readHolder(f *os.File) string {
 	b, _ := io.ReadAll(io.LimitReader(f, 512))

@@ -8,3 +8,5 @@ type storeLock struct{}
 func lockStore(string) (*storeLock, error) { return nil, nil }
 
 func (l *storeLock) release() {}
+
+func lockHolder(string) (string, bool) { return "", false }

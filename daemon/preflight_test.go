@@ -3,11 +3,14 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.uber.org/zap"
 
 	"github.com/ynagw/ynagw/config"
 	"github.com/ynagw/ynagw/store"
@@ -104,6 +107,22 @@ func TestCheckConfigAgreesWithRun(t *testing.T) {
 			t.Cleanup(func() { _ = exec.Command("umount", ro).Run() })
 			return strings.Replace(y, "path: ynagw.db", "path: ro/ynagw.db", 1)
 		}, "store.path", "read-only"},
+		{"SIP port in use", func(t *testing.T, _ string, y string) string {
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = pc.Close() })
+			return strings.Replace(y, `bind: "127.0.0.1:0"`, `bind: "`+pc.LocalAddr().String()+`"`, 1)
+		}, "sip.listen[0].bind", "address in use — is ynagw already running?"},
+		{"admin port in use", func(t *testing.T, _ string, y string) string {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = ln.Close() })
+			return strings.Replace(y, "admin:\n  listen: 127.0.0.1:0\n", "admin:\n  listen: "+ln.Addr().String()+"\n", 1)
+		}, "admin.listen", "address in use — is ynagw already running?"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -136,5 +155,68 @@ func TestCheckConfigAgreesWithRun(t *testing.T) {
 				t.Errorf("check-config output lacks %q:\n%s", tc.words, out.String())
 			}
 		})
+	}
+}
+
+// TestCheckConfigBesideRunningDaemon (issue 11): check-config on the configuration of a
+// running daemon (same store, same fixed SIP and admin ports) says OK, with a note per
+// listen address that the running ynagw (holder of the store lock) has it; stopped, the
+// addresses are checked again and free.
+func TestCheckConfigBesideRunningDaemon(t *testing.T) {
+	dir := t.TempDir()
+	free := func(network string) string {
+		if network == "udp" {
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			return pc.LocalAddr().String()
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	sipAddr, adminAddr := free("udp"), free("tcp")
+	y := strings.Replace(validYAML(t, dir), `bind: "127.0.0.1:0"`, `bind: "`+sipAddr+`"`, 1)
+	y = strings.Replace(y, "timers:", "admin:\n  listen: "+adminAddr+"\ntimers:", 1)
+	p := filepath.Join(dir, "ynagw.yaml")
+	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t, 30e9)
+	opts, err := Preflight(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Logger = zap.NewNop()
+	d, err := New(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx); err != nil {
+		_ = d.Close(context.Background())
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err = CheckConfig(p, &out)
+	if err != nil || !strings.HasPrefix(out.String(), "OK\n") ||
+		!strings.Contains(out.String(), "note: sip.listen[0].bind: udp "+sipAddr+" is in use by the running ynagw (pid ") ||
+		!strings.Contains(out.String(), "note: admin.listen: tcp "+adminAddr+" is in use by the running ynagw") {
+		t.Errorf("check-config beside the running daemon: %v\n%s", err, out.String())
+	}
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := CheckConfig(p, &out); err != nil || out.String() != "OK\n" {
+		t.Errorf("check-config after the daemon stopped: %v\n%s", err, out.String())
 	}
 }

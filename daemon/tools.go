@@ -10,17 +10,22 @@ import (
 	"github.com/ynagw/ynagw/config"
 )
 
-// CheckConfig is `ynagw check-config`: it loads the file and prints "OK", or every field
-// error (one per line, "path: message") and returns an error.
+// CheckConfig is `ynagw check-config`: it loads the file and prints "OK" (then a note
+// per listen address a running ynagw on the same store holds), or every field error (one
+// per line, "path (line N): message") and returns an error.
 func CheckConfig(path string, w io.Writer) error {
 	cfg, err := config.Load(path)
+	var notes []string
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, err = Preflight(ctx, cfg) // what run does with it before it starts
+		_, notes, err = preflight(ctx, cfg) // what run does with it before it starts
 		cancel()
 	}
 	if err == nil {
 		_, _ = fmt.Fprintln(w, "OK")
+		for _, n := range notes {
+			_, _ = fmt.Fprintln(w, "note: "+n)
+		}
 		return nil
 	}
 	printErrors(w, err)
