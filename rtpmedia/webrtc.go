@@ -74,6 +74,10 @@ var (
 	ErrRenegotiation = errors.New("rtpmedia: unsupported WebRTC renegotiation")
 )
 
+// muxSocketBuffer is the receive and send buffer asked for the shared ICE UDP
+// socket (the kernel caps it at net.core.rmem_max / wmem_max).
+const muxSocketBuffer = 4 << 20
+
 // WebRTCEngine holds what all WebRTC legs of a gateway share: the pion
 // setting engine (ICE/DTLS-SRTP settings, AEAD_AES_128_GCM preferred) and
 // the optional ICE UDP mux. Each leg gets its own media engine.
@@ -153,6 +157,15 @@ func NewWebRTCEngine(cfg WebRTCConfig) (*WebRTCEngine, error) {
 		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip, Port: port})
 		if err != nil {
 			return nil, fmt.Errorf("rtpmedia: ICE UDP mux on port %d: %w", port, err)
+		}
+		// One socket carries every call's media: a reader that falls behind
+		// for a few ms must not overflow the default ~200 KiB buffer (about
+		// 200 packets; 400 calls send 20000/s).
+		if err := conn.SetReadBuffer(muxSocketBuffer); err != nil {
+			e.log.Warn("ICE UDP mux: cannot enlarge the receive buffer", zap.Error(err))
+		}
+		if err := conn.SetWriteBuffer(muxSocketBuffer); err != nil {
+			e.log.Warn("ICE UDP mux: cannot enlarge the send buffer", zap.Error(err))
 		}
 		e.muxConn = conn
 		var pc net.PacketConn = conn
@@ -916,7 +929,7 @@ func (l *WebRTCLeg) Close() error {
 	if reports != nil {
 		reports.stop()
 	}
-	if fl := l.fast.Load(); fl != nil {
+	if fl := l.fast.Swap(nil); fl != nil {
 		l.e.fast.deactivate(fl)
 	}
 	l.finish(ErrWebRTCClosed)
