@@ -238,9 +238,12 @@ func (r *Relay) Start() {
 			if ps, ok := d.src.(pushSource); ok {
 				ps.setPush(d.push)
 			}
-			r.wg.Add(2)
+			r.wg.Add(1)
 			go d.readLoop()
-			go d.dtmfLoop()
+			d.dmu.Lock()
+			d.started = true
+			d.startDTMFLocked()
+			d.dmu.Unlock()
 		}
 	})
 }
@@ -308,6 +311,8 @@ func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
 		close(r.done)
 		for _, d := range []*relayDir{r.s2n, r.n2s} {
+			d.dmu.Lock() // no DTMF sender starts after this (see startDTMFLocked)
+			d.dmu.Unlock()
 			if ps, ok := d.src.(pushSource); ok {
 				ps.setPush(nil)
 			}
@@ -410,6 +415,12 @@ type relayDir struct {
 	resumeFlag atomic.Bool // set on resume: forward re-anchors
 	c          dirCounters
 	dtmfQ      chan dtmfReq
+
+	// The DTMF sender runs only while digits are queued (no goroutine per
+	// call that only waits). Guarded by dmu.
+	dmu         sync.Mutex
+	started     bool // Relay.Start ran
+	dtmfRunning bool
 
 	// fwdMu serialises forward between readLoop and push; it guards det.
 	fwdMu sync.Mutex
@@ -697,13 +708,29 @@ func (d *relayDir) queueDTMF(digit rune, dur time.Duration) error {
 	}
 	select {
 	case d.dtmfQ <- dtmfReq{digit, dur}:
-		return nil
 	default:
 		return ErrDTMFQueueFull
 	}
+	d.dmu.Lock()
+	d.startDTMFLocked()
+	d.dmu.Unlock()
+	return nil
 }
 
-// dtmfLoop sends queued digits, paced in real time, until the relay closes.
+// startDTMFLocked starts the DTMF sender when digits wait, the relay has
+// started and is not closed, and none runs. Called with d.dmu held; Close
+// takes d.dmu after closing r.done, so no sender is added to r.wg after it.
+func (d *relayDir) startDTMFLocked() {
+	if d.dtmfRunning || !d.started || len(d.dtmfQ) == 0 || d.r.closed() {
+		return
+	}
+	d.dtmfRunning = true
+	d.r.wg.Add(1)
+	go d.dtmfLoop()
+}
+
+// dtmfLoop sends queued digits, paced in real time, until the queue is empty
+// or the relay closes.
 func (d *relayDir) dtmfLoop() {
 	defer d.r.wg.Done()
 	timer := time.NewTimer(time.Hour)
@@ -717,6 +744,15 @@ func (d *relayDir) dtmfLoop() {
 		case <-d.r.done:
 			return
 		case req = <-d.dtmfQ:
+		default:
+			d.dmu.Lock()
+			if len(d.dtmfQ) == 0 {
+				d.dtmfRunning = false
+				d.dmu.Unlock()
+				return
+			}
+			d.dmu.Unlock()
+			continue
 		}
 		m := d.mapping()
 		if m.outDTMF < 0 {

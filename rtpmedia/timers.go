@@ -26,8 +26,9 @@ type periodicTimer struct {
 	fn    func(now time.Time)
 }
 
-// coalesceWindow: timers due this close together run in one wake-up.
-const coalesceWindow = 10 * time.Millisecond
+// coalesceWindow: timers due this close together run in one wake-up (at most
+// about 1/coalesceWindow wake-ups per second, each a walk over all timers).
+const coalesceWindow = 50 * time.Millisecond
 
 // reportTimers is the process-wide instance the legs use.
 var reportTimers = &periodicTimers{}
@@ -111,9 +112,6 @@ func (s *periodicTimers) loop() {
 		}
 		s.runMu.Unlock()
 		clear(due)
-		if len(due) > 0 {
-			continue // time passed while running: look again
-		}
 		timer.Reset(time.Until(next))
 		select {
 		case <-timer.C:
