@@ -157,3 +157,65 @@ func TestRegistrationStoreDown(t *testing.T) {
 		t.Errorf("Registrations = %d after a failed REGISTER", n)
 	}
 }
+
+// TestKeepAliveThroughPathAndSharedDrop: keep-alive OPTIONS to a binding with a
+// Path go to the first Path hop with the Path as Route. When they fail, the node
+// drops its binding from the shared store, unless the phone has registered again
+// meanwhile (here through node b): that newer binding stays.
+func TestKeepAliveThroughPathAndSharedDrop(t *testing.T) {
+	shared := NewMemoryRegistrations()
+	a := newTestServer(t, func(c *Config) {
+		c.Registrations, c.NodeID = shared, "a"
+		c.Registrar.KeepAlive = 100 * time.Millisecond
+	})
+	b := newTestServer(t, func(c *Config) { c.Registrations, c.NodeID = shared, "b" })
+	const contact = "<sip:alice@127.0.0.1:9>"
+	withContact := func(u *rawUA) func(string) string {
+		return func(m string) string {
+			return strings.Replace(m, "Contact: <sip:raw@"+u.local()+">", "Contact: "+contact, 1)
+		}
+	}
+	proxy := newRawUA(t, a.Addr("udp"))
+	path := "<sip:" + proxy.local() + ";lr>"
+	phoneA := newRawUA(t, a.Addr("udp"))
+	registerVia(t, phoneA, "ka-a", withContact(phoneA), "Path: "+path)
+
+	opt := proxy.expectRequest("OPTIONS")
+	if got := hdrs(opt, "Route"); len(got) != 1 || got[0] != path {
+		t.Errorf("keep-alive Route %q, want [%s]", got, path)
+	}
+	if opt.Recipient.String() != "sip:alice@127.0.0.1:9" {
+		t.Errorf("keep-alive Request-URI %s, want the Contact", opt.Recipient.String())
+	}
+	proxy.reply(opt, 200, "")
+
+	phoneB := newRawUA(t, b.Addr("udp"))
+	registerVia(t, phoneB, "ka-b", withContact(phoneB)) // the phone moved to node b
+	_ = proxy.conn.Close()                               // node a's keep-alives now fail
+
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for a.Registrations() != 0 {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("node a kept a binding whose keep-alives fail")
+		}
+	}
+	cs := b.Contacts("alice")
+	if len(cs) != 1 || cs[0].Node != "b" || cs[0].CallID != "ka-b" {
+		t.Fatalf("after node a dropped its dead binding the store has %+v, want node b's newer one", cs)
+	}
+}
+
+// registerVia registers u as alice; edit rewrites each request (e.g. its Contact).
+func registerVia(t *testing.T, u *rawUA, callID string, edit func(string) string, hdrs ...string) {
+	t.Helper()
+	toAlice := func(m string) string { return edit(strings.Replace(m, "To: <sip:2000@", "To: <sip:alice@", 1)) }
+	u.send(toAlice(u.req("REGISTER", callID, "a", "", 1, "", append([]string{"Expires: 600"}, hdrs...)...)))
+	ch := u.expect(401).GetHeader("WWW-Authenticate").Value()
+	creds := answerChallenge(t, ch, "alice", "alicepw", "REGISTER", "sip:2000@"+u.srv.String())
+	u.send(toAlice(u.req("REGISTER", callID, "a", "", 2, "", append([]string{"Expires: 600", "Authorization: " + creds}, hdrs...)...)))
+	u.expect(200)
+}
