@@ -28,8 +28,9 @@ import (
 // it lands; while anything waits, health reports it (/readyz) and every failure counts in
 // ynagw_store_errors_total{op="cdr"}.
 type cdrSink struct {
-	st  store.Store
-	log *zap.Logger
+	st   store.Store
+	log  *zap.Logger
+	node string // clustered mode: this node's id, recorded in every row it opens
 
 	onStoreError           func(op string) // metrics; nil = none
 	maxQueue               int
@@ -81,7 +82,11 @@ func newCDRSink(st store.Store, log *zap.Logger) *cdrSink {
 // closed) count as done.
 func (s *cdrSink) apply(ctx context.Context, op cdrOp) error {
 	if op.open != nil {
-		if err := s.st.OpenCall(ctx, *op.open); err != nil && !errors.Is(err, store.ErrExists) {
+		rec := *op.open
+		if rec.Node == "" {
+			rec.Node = s.node
+		}
+		if err := s.st.OpenCall(ctx, rec); err != nil && !errors.Is(err, store.ErrExists) {
 			return err
 		}
 	}

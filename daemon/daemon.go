@@ -25,8 +25,10 @@ const refreshPeriod = time.Minute
 type Daemon struct {
 	opts    Options
 	log     *zap.Logger
-	lock    *storeLock // one daemon per store (lock.go)
+	lock    *storeLock // one daemon per store (lock.go); sqlite only
 	store   store.Store
+	pg      *store.Postgres // clustered mode: the shared store (also d.store)
+	leases  *leaseManager   // clustered mode: line ownership (lease.go); nil otherwise
 	metrics *metrics.Metrics
 	yna     *yna.Client
 	sip     *sip.Server
@@ -42,10 +44,11 @@ type Daemon struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	started  bool
-	closed   bool
-	draining bool
+	mu         sync.Mutex
+	orphanRuns map[string]bool // clustered mode: dead nodes whose calls are being ended
+	started    bool
+	closed     bool
+	draining   bool
 	// restartPending: fields changed on disk that only a restart applies (Reload).
 	restartPending []string
 }
@@ -69,14 +72,10 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 			d.cancel()
 		}
 	}()
-	if d.lock, err = lockStore(opts.StorePath); err != nil {
+	if err := d.openStore(ctx); err != nil {
 		return nil, err
 	}
-	st, err := store.OpenSQLite(ctx, opts.StorePath, opts.StoreKey)
-	if err != nil {
-		return nil, fmt.Errorf("daemon: store %s: %w", opts.StorePath, err)
-	}
-	d.store = st
+	st := d.store
 	d.metrics = metrics.New(opts.Version, metrics.WithLineLabels(opts.Metrics.lineLabels(opts.Bridge.Lines)))
 
 	yc := opts.YNA
@@ -87,6 +86,9 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	sc := opts.SIP
 	sc.Logger = d.log
+	if d.pg != nil {
+		sc.Registrations, sc.NodeID = sipRegistrations{d.pg}, opts.Cluster.NodeID
+	}
 	sc.Observer = sipObserver{d.metrics}
 	// OPTIONS probes (Kamailio dispatcher) see 503 while draining or not ready
 	sc.Ready = func(ctx context.Context) error { return d.backend.Ready(ctx) }
@@ -106,12 +108,20 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	initRelinkGauge(d.metrics, opts.Bridge.Lines, stored)
 	d.cdr = newCDRSink(st, d.log.Named("cdr"))
+	if d.pg != nil {
+		d.cdr.node = opts.Cluster.NodeID
+	}
 	d.cdr.onStoreError = d.metrics.StoreError
 	d.health = newLineHealthLog(d.metrics, d.log.Named("lines"))
-	d.gw, err = bridge.New(opts.Bridge, bridge.Deps{SIP: d.sip, YNA: d.yna, Media: bridge.WebRTCMedia{Engine: d.engine},
+	bc := opts.Bridge
+	bc.LeasedChannels = d.pg != nil
+	d.gw, err = bridge.New(bc, bridge.Deps{SIP: d.sip, YNA: d.yna, Media: bridge.WebRTCMedia{Engine: d.engine},
 		Tokens: d.tokens, Metrics: d.health, CDR: d.cdr, Logger: d.log})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	if d.pg != nil {
+		d.startCluster()
 	}
 	d.backend = &Backend{d: d}
 	return d, nil
@@ -151,6 +161,10 @@ func (d *Daemon) Start(ctx context.Context) error {
 		if err := d.gw.AddLine(ctx, l.MSISDN, ""); err != nil {
 			d.log.Warn("cannot start linked line", zap.String("line", l.MSISDN), zap.Error(err))
 		}
+	}
+	if d.leases != nil {
+		d.leases.tick(ctx) // take this node's share of the lines before saying ready
+		d.goOwned(func() { d.leases.run(d.ctx) })
 	}
 	d.goOwned(func() { d.tokens.refreshLoop(d.ctx, refreshPeriod) })
 	d.goOwned(d.registrationsLoop)
@@ -245,6 +259,9 @@ func (d *Daemon) Drain(ctx context.Context, timeout time.Duration) {
 	d.draining = true
 	d.mu.Unlock()
 	d.gw.SetDraining(true) // new INVITEs 503 + Retry-After, new invitations to voicemail
+	if d.leases != nil {   // clustered: the other nodes take the lines at once; calls go on
+		d.leases.drain(ctx)
+	}
 	d.metrics.SetUp(false)
 	if d.admin != nil {
 		d.admin.SetDraining(true)
@@ -304,8 +321,12 @@ func (d *Daemon) Close(ctx context.Context) error {
 	}
 	d.closed = true
 	d.draining = true
+	started := d.started
 	d.mu.Unlock()
 	var errs []error
+	if d.leases != nil && started {
+		d.leases.drain(ctx) // channels closed, leases free before the calls end
+	}
 	if d.gw != nil {
 		if err := d.gw.Close(ctx); err != nil {
 			errs = append(errs, err)

@@ -23,6 +23,11 @@ type Options struct {
 
 	StorePath string
 	StoreKey  []byte
+	// StoreDriver is "sqlite" (default: StorePath) or "postgres" (StoreDSN, clustered
+	// mode: this node is Cluster.NodeID).
+	StoreDriver string
+	StoreDSN    string
+	Cluster     ClusterOptions
 
 	// Admin is the admin HTTP listener ("" = none).
 	Admin AdminOptions
@@ -99,6 +104,9 @@ func FromConfig(c *config.Config) (Options, error) {
 		Bridge:       c.Bridge(),
 		WebRTC:       c.WebRTC(),
 		StorePath:    c.Store.Path,
+		StoreDriver:  c.Store.Driver,
+		StoreDSN:     c.Store.DSN,
+		Cluster:      ClusterOptions{NodeID: c.Cluster.NodeID, SIPAddress: c.Cluster.SIPAddress, LeaseTTL: c.Cluster.LeaseTTL},
 		DrainTimeout: c.DrainTimeout(),
 		Admin: AdminOptions{Listen: c.Admin.Listen, Username: c.Admin.Username, Password: c.Admin.Password,
 			Token: c.Admin.Token, MetricsAuth: c.Admin.MetricsAuth, Pprof: c.Admin.Pprof},

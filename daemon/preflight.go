@@ -35,7 +35,7 @@ func preflight(ctx context.Context, c *config.Config) (Options, []string, error)
 	if err != nil {
 		return opts, nil, err
 	}
-	storeErr := checkStore(ctx, c.Store.Path, opts.StoreKey)
+	storeErr := checkConfiguredStore(ctx, c, opts.StoreKey) // sqlite file or postgres database
 	var fe *config.FieldError
 	if errors.As(storeErr, &fe) {
 		if fe.Path == "store.key" {

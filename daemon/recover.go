@@ -14,16 +14,33 @@ import (
 const (
 	ResultOrphaned = "orphaned"
 	ReasonRestart  = "daemon restarted"
+	// ReasonNodeLost: clustered mode, another node took a line from the call's node,
+	// which had stopped renewing its leases.
+	ReasonNodeLost = "node stopped"
 )
 
 // recoverOrphans ends the calls a crash left open: DELETE /end for each one with a YNA
 // call id, then CloseCall. A DELETE /end that fails (other than the network not knowing
-// the call) is kept as a pending end: the gateway retries it from Start on.
+// the call) is kept as a pending end: the gateway retries it from Start on. In clustered
+// mode only this node's calls (by CDR node; and those of no node) are its orphans: the
+// other nodes' open calls are alive.
 func (d *Daemon) recoverOrphans(ctx context.Context) {
-	orphans, err := d.store.OpenCalls(ctx)
+	d.endOrphansOf(ctx, d.nodeID(), ReasonRestart)
+}
+
+// endOrphansOf ends the open calls of node (all open calls in one-process mode, node
+// "") with reason.
+func (d *Daemon) endOrphansOf(ctx context.Context, node, reason string) {
+	open, err := d.store.OpenCalls(ctx)
 	if err != nil {
 		d.log.Error("cannot list open calls", zap.Error(err))
 		return
+	}
+	var orphans []store.CDR
+	for _, c := range open {
+		if node == "" || c.Node == node || c.Node == "" && reason == ReasonRestart {
+			orphans = append(orphans, c)
+		}
 	}
 	for _, c := range orphans {
 		log := d.log.With(zap.String("cdr_id", c.ID), zap.String("line", c.Line), zap.String("yna_call_id", c.YNACallID),
@@ -43,7 +60,9 @@ func (d *Daemon) recoverOrphans(ctx context.Context) {
 				d.keepPendingEnd(ctx, store.PendingEnd{YNACallID: c.YNACallID, Line: c.Line, CDRID: c.ID})
 			}
 		}
-		if err := d.store.CloseCall(ctx, c.ID, store.CallEnd{Result: ResultOrphaned, Reason: ReasonRestart}); err != nil {
+		if err := d.store.CloseCall(ctx, c.ID, store.CallEnd{Result: ResultOrphaned, Reason: reason}); errors.Is(err, store.ErrAlreadyClosed) {
+			continue // another node ended it first
+		} else if err != nil {
 			log.Warn("orphaned call: close CDR", zap.Error(err))
 			continue
 		}

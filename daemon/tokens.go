@@ -28,6 +28,10 @@ type tokenStore struct {
 	onExp    func(line string, at time.Time) // metrics: token expiry
 	onRelink func(line string, needs bool)   // metrics: the line needs a relink (true) or is linked (false)
 	onFail   func(line string)               // the line needs a relink (stop its channel)
+	// Clustered mode (tokens_cluster.go): owns says whether this node holds the line's
+	// lease (only the holder refreshes); reload reads a line from the shared store.
+	owns   func(line string) bool
+	reload func(ctx context.Context, line string) (store.Line, error)
 
 	mu       sync.Mutex
 	lines    map[string]store.Line
@@ -71,6 +75,9 @@ func (t *tokenStore) RefreshAccessToken(ctx context.Context, line, refused strin
 		return "", fmt.Errorf("%w: %s", ErrNeedsRelink, line)
 	case l.AccessToken != refused:
 		return l.AccessToken, nil
+	}
+	if tok := t.reloadRefused(ctx, line, refused); tok != "" {
+		return tok, nil // another node refreshed it
 	}
 	t.log.Info("YNA refused the access token; refreshing it", zap.String("line", line))
 	if err := t.refresh(ctx, l); err != nil {
@@ -222,6 +229,9 @@ func (t *tokenStore) refreshDue(ctx context.Context, now time.Time) {
 	for _, l := range t.due(now) {
 		if ctx.Err() != nil {
 			return
+		}
+		if !t.mayRefresh(l.MSISDN) {
+			continue // its lease holder refreshes it; adopt brings the new token
 		}
 		err := t.refreshIfCurrent(ctx, l)
 		if err == nil {

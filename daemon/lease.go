@@ -1,0 +1,343 @@
+package daemon
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ynagw/ynagw/store"
+	"go.uber.org/zap"
+)
+
+// Clustered mode: line ownership by lease.
+//
+// With store.driver postgres several nodes share one database. Each linked
+// line's notification channel (and so its inbound calls) is owned by one node
+// at a time through its row in line_leases (store/leases.go says why a row and
+// not an advisory lock). Every node runs a leaseManager: every TTL/3 it
+// renews its heartbeat and the leases it holds, closes the channel of a line
+// it lost, and takes free or expired lines up to its share (linked lines /
+// live nodes, rounded up), opening their channels. A node that cannot renew
+// closes a line's channel once the next attempt would come after the lease's
+// end (by its own clock, started before the request, so never after the
+// database's expiry): two nodes never hold one line's channel at once. A line
+// taken from a holder that did not release it (it stopped renewing: it died)
+// has its old holder's open calls ended (orphans). A draining node releases
+// its leases at once so the others take its lines within one period.
+//
+// Outbound calls work on every node (tokens come from the shared store). A
+// line's token is refreshed by its lease holder only (tokens_cluster.go), so
+// two nodes never spend the same refresh token.
+
+// ClusterOptions are this node's identity in clustered mode (store.driver postgres).
+type ClusterOptions struct {
+	NodeID     string
+	SIPAddress string        // shown as a line's owner
+	LeaseTTL   time.Duration // 0: 6 s
+}
+
+// DefaultLeaseTTL is ClusterOptions.LeaseTTL's default.
+const DefaultLeaseTTL = 6 * time.Second
+
+// leaseStore is what the lease manager needs of the store (*store.Postgres).
+type leaseStore interface {
+	AcquireLease(ctx context.Context, msisdn, holder, addr string, ttl time.Duration) (store.Lease, bool, error)
+	ReleaseLease(ctx context.Context, msisdn, holder string) error
+	Leases(ctx context.Context) ([]store.Lease, error)
+	DBNow(ctx context.Context) (time.Time, error)
+	Heartbeat(ctx context.Context, node, addr string, ttl time.Duration) ([]store.Node, error)
+	Leave(ctx context.Context, node string) error
+	Lines(ctx context.Context) ([]store.Line, error)
+}
+
+// channelGate opens and closes lines' notification channels (*bridge.Gateway).
+type channelGate interface {
+	OpenChannel(ctx context.Context, msisdn string) error
+	CloseChannel(msisdn string)
+}
+
+type leaseManager struct {
+	st         leaseStore
+	gate       channelGate
+	node, addr string
+	ttl, every time.Duration
+	log        *zap.Logger
+	now        func() time.Time
+
+	onOwned      func(line string, owned bool) // metrics; nil = none
+	onError      func()                        // metrics; nil = none
+	onLines      func(ctx context.Context, ls []store.Line)
+	onTakeover   func(prev, line string) // prev stopped renewing; must not block
+	onTransition func(line string, owned bool)
+
+	tickMu sync.Mutex // one tick or drain at a time
+
+	mu       sync.Mutex
+	owned    map[string]time.Time // line → local deadline of its lease
+	owners   map[string]store.Lease
+	nodes    int
+	draining bool
+}
+
+func newLeaseManager(st leaseStore, gate channelGate, o ClusterOptions, log *zap.Logger) *leaseManager {
+	ttl := o.LeaseTTL
+	if ttl <= 0 {
+		ttl = DefaultLeaseTTL
+	}
+	return &leaseManager{st: st, gate: gate, node: o.NodeID, addr: o.SIPAddress, ttl: ttl, every: ttl / 3,
+		log: log, now: time.Now, owned: map[string]time.Time{}, owners: map[string]store.Lease{}}
+}
+
+// run ticks every TTL/3 until ctx ends.
+func (m *leaseManager) run(ctx context.Context) {
+	tk := time.NewTicker(m.every)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+		}
+		m.tick(ctx)
+	}
+}
+
+// Owns reports whether this node holds line's lease now.
+func (m *leaseManager) Owns(line string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.owned[line]
+	return ok && m.now().Before(d)
+}
+
+// OwnedLines returns the lines this node holds, sorted.
+func (m *leaseManager) OwnedLines() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.owned))
+	for l := range m.owned {
+		out = append(out, l)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Owners returns the last seen lease of every line (holder "" = free).
+func (m *leaseManager) Owners() map[string]store.Lease {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]store.Lease, len(m.owners))
+	for k, v := range m.owners {
+		out[k] = v
+	}
+	return out
+}
+
+func (m *leaseManager) fail(what string, err error, fields ...zap.Field) {
+	if m.onError != nil {
+		m.onError()
+	}
+	m.log.Warn(what, append(fields, zap.Error(err))...)
+}
+
+// tick is one round: heartbeat, renewals, losses, takeovers.
+func (m *leaseManager) tick(parent context.Context) {
+	m.tickMu.Lock()
+	defer m.tickMu.Unlock()
+	ctx, cancel := context.WithTimeout(parent, m.every)
+	defer cancel()
+	start := m.now()
+
+	// The heartbeat lives a little shorter than the leases, so a dead node no
+	// longer counts when its leases end and the survivors take all its lines
+	// in one round.
+	nodes, err := m.st.Heartbeat(ctx, m.node, m.addr, m.ttl-m.every/2)
+	if err != nil {
+		m.fail("cluster heartbeat failed", err)
+	}
+	ls, err := m.st.Lines(ctx)
+	if err != nil {
+		m.fail("cluster: cannot list lines", err)
+	} else if m.onLines != nil {
+		m.onLines(ctx, ls)
+	}
+	linked := map[string]bool{}
+	for _, l := range ls {
+		if l.State == store.LineLinked {
+			linked[l.MSISDN] = true
+		}
+	}
+
+	m.mu.Lock()
+	held := make([]string, 0, len(m.owned))
+	for l := range m.owned {
+		held = append(held, l)
+	}
+	draining := m.draining
+	if len(nodes) > 0 {
+		m.nodes = len(nodes)
+	}
+	live := max(m.nodes, 1)
+	m.mu.Unlock()
+	sort.Strings(held)
+
+	// Renew what we hold (or give up lines no longer linked).
+	for _, line := range held {
+		if ls != nil && !linked[line] {
+			m.release(ctx, line, "line no longer linked")
+			continue
+		}
+		l, ok, err := m.st.AcquireLease(ctx, line, m.node, m.addr, m.ttl)
+		switch {
+		case err != nil:
+			m.fail("cluster: lease renewal failed", err, zap.String("line", line))
+			m.mu.Lock()
+			deadline := m.owned[line]
+			m.mu.Unlock()
+			if !m.now().Add(m.every).Before(deadline) {
+				// The next attempt would come after the lease ends: stop
+				// before another node can start.
+				m.drop(line, "lease about to expire without renewal")
+			}
+		case !ok:
+			m.drop(line, "lease taken by "+l.Holder)
+		default:
+			m.mu.Lock()
+			m.owned[line] = start.Add(m.ttl)
+			m.owners[line] = l
+			m.mu.Unlock()
+		}
+	}
+	if draining || ls == nil {
+		return
+	}
+
+	// Take free lines up to our share.
+	share := (len(linked) + live - 1) / live
+	free := m.freeLines(ctx, linked)
+	for _, line := range free {
+		if len(m.OwnedLines()) >= share {
+			break
+		}
+		l, ok, err := m.st.AcquireLease(ctx, line, m.node, m.addr, m.ttl)
+		if err != nil {
+			m.fail("cluster: lease acquisition failed", err, zap.String("line", line))
+			continue
+		}
+		if !ok {
+			continue
+		}
+		m.take(ctx, line, l, start)
+	}
+	// More than our share while others are live (a node joined): hand one
+	// line over per round.
+	if owned := m.OwnedLines(); live > 1 && len(owned) > share {
+		m.release(ctx, owned[len(owned)-1], "rebalancing over live nodes")
+	}
+}
+
+// freeLines are the linked lines whose lease is missing, released or expired
+// (database clock), sorted.
+func (m *leaseManager) freeLines(ctx context.Context, linked map[string]bool) []string {
+	leases, err := m.st.Leases(ctx)
+	if err != nil {
+		m.fail("cluster: cannot read leases", err)
+		return nil
+	}
+	now, err := m.st.DBNow(ctx)
+	if err != nil {
+		m.fail("cluster: cannot read the database clock", err)
+		return nil
+	}
+	byLine := map[string]store.Lease{}
+	m.mu.Lock()
+	for _, l := range leases {
+		byLine[l.MSISDN] = l
+		if linked[l.MSISDN] {
+			m.owners[l.MSISDN] = l
+		}
+	}
+	m.mu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for line := range linked {
+		l, ok := byLine[line]
+		if _, mine := m.owned[line]; !mine && (!ok || l.Holder == "" || !now.Before(l.ExpiresAt)) {
+			out = append(out, line)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// take makes line ours: channel opened; orphans of a dead previous holder ended.
+func (m *leaseManager) take(ctx context.Context, line string, l store.Lease, start time.Time) {
+	m.mu.Lock()
+	m.owned[line] = start.Add(m.ttl)
+	m.owners[line] = l
+	m.mu.Unlock()
+	if m.onOwned != nil {
+		m.onOwned(line, true)
+	}
+	m.log.Info("line taken", zap.String("line", line), zap.Int64("epoch", l.Epoch), zap.String("previous_holder", l.Prev))
+	if err := m.gate.OpenChannel(ctx, line); err != nil {
+		m.log.Warn("cluster: cannot open the channel of a taken line", zap.String("line", line), zap.Error(err))
+	}
+	if m.onTransition != nil {
+		m.onTransition(line, true)
+	}
+	if l.Prev != "" && l.Prev != m.node && m.onTakeover != nil {
+		m.onTakeover(l.Prev, line)
+	}
+}
+
+// drop closes line's channel and forgets it (the lease is gone or going).
+func (m *leaseManager) drop(line, why string) {
+	m.gate.CloseChannel(line)
+	m.mu.Lock()
+	delete(m.owned, line)
+	m.mu.Unlock()
+	if m.onOwned != nil {
+		m.onOwned(line, false)
+	}
+	if m.onTransition != nil {
+		m.onTransition(line, false)
+	}
+	m.log.Warn("line given up", zap.String("line", line), zap.String("why", why))
+}
+
+// release closes line's channel, then frees its lease for another node.
+func (m *leaseManager) release(ctx context.Context, line, why string) {
+	m.gate.CloseChannel(line)
+	m.mu.Lock()
+	delete(m.owned, line)
+	m.mu.Unlock()
+	if err := m.st.ReleaseLease(ctx, line, m.node); err != nil {
+		m.fail("cluster: lease release failed (it expires by itself)", err, zap.String("line", line))
+	}
+	if m.onOwned != nil {
+		m.onOwned(line, false)
+	}
+	if m.onTransition != nil {
+		m.onTransition(line, false)
+	}
+	m.log.Info("line released", zap.String("line", line), zap.String("why", why))
+}
+
+// drain stops taking lines and releases every held one (their channels close
+// first); established calls go on.
+func (m *leaseManager) drain(ctx context.Context) {
+	m.tickMu.Lock()
+	defer m.tickMu.Unlock()
+	m.mu.Lock()
+	m.draining = true
+	m.mu.Unlock()
+	for _, line := range m.OwnedLines() {
+		m.release(ctx, line, "draining")
+	}
+	if err := m.st.Leave(ctx, m.node); err != nil {
+		m.fail("cluster: leave failed", err)
+	}
+}
