@@ -39,6 +39,12 @@ type cdrSink struct {
 	mu   sync.Mutex
 	open map[string]bool // store ids of the rows opened and not yet closed
 
+	// turns serialise do per call id (turn): a later write of a call waits for an earlier
+	// one still being tried directly, then finds it queued and queues behind it.
+	omu    sync.Mutex
+	turns  map[string]*cdrTurn
+	onWait func(id string) // tests: a write waits for an earlier write of its call
+
 	qmu     sync.Mutex
 	q       []cdrOp       // writes waiting for the store, oldest first
 	lastErr error         // why the head of q failed last
@@ -104,15 +110,18 @@ func (s *cdrSink) apply(ctx context.Context, op cdrOp) error {
 }
 
 // do writes op now, or queues it behind earlier writes still waiting; a write the store
-// refuses for a reason other than the record (ErrInvalid) is queued. nil unless the
-// record itself is invalid.
+// refuses for a reason other than the record (ErrInvalid, or ErrNotFound: no row to
+// update or close) is queued. nil unless the record itself is refused. Writes of one call
+// take turns, so one never overtakes an earlier one of the same call being tried.
 func (s *cdrSink) do(ctx context.Context, op cdrOp) error {
+	done := s.turn(op.id)
+	defer done()
 	s.qmu.Lock()
 	waiting := len(s.q) > 0
 	s.qmu.Unlock()
 	if !waiting {
 		err := s.apply(ctx, op)
-		if err == nil || errors.Is(err, store.ErrInvalid) {
+		if err == nil || refused(err) {
 			return err
 		}
 		s.storeError(err)
@@ -121,6 +130,41 @@ func (s *cdrSink) do(ctx context.Context, op cdrOp) error {
 	}
 	s.enqueue(op, nil)
 	return nil
+}
+
+// refused: the store will never take the record (invalid, or its row does not exist);
+// retrying cannot help.
+func refused(err error) bool {
+	return errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrNotFound)
+}
+
+// turn waits until no other write of call id is in do and returns the function that
+// ends this one's turn.
+func (s *cdrSink) turn(id string) (done func()) {
+	s.omu.Lock()
+	if s.turns == nil {
+		s.turns = map[string]*cdrTurn{}
+	}
+	t := s.turns[id]
+	if t == nil {
+		t = &cdrTurn{}
+		s.turns[id] = t
+	}
+	t.n++
+	busy := t.n > 1
+	s.omu.Unlock()
+	if busy && s.onWait != nil {
+		s.onWait(id)
+	}
+	t.mu.Lock()
+	return func() {
+		t.mu.Unlock()
+		s.omu.Lock()
+		if t.n--; t.n == 0 {
+			delete(s.turns, id)
+		}
+		s.omu.Unlock()
+	}
 }
 
 func (s *cdrSink) storeError(err error) {
@@ -183,7 +227,7 @@ func (s *cdrSink) retry() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			err := s.apply(ctx, op)
 			cancel()
-			if err != nil && !errors.Is(err, store.ErrInvalid) {
+			if err != nil && !refused(err) {
 				s.qmu.Lock()
 				s.lastErr = err
 				s.qmu.Unlock()
@@ -445,4 +489,11 @@ func (s *cdrSink) PendingEnds(ctx context.Context) ([]bridge.PendingEnd, error) 
 		out = append(out, bridge.PendingEnd{YNACallID: e.YNACallID, Line: e.Line, CDRID: e.CDRID, Since: e.Since})
 	}
 	return out, nil
+}
+
+// cdrTurn is one call id's turn in do: its lock and how many writes hold or wait for it
+// (the entry goes when that reaches 0).
+type cdrTurn struct {
+	mu sync.Mutex
+	n  int
 }
