@@ -77,8 +77,8 @@ func inDialogRequest(u *rawUA, method string, cseq uint32, target string, route 
 // Kamailio with one of two nodes sharing the registrations; the binding names
 // the proxy in its Path. The other node rings the phone: its INVITE goes
 // through Kamailio (Route = Path; the phone's Contact is a dead port, only the
-// Path's received= reaches it), Record-Routed, its ACK through Kamailio, and the
-// phone's BYE comes back through Kamailio to that node. Then the phone calls in
+// Path's received= reaches it), Record-Routed, its ACK and a re-INVITE (hold)
+// with its ACK through Kamailio, and the phone's BYE comes back through Kamailio to that node. Then the phone calls in
 // through Kamailio, a node answers, and that node's BYE (UAS side of the
 // Record-Route) also passes Kamailio.
 func TestKamailioRingThroughPathAndRecordRoute(t *testing.T) {
@@ -155,6 +155,26 @@ func TestKamailioRingThroughPathAndRecordRoute(t *testing.T) {
 	ack := phone.expectRequest("ACK")
 	if v := hdrs(ack, "Via"); len(v) != 2 || !strings.Contains(v[0], proxy) {
 		t.Errorf("ACK of the 2xx did not come through the proxy: Vias %q", v)
+	}
+	// the node puts the phone on hold: its re-INVITE and the ACK follow the Record-Route
+	reinv := make(chan error, 1)
+	go func() { _, err := d.ReInvite(ctx, appSDP(40002, SendOnly, 2)); reinv <- err }()
+	ri := phone.expectRequest("INVITE")
+	if v := hdrs(ri, "Via"); len(v) != 2 || !strings.Contains(v[0], proxy) {
+		t.Errorf("re-INVITE did not come through the proxy: Vias %q", v)
+	}
+	if tag, _ := ri.To().Params.Get("tag"); tag != "phone1" {
+		t.Errorf("re-INVITE To tag %q, want phone1", tag)
+	}
+	rok := sip.NewResponseFromRequest(ri, 200, "OK", []byte(rawSDP("recvonly")))
+	rok.AppendHeader(sip.NewHeader("Contact", "<sip:alice@"+phone.local()+">"))
+	rok.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	phone.send(rok.String())
+	if err := <-reinv; err != nil {
+		t.Fatalf("re-INVITE through the proxy: %v", err)
+	}
+	if v := hdrs(phone.expectRequest("ACK"), "Via"); len(v) != 2 || !strings.Contains(v[0], proxy) {
+		t.Errorf("ACK of the re-INVITE did not come through the proxy: Vias %q", v)
 	}
 	// the phone hangs up: BYE to the node's Contact with the route set
 	bye := inDialogRequest(phone, "BYE", 1, inv.Contact().Address.String(), rr, ok.To().Value(), inv.From().Value(), inv.CallID().Value())
