@@ -27,6 +27,15 @@
 // OPTIONS, fork INVITE/CANCEL) leaves from the UDP listener socket, so phones
 // behind NAT, which latched onto that address when registering, receive it.
 //
+// Clustered nodes behind a proxy (issue 13, configs/kamailio): Config.Registrations
+// (a RegistrationStore; default MemoryRegistrations, private) holds the bindings,
+// so nodes sharing one ring phones registered through another; a REGISTER's Path
+// (RFC 3327) is kept with its binding (Contact.Path) and requests to it carry it as
+// Route (Target.Route), reaching the phone through the proxy. Config.Ready decides
+// out-of-dialog OPTIONS: 200 when ready, 503 + Retry-After otherwise, which takes a
+// draining node out of the proxy's rotation. In-dialog routing follows
+// Record-Route (sipgo's dialog sessions build the route set).
+//
 // Offers are never answered from a cached SDP (the livekit/sip#779 and diago#125
 // bug): every re-INVITE/UPDATE offer reaches the user as an OfferEvent. Helpers
 // DetectHold, OfferDirection, AnswerDirection and SetDirection build correct
