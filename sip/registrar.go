@@ -477,4 +477,3 @@ func (s *Server) pingContact(c Contact) bool {
 	}
 	return res.StatusCode < 500 || res.StatusCode == 503
 }
-

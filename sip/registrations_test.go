@@ -191,7 +191,7 @@ func TestKeepAliveThroughPathAndSharedDrop(t *testing.T) {
 
 	phoneB := newRawUA(t, b.Addr("udp"))
 	registerVia(t, phoneB, "ka-b", withContact(phoneB)) // the phone moved to node b
-	_ = proxy.conn.Close()                               // node a's keep-alives now fail
+	_ = proxy.conn.Close()                              // node a's keep-alives now fail
 
 	deadline := time.After(10 * time.Second)
 	tick := time.NewTicker(50 * time.Millisecond)
