@@ -89,7 +89,7 @@ func startSecond(t *testing.T, e2 *dpEnv) *dpProc {
 
 // dispatchedTo returns the node Kamailio last dispatched an INVITE of callID to.
 func dispatchedTo(p *kamailio.Proxy, callID string) string {
-	ms := regexp.MustCompile(`INVITE \S+ \(Call-ID ` + regexp.QuoteMeta(callID) + `\) to node sip:(\S+)`).FindAllStringSubmatch(p.Log(), -1)
+	ms := regexp.MustCompile(`INVITE \S+ \(Call-ID `+regexp.QuoteMeta(callID)+`\) to node sip:(\S+)`).FindAllStringSubmatch(p.Log(), -1)
 	if len(ms) == 0 {
 		return ""
 	}
