@@ -18,11 +18,15 @@ import (
 	"github.com/pion/dtls/v3/pkg/crypto/prf"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"go.uber.org/zap"
 )
 
-// The SRTP fast path. With the ICE UDP mux on, every WebRTC leg shares one UDP
-// socket, and pion reads it through fastConn. Once a leg's DTLS handshake is
+// The SRTP fast path. pion reads every ICE UDP socket through a fastConn: the
+// one socket of the ICE UDP mux, or each leg's own host-candidate socket
+// (the engine gives pion a transport.Net whose ListenUDP wraps them). Once a
+// leg's DTLS handshake is
 // done, fastConn knows its SRTP keys (from the master secret pion's key log
 // writer reports and the hello randoms read off the wire: the RFC 5705
 // exporter "EXTRACTOR-dtls_srtp", RFC 5764 §4.2) and the ICE-selected remote
@@ -37,24 +41,36 @@ import (
 // RTCP. A packet the fast path cannot authenticate is handed to pion as
 // before, so wrong keys cost a fallback, not media.
 
-// fastConn wraps the shared ICE UDP socket (the PacketConn of pion's UDP mux).
-type fastConn struct {
-	*net.UDPConn
+// fastEngine is the fast path state an engine shares: the DTLS key log, the
+// wrapped sockets by local port, counters.
+type fastEngine struct {
 	log *zap.Logger
 
 	mu      sync.Mutex
-	hellos  map[netip.AddrPort]*dtlsHello // by remote address
-	secrets map[[32]byte]keyLogEntry      // master secrets by client random
+	secrets map[[32]byte]keyLogEntry // master secrets by client random
+	conns   map[uint16][]*fastConn   // by local port
+
+	fastIn, fallbackIn atomic.Uint64
+}
+
+// fastConn wraps one ICE UDP socket pion reads and writes.
+type fastConn struct {
+	*net.UDPConn
+	fe    *fastEngine
+	local netip.AddrPort
+
+	mu     sync.Mutex
+	hellos map[netip.AddrPort]*dtlsHello // by remote address
 
 	legsMu sync.Mutex
 	legs   atomic.Pointer[map[netip.AddrPort]*fastLeg] // copy on write
 
-	// Reader-owned (pion's mux reads the socket from one goroutine).
+	closeOnce sync.Once
+
+	// Reader-owned (pion reads a socket from one goroutine).
 	dec  [maxPacketSize]byte
 	rhdr rtp.Header
 	rpkt rtp.Packet
-
-	fastIn, fallbackIn atomic.Uint64
 }
 
 // helloTTL bounds how long hellos and secrets of a handshake that never
@@ -77,6 +93,7 @@ type keyLogEntry struct {
 
 // fastLeg is the fast path state of one established leg.
 type fastLeg struct {
+	conn   *fastConn
 	leg    *WebRTCLeg
 	remote netip.AddrPort
 	rx     *srtp.Context // reader goroutine only
@@ -88,8 +105,71 @@ type fastLeg struct {
 // the leg's received packets go back to pion for good.
 const maxFastFails = 64
 
-func newFastConn(c *net.UDPConn, log *zap.Logger) *fastConn {
-	return &fastConn{UDPConn: c, log: log, hellos: map[netip.AddrPort]*dtlsHello{}, secrets: map[[32]byte]keyLogEntry{}}
+func newFastEngine(log *zap.Logger) *fastEngine {
+	return &fastEngine{log: log, secrets: map[[32]byte]keyLogEntry{}, conns: map[uint16][]*fastConn{}}
+}
+
+// wrap puts c on the fast path; the fastConn's Close unregisters it.
+func (fe *fastEngine) wrap(c *net.UDPConn) *fastConn {
+	fc := &fastConn{UDPConn: c, fe: fe, hellos: map[netip.AddrPort]*dtlsHello{}}
+	if ua, ok := c.LocalAddr().(*net.UDPAddr); ok {
+		fc.local = unmapAP(ua.AddrPort())
+	}
+	fe.mu.Lock()
+	fe.conns[fc.local.Port()] = append(fe.conns[fc.local.Port()], fc)
+	fe.mu.Unlock()
+	return fc
+}
+
+// connFor returns the wrapped socket with local address local (a socket bound
+// to the unspecified address matches any address of its port).
+func (fe *fastEngine) connFor(local netip.AddrPort) *fastConn {
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	for _, fc := range fe.conns[local.Port()] {
+		if fc.local.Addr() == local.Addr() || fc.local.Addr().IsUnspecified() {
+			return fc
+		}
+	}
+	return nil
+}
+
+// Close unregisters and closes the socket.
+func (f *fastConn) Close() error {
+	f.closeOnce.Do(func() {
+		fe := f.fe
+		fe.mu.Lock()
+		list := fe.conns[f.local.Port()]
+		for i, fc := range list {
+			if fc == f {
+				list = append(list[:i:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(fe.conns, f.local.Port())
+		} else {
+			fe.conns[f.local.Port()] = list
+		}
+		fe.mu.Unlock()
+	})
+	return f.UDPConn.Close()
+}
+
+// fastNet is the transport.Net pion gathers host candidates with: standard
+// sockets, wrapped for the fast path.
+type fastNet struct {
+	*stdnet.Net
+	fe *fastEngine
+}
+
+// ListenUDP implements transport.Net.
+func (n *fastNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	return n.fe.wrap(c), nil
 }
 
 // ReadFromAddrPort is what pion's UDP mux reads with (ice.AddrPortReaderWriter).
@@ -109,7 +189,7 @@ func (f *fastConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 					continue
 				}
 			}
-			f.fallbackIn.Add(1)
+			f.fe.fallbackIn.Add(1)
 		case n > 13 && pkt[0] == 22:
 			f.sniff(pkt, src, false)
 		}
@@ -159,7 +239,7 @@ func (f *fastConn) deliver(fl *fastLeg, pkt []byte) bool {
 		return false
 	}
 	fl.fails.Store(0)
-	f.fastIn.Add(1)
+	f.fe.fastIn.Add(1)
 	if err := f.rpkt.Unmarshal(out); err != nil {
 		l.dropped.Add(1)
 		return true
@@ -216,7 +296,11 @@ func (f *fastConn) noteHello(remote netip.AddrPort, client, out bool, body []byt
 		h = &dtlsHello{}
 		f.hellos[remote] = h
 		if len(f.hellos) > 256 {
-			f.pruneLocked(now)
+			for k, old := range f.hellos {
+				if now.Sub(old.at) > helloTTL {
+					delete(f.hellos, k)
+				}
+			}
 		}
 	}
 	h.at = now
@@ -255,23 +339,18 @@ func (f *fastConn) noteHello(remote netip.AddrPort, client, out bool, body []byt
 	}
 }
 
-// pruneLocked drops hellos and secrets older than helloTTL. Called with f.mu held.
-func (f *fastConn) pruneLocked(now time.Time) {
-	for k, h := range f.hellos {
-		if now.Sub(h.at) > helloTTL {
-			delete(f.hellos, k)
-		}
-	}
-	for k, s := range f.secrets {
+// pruneLocked drops secrets older than helloTTL. Called with fe.mu held.
+func (fe *fastEngine) pruneLocked(now time.Time) {
+	for k, s := range fe.secrets {
 		if now.Sub(s.at) > helloTTL {
-			delete(f.secrets, k)
+			delete(fe.secrets, k)
 		}
 	}
 }
 
 // Write receives pion's DTLS key log (NSS format, one "CLIENT_RANDOM <hex>
 // <hex>" line per write).
-func (f *fastConn) Write(p []byte) (int, error) {
+func (fe *fastEngine) Write(p []byte) (int, error) {
 	for _, line := range bytes.Split(p, []byte("\n")) {
 		fields := bytes.Fields(line)
 		if len(fields) != 3 || string(fields[0]) != "CLIENT_RANDOM" {
@@ -286,12 +365,12 @@ func (f *fastConn) Write(p []byte) (int, error) {
 			continue
 		}
 		now := time.Now()
-		f.mu.Lock()
-		f.secrets[cr] = keyLogEntry{secret: secret, at: now}
-		if len(f.secrets) > 256 {
-			f.pruneLocked(now)
+		fe.mu.Lock()
+		fe.secrets[cr] = keyLogEntry{secret: secret, at: now}
+		if len(fe.secrets) > 256 {
+			fe.pruneLocked(now)
 		}
-		f.mu.Unlock()
+		fe.mu.Unlock()
 	}
 	return len(p), nil
 }
@@ -304,13 +383,17 @@ func (f *fastConn) srtpKeysFor(remote netip.AddrPort) (srtp.ProtectionProfile, [
 	f.mu.Lock()
 	h := f.hellos[remote]
 	var hc dtlsHello
+	if h != nil {
+		hc = *h
+	}
+	f.mu.Unlock()
 	var ok bool
 	var ms keyLogEntry
 	if h != nil {
-		hc = *h
-		ms, ok = f.secrets[h.clientRandom]
+		f.fe.mu.Lock()
+		ms, ok = f.fe.secrets[hc.clientRandom]
+		f.fe.mu.Unlock()
 	}
-	f.mu.Unlock()
 	if h == nil || !hc.haveClient || !hc.haveServer || !ok {
 		return 0, nil, nil, errNoFastKeys
 	}
@@ -364,7 +447,7 @@ func (f *fastConn) activate(leg *WebRTCLeg, remote netip.AddrPort) (*fastLeg, er
 	if err != nil {
 		return nil, fmt.Errorf("rtpmedia: SRTP fast path: %w", err)
 	}
-	fl := &fastLeg{leg: leg, remote: remote, rx: rx, tx: tx}
+	fl := &fastLeg{conn: f, leg: leg, remote: remote, rx: rx, tx: tx}
 	f.legsMu.Lock()
 	defer f.legsMu.Unlock()
 	next := map[netip.AddrPort]*fastLeg{}
@@ -376,11 +459,14 @@ func (f *fastConn) activate(leg *WebRTCLeg, remote netip.AddrPort) (*fastLeg, er
 	next[remote] = fl
 	f.legs.Store(&next)
 	f.mu.Lock()
-	if h := f.hellos[remote]; h != nil {
-		delete(f.secrets, h.clientRandom)
-		delete(f.hellos, remote)
-	}
+	h := f.hellos[remote]
+	delete(f.hellos, remote)
 	f.mu.Unlock()
+	if h != nil {
+		f.fe.mu.Lock()
+		delete(f.fe.secrets, h.clientRandom)
+		f.fe.mu.Unlock()
+	}
 	return fl, nil
 }
 
@@ -405,11 +491,12 @@ func (f *fastConn) deactivate(fl *fastLeg) {
 const srtpMaxOverhead = 32
 
 // activateFastPath moves the leg's SRTP onto the fast path once DTLS is up:
-// the keys of the handshake with the ICE-selected remote. Without the UDP mux,
-// or when the handshake was not seen, the leg stays on pion's path.
+// the keys of the handshake with the ICE-selected remote on the selected
+// local socket. When the socket or the handshake is not known, the leg stays
+// on pion's path.
 func (l *WebRTCLeg) activateFastPath() {
-	f := l.e.fast
-	if f == nil {
+	fe := l.e.fast
+	if fe == nil {
 		return
 	}
 	l.mu.Lock()
@@ -418,7 +505,7 @@ func (l *WebRTCLeg) activateFastPath() {
 		return
 	}
 	pair, err := l.dtls.ICETransport().GetSelectedCandidatePair()
-	if err != nil || pair == nil || pair.Remote == nil {
+	if err != nil || pair == nil || pair.Remote == nil || pair.Local == nil {
 		l.log.Info("SRTP fast path off: no selected candidate pair", zap.Error(err))
 		return
 	}
@@ -428,6 +515,14 @@ func (l *WebRTCLeg) activateFastPath() {
 		return
 	}
 	remote := netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port)
+	var f *fastConn
+	if lip, err := netip.ParseAddr(pair.Local.Address); err == nil {
+		f = fe.connFor(netip.AddrPortFrom(lip.Unmap(), pair.Local.Port))
+	}
+	if f == nil {
+		l.log.Info("SRTP fast path off: the selected local socket is not a fast-path one", zap.Stringer("remote", remote))
+		return
+	}
 	fl, err := f.activate(l, remote)
 	if err != nil {
 		l.log.Info("SRTP fast path off", zap.Stringer("remote", remote), zap.Error(err))
@@ -463,7 +558,7 @@ func (l *WebRTCLeg) writeFast(fl *fastLeg, p *rtp.Packet, ssrc uint32) error {
 		n := hl + copy(l.wbuf[hl:maxPacketSize], p.Payload)
 		var out []byte
 		if out, err = fl.tx.EncryptRTP(l.wbuf[:n], l.wbuf[:n], &l.wsrtp); err == nil {
-			_, err = l.e.fast.UDPConn.WriteToUDPAddrPort(out, fl.remote)
+			_, err = fl.conn.UDPConn.WriteToUDPAddrPort(out, fl.remote)
 		}
 		if err == nil {
 			l.noteSent(&l.whdr, len(p.Payload), len(out))

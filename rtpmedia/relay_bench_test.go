@@ -53,16 +53,17 @@ func BenchmarkRelayNetToSIPTranscode(b *testing.B) { benchForward(b, pcmu, pcma,
 // socket (the phone) → Leg.ReadRTP → forward → WebRTCLeg.WriteRTP (SRTP,
 // AEAD_AES_128_GCM) → loopback UDP toward a pion peer. The peer's receive
 // side is not measured (its packets are read by pion in the background).
-func BenchmarkRelayLoopbackSIPToNet(b *testing.B) { benchLoopbackSIPToNet(b, 0) }
+// It runs on pion's SRTP path (fast path off).
+func BenchmarkRelayLoopbackSIPToNet(b *testing.B) { benchLoopbackSIPToNet(b, false) }
 
-// BenchmarkRelayLoopbackSIPToNetFast: the same with the shared UDP mux, where
-// WriteRTP encrypts and sends on the SRTP fast path (fastpath.go).
-func BenchmarkRelayLoopbackSIPToNetFast(b *testing.B) { benchLoopbackSIPToNet(b, -1) }
+// BenchmarkRelayLoopbackSIPToNetFast: the same where WriteRTP encrypts and
+// sends on the SRTP fast path (fastpath.go).
+func BenchmarkRelayLoopbackSIPToNetFast(b *testing.B) { benchLoopbackSIPToNet(b, true) }
 
-func benchLoopbackSIPToNet(b *testing.B, muxPort int) {
+func benchLoopbackSIPToNet(b *testing.B, fast bool) {
 	pc := udpPeer(b)
 	sipLeg := newTestLeg(b, func(c *LegConfig) { c.Remote = addrOf(pc) })
-	e, err := NewWebRTCEngine(WebRTCConfig{AllowLoopback: true, UDPMuxPort: muxPort})
+	e, err := NewWebRTCEngine(WebRTCConfig{AllowLoopback: true, DisableFastPath: !fast})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func benchLoopbackSIPToNet(b *testing.B, muxPort int) {
 		b.Fatal(err)
 	}
 	<-netLeg.Connected()
-	if (netLeg.fast.Load() != nil) != (muxPort != 0) {
+	if (netLeg.fast.Load() != nil) != fast {
 		b.Fatalf("fast path on: %v", netLeg.fast.Load() != nil)
 	}
 	r := NewRelay(sipLeg, netLeg, RelayConfig{SIPCodec: pcmu, NetCodec: netLeg.Codec(), SIPDTMF: &te101, NetDTMF: netLeg.DTMF()})
@@ -112,11 +113,12 @@ func benchLoopbackSIPToNet(b *testing.B, muxPort int) {
 // BenchmarkRelayLoopbackNetToSIP is the real path the other way: the pion
 // peer writes one SRTP packet → WebRTCLeg.ReadRTP (SRTP decrypt, RTCP report
 // interceptor) → forward → Leg.WriteRTP → the phone's UDP socket, which the
-// loop reads. The peer's send side is included in the time.
+// loop reads, on pion's SRTP path (fast path off). The peer's send side is
+// included in the time.
 func BenchmarkRelayLoopbackNetToSIP(b *testing.B) {
 	pc := udpPeer(b)
 	sipLeg := newTestLeg(b, func(c *LegConfig) { c.Remote = addrOf(pc) })
-	e, err := NewWebRTCEngine(WebRTCConfig{AllowLoopback: true})
+	e, err := NewWebRTCEngine(WebRTCConfig{AllowLoopback: true, DisableFastPath: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -165,14 +167,14 @@ func BenchmarkRelayLoopbackNetToSIP(b *testing.B) {
 	}
 }
 
-// BenchmarkRelayLoopbackNetToSIPFast is BenchmarkRelayLoopbackNetToSIP with
-// the shared UDP mux: the socket's reader decrypts (fast path) and forwards
-// to the phone itself, no ReadRTP. The peer's pion send side is included in
-// the time and the allocations.
+// BenchmarkRelayLoopbackNetToSIPFast is BenchmarkRelayLoopbackNetToSIP on
+// the SRTP fast path: the socket's reader decrypts and forwards to the phone
+// itself, no ReadRTP. The peer's pion send side is included in the time and
+// the allocations.
 func BenchmarkRelayLoopbackNetToSIPFast(b *testing.B) {
 	pc := udpPeer(b)
 	sipLeg := newTestLeg(b, func(c *LegConfig) { c.Remote = addrOf(pc) })
-	e, err := NewWebRTCEngine(WebRTCConfig{AllowLoopback: true, UDPMuxPort: -1})
+	e, err := NewWebRTCEngine(WebRTCConfig{AllowLoopback: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -530,24 +530,26 @@ func (ph *phone) readN(n int) []rtp.Packet {
 	return out
 }
 
-// TestRelayEndToEnd relays between a plain RTP phone and a pion WebRTC peer,
-// with the leg on its own ICE port (pion's SRTP path) and on the shared UDP
-// mux (the SRTP fast path, with both SRTP profiles).
+// TestRelayEndToEnd relays between a plain RTP phone and a pion WebRTC peer:
+// on pion's SRTP path (fast path off), and on the SRTP fast path with the
+// leg on its own ICE port and on the shared UDP mux, with both SRTP profiles.
 func TestRelayEndToEnd(t *testing.T) {
 	for _, mode := range []struct {
-		name     string
-		mux      bool
-		profiles []dtls.SRTPProtectionProfile
+		name      string
+		fast, mux bool
+		profiles  []dtls.SRTPProtectionProfile
 	}{
-		{"own port", false, nil},
-		{"UDP mux fast path GCM", true, nil},
-		{"UDP mux fast path AES-CM", true, []dtls.SRTPProtectionProfile{dtls.SRTP_AES128_CM_HMAC_SHA1_80}},
+		{"pion path", false, false, nil},
+		{"own port fast path GCM", true, false, nil},
+		{"own port fast path AES-CM", true, false, []dtls.SRTPProtectionProfile{dtls.SRTP_AES128_CM_HMAC_SHA1_80}},
+		{"UDP mux fast path GCM", true, true, nil},
+		{"UDP mux fast path AES-CM", true, true, []dtls.SRTPProtectionProfile{dtls.SRTP_AES128_CM_HMAC_SHA1_80}},
 	} {
-		testRelayEndToEnd(t, mode.name, mode.mux, mode.profiles)
+		testRelayEndToEnd(t, mode.name, mode.fast, mode.mux, mode.profiles)
 	}
 }
 
-func testRelayEndToEnd(t *testing.T, mode string, mux bool, profiles []dtls.SRTPProtectionProfile) {
+func testRelayEndToEnd(t *testing.T, mode string, fast, mux bool, profiles []dtls.SRTPProtectionProfile) {
 	for _, tc := range []struct {
 		name      string
 		netCodecs []Codec // the WebRTC leg's list (the network offers browserCodecs)
@@ -565,6 +567,7 @@ func testRelayEndToEnd(t *testing.T, mode string, mux bool, profiles []dtls.SRTP
 				if mux {
 					c.UDPMuxPort = -1
 				}
+				c.DisableFastPath = !fast
 			})
 			netLeg := newTestWebRTCLeg(t, e, tc.netCodecs)
 			peer := newNetPeer(t, browserCodecs, profiles...)
@@ -695,7 +698,7 @@ func testRelayEndToEnd(t *testing.T, mode string, mux bool, profiles []dtls.SRTP
 				t.Errorf("transcoded %d", st.SIPToNet.Transcoded)
 			}
 			in, fallback := e.FastPathStats()
-			if mux && (netLeg.fast.Load() == nil || in < uint64(n+len(evts)) || fallback != 0) {
+			if fast && (netLeg.fast.Load() == nil || in < uint64(n+len(evts)) || fallback != 0) {
 				t.Errorf("fast path: on %v, %d packets decrypted, %d handed to pion; want on, >= %d, 0",
 					netLeg.fast.Load() != nil, in, fallback, n+len(evts))
 			}

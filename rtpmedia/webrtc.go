@@ -16,6 +16,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 )
@@ -53,8 +54,8 @@ type WebRTCConfig struct {
 	// DisableRTCPReports turns off the RTCP sender/receiver reports pion
 	// generates (on by default, as a real endpoint sends them).
 	DisableRTCPReports bool
-	// DisableFastPath keeps SRTP in pion's packet path even with the UDP mux
-	// on (see fastpath.go; A/B comparisons and a fallback for operators).
+	// DisableFastPath keeps SRTP in pion's packet path (see fastpath.go; A/B
+	// comparisons and a fallback for operators).
 	DisableFastPath bool
 	// RTCPInterval is the report interval of legs that send their own RTCP
 	// (fast-path engines, webrtc_rtcp.go); 0 = 5s.
@@ -88,7 +89,7 @@ type WebRTCEngine struct {
 	ice     []webrtc.ICEServer
 	muxConn *net.UDPConn
 	mux     ice.UDPMux
-	fast    *fastConn // nil: no fast path
+	fast    *fastEngine // nil: no fast path
 }
 
 // NewWebRTCEngine validates cfg and prepares the shared settings.
@@ -104,6 +105,15 @@ func NewWebRTCEngine(cfg WebRTCConfig) (*WebRTCEngine, error) {
 	}
 	e := &WebRTCEngine{cfg: cfg, log: cfg.Logger}
 	se := &e.se
+	if !cfg.DisableFastPath {
+		sn, err := stdnet.NewNet()
+		if err != nil {
+			return nil, fmt.Errorf("rtpmedia: network interfaces: %w", err)
+		}
+		e.fast = newFastEngine(e.log)
+		se.SetNet(&fastNet{Net: sn, fe: e.fast})
+		se.SetDTLSKeyLogWriter(e.fast)
+	}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -169,10 +179,8 @@ func NewWebRTCEngine(cfg WebRTCConfig) (*WebRTCEngine, error) {
 		}
 		e.muxConn = conn
 		var pc net.PacketConn = conn
-		if !cfg.DisableFastPath {
-			e.fast = newFastConn(conn, e.log)
-			se.SetDTLSKeyLogWriter(e.fast)
-			pc = e.fast
+		if e.fast != nil {
+			pc = e.fast.wrap(conn)
 		}
 		e.mux = webrtc.NewICEUDPMux(nil, pc)
 		se.SetICEUDPMux(e.mux)
@@ -930,7 +938,7 @@ func (l *WebRTCLeg) Close() error {
 		reports.stop()
 	}
 	if fl := l.fast.Swap(nil); fl != nil {
-		l.e.fast.deactivate(fl)
+		fl.conn.deactivate(fl)
 	}
 	l.finish(ErrWebRTCClosed)
 	var err error

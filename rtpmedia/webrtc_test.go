@@ -756,9 +756,14 @@ func TestRewriteAudioSDP(t *testing.T) {
 // (pion's report interceptor fed by the zero-allocation header interceptor)
 // describe the peer's stream correctly.
 func TestWebRTCReceiverReports(t *testing.T) {
-	t.Run("pion interceptors", func(t *testing.T) { testWebRTCReceiverReports(t, nil) })
-	// On the UDP mux (SRTP fast path) the leg sends its own reports.
+	t.Run("pion interceptors", func(t *testing.T) {
+		testWebRTCReceiverReports(t, func(c *WebRTCConfig) { c.DisableFastPath = true })
+	})
+	// On the SRTP fast path the leg sends its own reports.
 	t.Run("own reports on the fast path", func(t *testing.T) {
+		testWebRTCReceiverReports(t, func(c *WebRTCConfig) { c.RTCPInterval = 200 * time.Millisecond })
+	})
+	t.Run("own reports on the fast path, UDP mux", func(t *testing.T) {
 		testWebRTCReceiverReports(t, func(c *WebRTCConfig) { c.UDPMuxPort, c.RTCPInterval = -1, 200*time.Millisecond })
 	})
 }
