@@ -94,6 +94,10 @@ type Config struct {
 	Ready func(ctx context.Context) error
 
 	now func() time.Time // clock for auth decisions; tests set it; default time.Now
+	// readyTTL is how long one Ready answer serves OPTIONS (a flood of
+	// unauthenticated OPTIONS costs one Ready call per period); default
+	// defaultReadyTTL, <0 none (tests).
+	readyTTL time.Duration
 }
 
 // Init fills zero fields with defaults.
@@ -136,6 +140,9 @@ func (c *Config) Init() {
 	}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	if c.readyTTL == 0 {
+		c.readyTTL = defaultReadyTTL
 	}
 	if c.UserAgent == "" {
 		c.UserAgent = "ynagw"

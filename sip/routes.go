@@ -125,17 +125,33 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 200, "OK", nil, s.capabilityHeaders()...)
 		return
 	}
-	if ready := s.cfg.Ready; ready != nil {
-		ctx, cancel := context.WithTimeout(s.ctx, readyTimeout)
-		err := ready(ctx)
-		cancel()
-		if err != nil {
+	if s.cfg.Ready != nil {
+		if err := s.readiness(); err != nil {
 			s.log.Debug("OPTIONS answered 503: not ready", zap.String("source", req.Source()), zap.Error(err))
 			s.respond(req, tx, 503, "Not Ready", nil, append(s.capabilityHeaders(), retryAfter(notReadyRetry))...)
 			return
 		}
 	}
 	s.respond(req, tx, 200, "OK", nil, s.capabilityHeaders()...)
+}
+
+// defaultReadyTTL is Config.readyTTL's default.
+const defaultReadyTTL = 500 * time.Millisecond
+
+// readiness is Config.Ready's answer, reused for Config.readyTTL; callers
+// arriving while it is asked wait for that answer.
+func (s *Server) readiness() error {
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	now := time.Now()
+	if s.cfg.readyTTL > 0 && !s.readyAt.IsZero() && now.Sub(s.readyAt) < s.cfg.readyTTL {
+		return s.readyErr
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, readyTimeout)
+	defer cancel()
+	s.readyErr = s.cfg.Ready(ctx)
+	s.readyAt = time.Now()
+	return s.readyErr
 }
 
 // notReadyRetry is the Retry-After (seconds) of the 503 to OPTIONS while not ready.

@@ -102,6 +102,10 @@ type Server struct {
 	active    atomic.Int32 // calls counted against MaxConcurrentCalls
 	closeOnce sync.Once
 
+	readyMu  sync.Mutex // guards readyAt, readyErr: Config.Ready's last answer (readiness)
+	readyAt  time.Time
+	readyErr error
+
 	releaseSlog func()                // stops routing sipgo's default logger to s.log
 	streams     map[string]*gatedConn // accepted TCP/TLS connections by streamKey
 }
