@@ -126,8 +126,12 @@ func (c *Config) Init() {
 		}
 		dur(&c.Cluster.LeaseTTL, DefaultLeaseTTL)
 		if c.Cluster.SIPAddress == "" && len(c.Sip.Listen) > 0 {
+			// The advertised or bound address; a bind to port 0 leaves it to the
+			// daemon (the bound UDP address).
 			c.Cluster.SIPAddress = c.Sip.Listen[0].Advertise
-			str(&c.Cluster.SIPAddress, c.Sip.Listen[0].Bind)
+			if b := c.Sip.Listen[0].Bind; c.Cluster.SIPAddress == "" && !strings.HasSuffix(b, ":0") {
+				c.Cluster.SIPAddress = b
+			}
 		}
 	}
 	str(&c.Admin.Listen, DefaultAdminListen)

@@ -163,6 +163,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 		}
 	}
 	if d.leases != nil {
+		if d.leases.addr == "" {
+			d.leases.addr = d.SIPAddr("udp")
+		}
 		d.leases.tick(ctx) // take this node's share of the lines before saying ready
 		d.goOwned(func() { d.leases.run(d.ctx) })
 	}

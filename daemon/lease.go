@@ -145,6 +145,12 @@ func (m *leaseManager) fail(what string, err error, fields ...zap.Field) {
 func (m *leaseManager) tick(parent context.Context) {
 	m.tickMu.Lock()
 	defer m.tickMu.Unlock()
+	m.mu.Lock()
+	draining := m.draining
+	m.mu.Unlock()
+	if draining {
+		return // released everything and left: no heartbeat, no lines
+	}
 	ctx, cancel := context.WithTimeout(parent, m.every)
 	defer cancel()
 	start := m.now()
@@ -174,7 +180,6 @@ func (m *leaseManager) tick(parent context.Context) {
 	for l := range m.owned {
 		held = append(held, l)
 	}
-	draining := m.draining
 	if len(nodes) > 0 {
 		m.nodes = len(nodes)
 	}
@@ -209,7 +214,7 @@ func (m *leaseManager) tick(parent context.Context) {
 			m.mu.Unlock()
 		}
 	}
-	if draining || ls == nil {
+	if ls == nil {
 		return
 	}
 
