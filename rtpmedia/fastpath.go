@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pion/dtls/v3/pkg/crypto/prf"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/transport/v5"
@@ -68,9 +69,10 @@ type fastConn struct {
 	closeOnce sync.Once
 
 	// Reader-owned (pion reads a socket from one goroutine).
-	dec  [maxPacketSize]byte
-	rhdr rtp.Header
-	rpkt rtp.Packet
+	dec   [maxPacketSize]byte
+	rhdr  rtp.Header
+	rpkt  rtp.Packet
+	rchdr rtcp.Header
 }
 
 // helloTTL bounds how long hellos and secrets of a handshake that never
@@ -190,6 +192,12 @@ func (f *fastConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 				}
 			}
 			f.fe.fallbackIn.Add(1)
+		case n >= 8 && pkt[0]&0xc0 == 0x80:
+			if m := f.legs.Load(); m != nil {
+				if fl := (*m)[src]; fl != nil && f.deliverRTCP(fl, pkt) {
+					continue
+				}
+			}
 		case n > 13 && pkt[0] == 22:
 			f.sniff(pkt, src, false)
 		}
@@ -235,6 +243,7 @@ func (f *fastConn) deliver(fl *fastLeg, pkt []byte) bool {
 	if err != nil {
 		if fl.fails.Add(1) == maxFastFails {
 			l.log.Warn("SRTP fast path: packets do not authenticate with the derived keys; using pion's path", zap.Error(err))
+			l.startDrains()
 		}
 		return false
 	}
@@ -253,6 +262,20 @@ func (f *fastConn) deliver(fl *fastLeg, pkt []byte) bool {
 	l.bytesIn.Add(uint64(len(f.rpkt.Payload)))
 	l.noteRecv(&f.rpkt, len(pkt))
 	(*push)(&f.rpkt)
+	return true
+}
+
+// deliverRTCP authenticates an SRTCP packet of an established leg and takes
+// it (counted; pion's reports are off on fast-path engines and the leg's own
+// reports do not use the peer's). false: pion gets it unchanged.
+func (f *fastConn) deliverRTCP(fl *fastLeg, pkt []byte) bool {
+	if fl.fails.Load() >= maxFastFails {
+		return false
+	}
+	if _, err := fl.rx.DecryptRTCP(f.dec[:], pkt, &f.rchdr); err != nil {
+		return false
+	}
+	fl.leg.rtcpIn.Add(1)
 	return true
 }
 
@@ -443,7 +466,7 @@ func (f *fastConn) activate(leg *WebRTCLeg, remote netip.AddrPort) (*fastLeg, er
 	if err != nil {
 		return nil, fmt.Errorf("rtpmedia: SRTP fast path: %w", err)
 	}
-	rx, err := srtp.CreateContext(theirs[:kl], theirs[kl:], profile, srtp.SRTPReplayProtection(128))
+	rx, err := srtp.CreateContext(theirs[:kl], theirs[kl:], profile, srtp.SRTPReplayProtection(128), srtp.SRTCPReplayProtection(64))
 	if err != nil {
 		return nil, fmt.Errorf("rtpmedia: SRTP fast path: %w", err)
 	}
@@ -507,11 +530,13 @@ func (l *WebRTCLeg) activateFastPath() {
 	pair, err := l.dtls.ICETransport().GetSelectedCandidatePair()
 	if err != nil || pair == nil || pair.Remote == nil || pair.Local == nil {
 		l.log.Info("SRTP fast path off: no selected candidate pair", zap.Error(err))
+		l.startDrains() // drainMu is independent of l.mu
 		return
 	}
 	ip, err := netip.ParseAddr(pair.Remote.Address)
 	if err != nil {
 		l.log.Info("SRTP fast path off: remote candidate address", zap.Error(err))
+		l.startDrains() // drainMu is independent of l.mu
 		return
 	}
 	remote := netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port)
@@ -521,11 +546,13 @@ func (l *WebRTCLeg) activateFastPath() {
 	}
 	if f == nil {
 		l.log.Info("SRTP fast path off: the selected local socket is not a fast-path one", zap.Stringer("remote", remote))
+		l.startDrains() // drainMu is independent of l.mu
 		return
 	}
 	fl, err := f.activate(l, remote)
 	if err != nil {
 		l.log.Info("SRTP fast path off", zap.Stringer("remote", remote), zap.Error(err))
+		l.startDrains() // drainMu is independent of l.mu
 		return
 	}
 	l.fast.Store(fl)

@@ -243,6 +243,7 @@ type WebRTCStats struct {
 	SRTPProfile           string // negotiated DTLS-SRTP profile, e.g. "SRTP_AEAD_AES_128_GCM", once connected
 	RemoteSSRC            uint32
 	LocalSSRC             uint32
+	RTCPIn                uint64 // SRTCP packets the fast path took (pion's path does not count them)
 }
 
 // WebRTCLeg is the DTLS-SRTP media of one call toward the network's media
@@ -297,6 +298,13 @@ type WebRTCLeg struct {
 	fast       atomic.Pointer[fastLeg]
 	push       atomic.Pointer[func(*rtp.Packet)]
 	remoteSSRC atomic.Uint32
+
+	// pion's RTCP readers (sender, receiver) and whether they are drained.
+	rtcpReaders []func([]byte) (int, interceptor.Attributes, error) // set under mu before Connected
+	drainMu     sync.Mutex
+	draining    bool
+	drainClosed bool // Close: no more drains start
+	rtcpIn      atomic.Uint64
 
 	// Own RTCP (webrtc_rtcp.go): reports is set under mu.
 	smu     sync.Mutex
@@ -421,13 +429,30 @@ func (l *WebRTCLeg) newPCLocked(formats []Codec) error {
 			receiver = t.Receiver()
 		}
 	}
-	l.wg.Add(1)
-	go l.drainRTCP(sender.Read)
+	l.rtcpReaders = append(l.rtcpReaders[:0], sender.Read)
 	if receiver != nil {
-		l.wg.Add(1)
-		go l.drainRTCP(receiver.Read)
+		l.rtcpReaders = append(l.rtcpReaders, receiver.Read)
+	}
+	if l.e.fast == nil {
+		l.startDrains()
 	}
 	return nil
+}
+
+// startDrains starts reading the RTCP pion receives (its buffers would fill
+// otherwise). Legs on the fast path take their SRTCP themselves and need no
+// such goroutines; this runs when a leg does not get onto it, or leaves it.
+func (l *WebRTCLeg) startDrains() {
+	l.drainMu.Lock()
+	defer l.drainMu.Unlock()
+	if l.draining || l.drainClosed {
+		return
+	}
+	l.draining = true
+	for _, read := range l.rtcpReaders {
+		l.wg.Add(1)
+		go l.drainRTCP(read)
+	}
 }
 
 // drainRTCP reads incoming RTCP so the report interceptors see it, until the
@@ -892,6 +917,7 @@ func (l *WebRTCLeg) Stats() WebRTCStats {
 	s := WebRTCStats{
 		PacketsIn: l.packetsIn.Load(), PacketsOut: l.packetsOut.Load(),
 		BytesIn: l.bytesIn.Load(), BytesOut: l.bytesOut.Load(), Dropped: l.dropped.Load(),
+		RTCPIn:    l.rtcpIn.Load(),
 		Direction: l.Direction(),
 	}
 	if b := l.track.binding.Load(); b != nil {
@@ -937,6 +963,9 @@ func (l *WebRTCLeg) Close() error {
 	if reports != nil {
 		reports.stop()
 	}
+	l.drainMu.Lock()
+	l.drainClosed = true
+	l.drainMu.Unlock()
 	if fl := l.fast.Swap(nil); fl != nil {
 		fl.conn.deactivate(fl)
 	}
