@@ -84,6 +84,12 @@ func TestDaemonAdminBrowserHangup(t *testing.T) {
 	if row.SIPCallID != c.CallID || row.YNACallID != simID {
 		t.Errorf("call row %+v, want SIP Call-ID %s and YNA id %s", row, c.CallID, simID)
 	}
+	// The call table, real ids and all, fits the page (a YNA call id is ~80 characters).
+	var overflow float64
+	evalT(t, ctx, pg, `document.getElementById('calls').getBoundingClientRect().right - document.documentElement.clientWidth`, &overflow)
+	if overflow > 0 {
+		t.Errorf("the call table runs %.0f px past the window", overflow)
+	}
 	png, err := pg.Screenshot(ctx)
 	if err != nil {
 		t.Fatal(err)
