@@ -56,7 +56,8 @@ func (b *Backend) Lines(ctx context.Context) []admin.LineView {
 	}
 	out := make([]admin.LineView, 0, len(views))
 	for _, v := range views {
-		if st, ok := d.gw.ChannelState(v.MSISDN); ok && running[v.MSISDN] {
+		// A line without tokens has no channel, whatever its runner reports while it waits.
+		if st, ok := d.gw.ChannelState(v.MSISDN); ok && running[v.MSISDN] && v.State != admin.LineUnlinked {
 			v.Channel = st.String()
 		}
 		v.ActiveCalls = active[v.MSISDN]

@@ -59,6 +59,10 @@ func TestReadyzNoLineLinked(t *testing.T) {
 		}
 	}
 	check("never linked")
+	// A line without tokens has no notification channel, whatever its runner is trying.
+	if ls := d.Backend().Lines(ctxT(t, 10*time.Second)); len(ls) != 1 || ls[0].Channel != "" {
+		t.Errorf("never-linked line %+v, want no channel state", ls)
+	}
 	LinkForTest(t, d, sim)
 	testenv.Eventually(t, 10*time.Second, "/readyz 200 once linked", func() bool {
 		code, _ := scrape(t, d.AdminAddr(), "/readyz", "none")
