@@ -357,3 +357,74 @@ func TestKamailioFailover(t *testing.T) {
 	k.p.WaitNode(t, n0, false, 10*time.Second)
 	t.Logf("stopped node out of rotation after %v (ping 1 s, fr_timer 1 s)", time.Since(start).Round(10*time.Millisecond))
 }
+
+// TestKamailioCancelThroughPath: a node rings a phone registered through
+// Kamailio and gives up (the call was answered elsewhere): the CANCEL follows
+// the INVITE through Kamailio, the phone's 487 comes back, the fork ends.
+func TestKamailioCancelThroughPath(t *testing.T) {
+	k := newKamCluster(t, kamailio.Options{})
+	proxy := k.p.Addr().String()
+	phone := newRawUA(t, k.p.Addr())
+	reg := func(m string) string { return strings.Replace(m, "To: <sip:2000@", "To: <sip:alice@", 1) }
+	phone.send(reg(phone.req("REGISTER", "kam-creg", "r", "", 1, "", "Expires: 600")))
+	ch := phone.expect(401).GetHeader("WWW-Authenticate").Value()
+	creds := answerChallenge(t, ch, "alice", "alicepw", "REGISTER", "sip:2000@"+proxy)
+	phone.send(reg(phone.req("REGISTER", "kam-creg", "r", "", 2, "", "Expires: 600", "Authorization: "+creds)))
+	phone.expect(200)
+	cs := k.nodes[0].Contacts("alice")
+	if len(cs) != 1 || len(cs[0].Path) != 1 {
+		t.Fatalf("bindings %+v, want one with a Path", cs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	o, err := k.nodes[0].Dial(ctx, DialRequest{From: "sip:+15550001@ynagw", Targets: []Target{{URI: cs[0].URI, Route: cs[0].Path}},
+		Offer: []byte(rawSDP("sendrecv"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := phone.expectRequest("INVITE")
+	ringing := sip.NewResponseFromRequest(inv, 180, "Ringing", nil)
+	ringing.To().Params.Add("tag", "phonec")
+	phone.send(ringing.String())
+	for ev := range o.Events() {
+		if p, ok := ev.(*ProgressEvent); ok && p.Code == 180 {
+			break
+		}
+	}
+	o.Cancel("answered elsewhere")
+	c := phone.expectRequest("CANCEL")
+	if v := hdrs(c, "Via"); len(v) != 1 || !strings.Contains(v[0], proxy) { // CANCEL is hop by hop: Kamailio's own
+		t.Errorf("CANCEL did not come from the proxy: Vias %q", v)
+	}
+	phone.reply(c, 200, "")
+	terminated := sip.NewResponseFromRequest(inv, 487, "Request Terminated", nil)
+	terminated.To().Params.Add("tag", "phonec")
+	phone.send(terminated.String())
+	for ev := range o.Events() {
+		if f, ok := ev.(*FailedEvent); ok && f.Code != 487 {
+			t.Errorf("cancelled fork failed with %d, want 487", f.Code)
+		}
+	}
+	select {
+	case <-o.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("fork not done after CANCEL and 487")
+	}
+	ack := phone.expectRequest("ACK") // Kamailio ACKs the 487 hop by hop
+	if v := hdrs(ack, "Via"); len(v) != 1 || !strings.Contains(v[0], proxy) {
+		t.Errorf("ACK of the 487 not Kamailio's own: Vias %q", v)
+	}
+	// the node's own ACK of the 487 ends at Kamailio: the next message is the
+	// answer to a keep-alive OPTIONS the phone sends Kamailio now
+	phone.send(strings.Replace(phone.req("OPTIONS", "kam-ka", "k", "", 1, ""), "OPTIONS sip:2000@", "OPTIONS sip:", 1))
+	switch m := phone.recv(5 * time.Second).(type) {
+	case *sip.Response:
+		if m.StatusCode != 200 {
+			t.Errorf("Kamailio answered its keep-alive OPTIONS %d", m.StatusCode)
+		}
+	case *sip.Request:
+		t.Errorf("the phone got a second %s (Vias %q): the node's hop-by-hop ACK was forwarded", m.Method, hdrs(m, "Via"))
+	default:
+		t.Error("no answer to the keep-alive OPTIONS")
+	}
+}
