@@ -428,3 +428,35 @@ func TestKamailioCancelThroughPath(t *testing.T) {
 		t.Error("no answer to the keep-alive OPTIONS")
 	}
 }
+
+// TestKamailioKeepAliveThroughPath: a node's keep-alive OPTIONS to a phone that
+// registered through Kamailio take the Path: they arrive through Kamailio at the
+// phone's received address (its Contact is a dead port), and the answer keeps
+// the binding.
+func TestKamailioKeepAliveThroughPath(t *testing.T) {
+	k := newKamCluster(t, kamailio.Options{}, func(_ int, c *Config) { c.Registrar.KeepAlive = 200 * time.Millisecond })
+	proxy := k.p.Addr().String()
+	phone := newRawUA(t, k.p.Addr())
+	reg := func(m string) string {
+		m = strings.Replace(m, "To: <sip:2000@", "To: <sip:alice@", 1)
+		return strings.Replace(m, "Contact: <sip:raw@"+phone.local()+">", "Contact: <sip:alice@127.0.0.1:9>", 1)
+	}
+	phone.send(reg(phone.req("REGISTER", "kam-ka-reg", "r", "", 1, "", "Expires: 600")))
+	ch := phone.expect(401).GetHeader("WWW-Authenticate").Value()
+	creds := answerChallenge(t, ch, "alice", "alicepw", "REGISTER", "sip:2000@"+proxy)
+	phone.send(reg(phone.req("REGISTER", "kam-ka-reg", "r", "", 2, "", "Expires: 600", "Authorization: "+creds)))
+	phone.expect(200)
+	for i := 0; i < 4; i++ { // more than the 3 failures that would drop the binding
+		opt := phone.expectRequest("OPTIONS")
+		if v := hdrs(opt, "Via"); len(v) != 2 || !strings.Contains(v[0], proxy) {
+			t.Fatalf("keep-alive OPTIONS did not come through the proxy: Vias %q", v)
+		}
+		if opt.Recipient.String() != "sip:alice@127.0.0.1:9" {
+			t.Errorf("keep-alive Request-URI %s, want the Contact", opt.Recipient.String())
+		}
+		phone.reply(opt, 200, "")
+	}
+	if n := k.nodes[0].Registrations() + k.nodes[1].Registrations(); n != 1 {
+		t.Errorf("%d bindings after answered keep-alives, want 1", n)
+	}
+}
