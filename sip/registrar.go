@@ -342,6 +342,10 @@ func (r *registrar) retainUsers(t *userTable) {
 	for _, u := range t.byName {
 		keep[aorUser(u.Username)] = u
 	}
+	// regMu: a REGISTER that checked its user before the swap writes its
+	// binding before we look, so no binding of a removed user survives
+	r.regMu.Lock()
+	defer r.regMu.Unlock()
 	var gone []Contact
 	r.mu.Lock()
 	for k, bs := range r.bindings {
