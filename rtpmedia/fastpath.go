@@ -21,6 +21,7 @@ import (
 	"github.com/pion/srtp/v3"
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
+	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 )
 
@@ -557,6 +558,28 @@ func (l *WebRTCLeg) activateFastPath() {
 	}
 	l.fast.Store(fl)
 	l.log.Debug("SRTP fast path on", zap.Stringer("remote", remote))
+}
+
+// onPairChange: when ICE selects another candidate pair than the one the fast
+// path was set up on (pion follows the new pair, the fast path would not),
+// the leg leaves the fast path: pion's path carries its media from then on.
+func (l *WebRTCLeg) onPairChange(pair *webrtc.ICECandidatePair) {
+	fl := l.fast.Load()
+	if fl == nil || pair == nil || pair.Local == nil || pair.Remote == nil {
+		return
+	}
+	rip, err1 := netip.ParseAddr(pair.Remote.Address)
+	lip, err2 := netip.ParseAddr(pair.Local.Address)
+	if err1 == nil && err2 == nil && netip.AddrPortFrom(rip.Unmap(), pair.Remote.Port) == fl.remote &&
+		fl.conn.fe.connFor(netip.AddrPortFrom(lip.Unmap(), pair.Local.Port)) == fl.conn {
+		return // the same pair
+	}
+	if l.fast.CompareAndSwap(fl, nil) {
+		fl.conn.deactivate(fl)
+		l.startDrains()
+		l.log.Info("SRTP fast path off: ICE selected another candidate pair",
+			zap.String("remote", pair.Remote.Address), zap.Uint16("port", pair.Remote.Port))
+	}
 }
 
 // setPush registers (nil: removes) the function the fast path hands received

@@ -35,3 +35,45 @@ func TestFastPathTakesSRTCP(t *testing.T) {
 		eventuallyTrue(t, "3 SRTCP packets taken by the fast path", func() bool { return l.Stats().RTCPIn >= 3 })
 	}
 }
+
+// TestFastPathLeavesOnPairChange: when ICE moves to another candidate pair the
+// leg leaves the fast path (pion follows the pair; the fast path's remote is
+// fixed) and pion's RTCP readers start; the same pair again changes nothing.
+func TestFastPathLeavesOnPairChange(t *testing.T) {
+	e := newTestEngine(t, nil)
+	l := newTestWebRTCLeg(t, e, []Codec{pcmu})
+	p := newNetPeer(t, []Codec{pcmu})
+	connectOutbound(t, l, p)
+	fl := l.fast.Load()
+	if fl == nil {
+		t.Fatal("fast path off after connecting")
+	}
+	pair, err := l.dtls.ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil {
+		t.Fatal(err)
+	}
+	l.onPairChange(pair)
+	if l.fast.Load() != fl {
+		t.Fatal("the same pair took the leg off the fast path")
+	}
+	moved := *pair
+	remote := *pair.Remote
+	remote.Port++
+	moved.Remote = &remote
+	l.onPairChange(&moved)
+	if l.fast.Load() != nil {
+		t.Fatal("still on the fast path after ICE moved to another pair")
+	}
+	if m := fl.conn.legs.Load(); m != nil && (*m)[fl.remote] != nil {
+		t.Error("the old remote is still routed to the leg")
+	}
+	l.drainMu.Lock()
+	draining := l.draining
+	l.drainMu.Unlock()
+	if !draining {
+		t.Error("pion's RTCP readers did not start")
+	}
+	// Media still flows, on pion's path.
+	rd := readLeg(l)
+	exchange(t, l, p, rd, 0, 5)
+}

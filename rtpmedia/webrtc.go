@@ -421,6 +421,9 @@ func (l *WebRTCLeg) newPCLocked(formats []Codec) error {
 	if tr := sender.Transport(); tr != nil {
 		tr.OnStateChange(l.onDTLSState)
 		l.dtls = tr
+		if it := tr.ICETransport(); it != nil && l.e.fast != nil {
+			it.OnSelectedCandidatePairChange(l.onPairChange)
+		}
 	}
 	l.pc = pc
 	var receiver *webrtc.RTPReceiver
