@@ -14,6 +14,12 @@
 //   - the WebRTC leg toward the network (webrtc.go, webrtc_sdp.go): pion
 //     PeerConnection with full ICE gathering before the SDP is produced, DTLS-SRTP
 //     preferring AEAD_AES_128_GCM, hold/resume by RFC 3264 SDP rewriting;
+//   - the SRTP fast path (fastpath.go): every ICE socket is read through a
+//     wrapper that, once a leg's DTLS is up, derives its SRTP keys (key log +
+//     hello randoms, RFC 5764 exporter) and decrypts/encrypts RTP and SRTCP
+//     itself, pushing received packets straight into the relay; pion keeps
+//     ICE, DTLS and negotiation (webrtc_rtcp.go: such legs send their own
+//     RTCP from the shared report timers, timers.go);
 //   - the Relay between a Leg and a WebRTCLeg (relay.go): payload-type mapping,
 //     SSRC/sequence/timestamp continuity, RFC 4733 pass-through and injection, and
 //     G.711 µ-law ⇄ A-law conversion only when no common codec exists (g711.go).
