@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -109,6 +110,7 @@ func (t runnerTokens) MarkNeedsRelink(ctx context.Context, line, reason string) 
 
 func (r *lineRunner) run(ctx context.Context) {
 	bo := yna.Backoff{Min: time.Second, Max: time.Minute}
+	lastErr := "" // the last failure logged above debug, so a retry that fails alike stays quiet
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		if attempt > 0 {
 			t := time.NewTimer(bo.Delay(attempt - 1))
@@ -125,10 +127,11 @@ func (r *lineRunner) run(ctx context.Context) {
 		u, err := r.channelURL(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				r.log.Warn("line not ready (no token or account status failed)", zap.Error(err))
+				lastErr = r.logNotReady(lastErr, err)
 			}
 			continue
 		}
+		lastErr = ""
 		ch, err := yna.NewChannel(yna.ChannelConfig{
 			URL: u, Refresh: r.channelURL, MaxAttempts: r.g.cfg.ChannelMaxAttempts,
 			Logger: r.log, OnState: r.setState,
@@ -148,6 +151,23 @@ func (r *lineRunner) run(ctx context.Context) {
 		}
 		return
 	}
+}
+
+// logNotReady logs why the line's channel cannot open: a line without a token (never
+// linked, or unlinked) once at info, any other failure once at warn, and a retry that
+// fails the same way again at debug only, so an unused line does not log a warning
+// every minute forever. It returns the failure now logged.
+func (r *lineRunner) logNotReady(last string, err error) string {
+	msg := err.Error()
+	switch {
+	case msg == last:
+		r.log.Debug("line still not ready", zap.Error(err))
+	case errors.Is(err, ErrNoToken):
+		r.log.Info("line not linked: link it on the admin page to receive its calls", zap.Error(err))
+	default:
+		r.log.Warn("line not ready (account status failed); retrying", zap.Error(err))
+	}
+	return msg
 }
 
 // route delivers one channel's notifications until it closes.
