@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"hash/fnv"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,8 +19,12 @@ import (
 type registrar struct {
 	s     *Server
 	store RegistrationStore
-	regMu sync.Mutex // serialises REGISTER processing (store read-modify-write)
-	mu    sync.Mutex
+	// usersMu: REGISTERs hold it shared, retainUsers exclusively; keyMu
+	// serialises the REGISTERs of one user (the store's read-modify-write),
+	// striped so a slow store row holds up only the users hashed with it.
+	usersMu sync.RWMutex
+	keyMu   [32]sync.Mutex
+	mu      sync.Mutex
 	// by lower-case username
 	bindings map[string][]*binding
 }
@@ -207,8 +212,11 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 
 	paths := pathValues(headerValues(req, "Path"))
-	r.regMu.Lock() // one REGISTER at a time: the store's read-modify-write
-	defer r.regMu.Unlock()
+	r.usersMu.RLock()
+	defer r.usersMu.RUnlock()
+	km := r.keyLock(key)
+	km.Lock()
+	defer km.Unlock()
 	if s.userByName(user.Username) == nil { // SetUsers removed the user meanwhile
 		s.respond(req, tx, 403, "Forbidden", nil)
 		return
@@ -294,6 +302,13 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(req, tx, 200, "OK", nil, hdrs...)
 }
 
+// keyLock is the stripe of keyMu for user key.
+func (r *registrar) keyLock(key string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return &r.keyMu[h.Sum32()%uint32(len(r.keyMu))]
+}
+
 // remember records a binding this node accepted (keep-alive, connection reuse, count).
 func (r *registrar) remember(c Contact) {
 	r.mu.Lock()
@@ -342,10 +357,10 @@ func (r *registrar) retainUsers(t *userTable) {
 	for _, u := range t.byName {
 		keep[aorUser(u.Username)] = u
 	}
-	// regMu: a REGISTER that checked its user before the swap writes its
+	// usersMu: a REGISTER that checked its user before the swap writes its
 	// binding before we look, so no binding of a removed user survives
-	r.regMu.Lock()
-	defer r.regMu.Unlock()
+	r.usersMu.Lock()
+	defer r.usersMu.Unlock()
 	var gone []Contact
 	r.mu.Lock()
 	for k, bs := range r.bindings {

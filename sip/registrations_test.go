@@ -219,3 +219,54 @@ func registerVia(t *testing.T, u *rawUA, callID string, edit func(string) string
 	u.send(toAlice(u.req("REGISTER", callID, "a", "", 2, "", append([]string{"Expires: 600", "Authorization: " + creds}, hdrs...)...)))
 	u.expect(200)
 }
+
+// blockingStore holds Lookup of one user until release is closed (a slow or
+// hung database for that row).
+type blockingStore struct {
+	*MemoryRegistrations
+	user    string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingStore) Lookup(ctx context.Context, user string) ([]Contact, error) {
+	if user == b.user {
+		select {
+		case b.entered <- struct{}{}:
+		default:
+		}
+		select {
+		case <-b.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return b.MemoryRegistrations.Lookup(ctx, user)
+}
+
+// TestRegisterNotSerialisedAcrossUsers: while the store is slow for alice's
+// REGISTER, bob's REGISTER is answered; alice's completes once the store answers.
+func TestRegisterNotSerialisedAcrossUsers(t *testing.T) {
+	st := &blockingStore{MemoryRegistrations: NewMemoryRegistrations(), user: "alice", entered: make(chan struct{}, 1), release: make(chan struct{})}
+	s := newTestServer(t, func(c *Config) { c.Registrations = st })
+	if s.reg.keyLock("alice") == s.reg.keyLock("bob") {
+		t.Fatal("alice and bob share a lock stripe: the test needs two users that do not")
+	}
+	ua := newRawUA(t, s.Addr("udp"))
+	toAlice := func(m string) string { return strings.Replace(m, "To: <sip:2000@", "To: <sip:alice@", 1) }
+	ua.send(toAlice(ua.req("REGISTER", "slow-a", "a", "", 1, "")))
+	ch := ua.expect(401).GetHeader("WWW-Authenticate").Value()
+	creds := answerChallenge(t, ch, "alice", "alicepw", "REGISTER", "sip:2000@"+ua.srv.String())
+	ua.send(toAlice(ua.req("REGISTER", "slow-a", "a", "", 2, "", "Authorization: "+creds)))
+	select {
+	case <-st.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("alice's REGISTER never reached the store")
+	}
+	ub := newRawUA(t, s.Addr("udp"))
+	if code := registerAs(t, ub, "bob", "bobpw", "fast-b", 1); code != 200 {
+		t.Errorf("bob's REGISTER = %d while alice's waits for the store, want 200", code)
+	}
+	close(st.release)
+	ua.expect(200)
+}
