@@ -61,6 +61,8 @@ var sqliteMigrations = []string{
 	CREATE INDEX cdrs_open_line ON cdrs(line) WHERE end_at IS NULL;`,
 	// 4: line leases and shared registrations exist only in PostgreSQL.
 	`SELECT 1`,
+	// 5: so does the relay of status notifications between nodes.
+	`SELECT 1`,
 }
 
 // pgMigrations are the same versions for PostgreSQL: the same tables with
@@ -141,6 +143,15 @@ var pgMigrations = []string{
 		expires_at BIGINT NOT NULL,
 		PRIMARY KEY (username, uri)
 	);`,
+	// 5: status notifications a line's holder relays to the node that placed the
+	// call (NOTIFY ynagw_relay carries the id; rows are purged after a minute).
+	`CREATE TABLE relayed_status (
+		id      BIGSERIAL PRIMARY KEY,
+		origin  TEXT NOT NULL,
+		payload BYTEA NOT NULL,
+		at      TIMESTAMPTZ NOT NULL DEFAULT now()
+	);
+	CREATE INDEX relayed_status_at ON relayed_status(at);`,
 }
 
 // migrations returns the dialect's steps; both lists have the same length
