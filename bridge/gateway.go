@@ -23,6 +23,11 @@ type Deps struct {
 	Metrics Metrics     // nil: NopMetrics
 	CDR     CDRSink     // nil: NopCDRSink
 	Logger  *zap.Logger // nil: zap.NewNop()
+	// Relay (clustered mode), if set, gets every status notification of this node's
+	// channels for a call this node does not have: another node may have placed it
+	// (outbound calls run on any node, but a line's notifications reach only the
+	// node holding its channel). That node hands it to Deliver.
+	Relay func(st *yna.SessionStatus)
 }
 
 // Gateway bridges SIP calls and YNA calls. Create it with New, run it with Start, stop it
@@ -37,6 +42,7 @@ type Gateway struct {
 	metrics Metrics
 	cdr     CDRSink
 	log     *zap.Logger
+	relay   func(st *yna.SessionStatus)
 	ports   *rtpmedia.PortAllocator
 	ends    *endRetrier
 
@@ -83,7 +89,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 func newGateway(cfg Config, deps Deps, p parts) (*Gateway, error) {
 	g := &Gateway{
 		cfg: cfg, parts: p, clock: p.clock, yna: deps.YNA, media: deps.Media, tokens: deps.Tokens,
-		metrics: deps.Metrics, cdr: deps.CDR, log: deps.Logger,
+		metrics: deps.Metrics, cdr: deps.CDR, log: deps.Logger, relay: deps.Relay,
 		lines: map[string]*lineRunner{}, confs: map[string]LineConfig{},
 		calls: map[string]*call{}, pending: map[string][]pendingNote{}, live: map[*call]struct{}{},
 	}
@@ -430,7 +436,14 @@ func (g *Gateway) unbind(c *call) {
 
 // dispatch routes a status notification to its call, or buffers it briefly (it may
 // precede the /start response, §18.1).
-func (g *Gateway) dispatch(st *yna.SessionStatus) {
+func (g *Gateway) dispatch(st *yna.SessionStatus) { g.dispatchFrom(st, true) }
+
+// Deliver takes a status notification another node's channel received for a call it
+// does not have (Deps.Relay there): one of this node's calls gets it like one from
+// its own channel; an unknown call's is buffered and dropped like those.
+func (g *Gateway) Deliver(st *yna.SessionStatus) { g.dispatchFrom(st, false) }
+
+func (g *Gateway) dispatchFrom(st *yna.SessionStatus, own bool) {
 	id := yna.CallIDFromRef(st.CallObjectRef)
 	if id == "" {
 		g.log.Info("status notification without callObjectRef", zap.String("status", st.Status))
@@ -453,6 +466,9 @@ func (g *Gateway) dispatch(st *yna.SessionStatus) {
 	if c != nil {
 		c.notes.put(st)
 		return
+	}
+	if own && g.relay != nil {
+		g.relay(st)
 	}
 	g.log.Debug("notification for unknown call buffered", zap.String("yna_call_id", id), zap.String("status", st.Status))
 }

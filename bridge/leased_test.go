@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ynagw/ynagw/yna"
 	"github.com/ynagw/ynagw/yna/ynasim"
 )
 
@@ -31,5 +32,32 @@ func TestCloseOpenChannel(t *testing.T) {
 	}
 	if err := e.gw.OpenChannel(ctx, "14255550999"); err == nil {
 		t.Fatal("OpenChannel of an unknown line succeeded")
+	}
+}
+
+// TestRelayUnknownStatus (clustered mode): a status from this node's channel for a
+// call it does not have goes to Deps.Relay (another node may have placed the call);
+// a relayed one handed to Deliver is not relayed again.
+func TestRelayUnknownStatus(t *testing.T) {
+	relayed := make(chan *yna.SessionStatus, 4)
+	e := newEnvWith(t, nil, nil, func(_ *env, d *Deps) { d.Relay = func(st *yna.SessionStatus) { relayed <- st } })
+	st := &yna.SessionStatus{Status: "answered", CallObjectRef: "/calls/v1/sessions/ELSEWHERE"}
+	if yna.CallIDFromRef(st.CallObjectRef) == "" {
+		t.Fatalf("test ref %q names no call id", st.CallObjectRef)
+	}
+	e.gw.dispatch(st)
+	select {
+	case got := <-relayed:
+		if got != st {
+			t.Fatalf("relayed %+v, want %+v", got, st)
+		}
+	default:
+		t.Fatal("status of an unknown call from the own channel not relayed")
+	}
+	e.gw.Deliver(st)
+	select {
+	case got := <-relayed:
+		t.Fatalf("a delivered status was relayed again: %+v", got)
+	default:
 	}
 }
