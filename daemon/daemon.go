@@ -115,8 +115,12 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	d.health = newLineHealthLog(d.metrics, d.log.Named("lines"))
 	bc := opts.Bridge
 	bc.LeasedChannels = d.pg != nil
-	d.gw, err = bridge.New(bc, bridge.Deps{SIP: d.sip, YNA: d.yna, Media: bridge.WebRTCMedia{Engine: d.engine},
-		Tokens: d.tokens, Metrics: d.health, CDR: d.cdr, Logger: d.log})
+	deps := bridge.Deps{SIP: d.sip, YNA: d.yna, Media: bridge.WebRTCMedia{Engine: d.engine},
+		Tokens: d.tokens, Metrics: d.health, CDR: d.cdr, Logger: d.log}
+	if d.pg != nil {
+		deps.Relay = d.relayStatus
+	}
+	d.gw, err = bridge.New(bc, deps)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
@@ -163,6 +167,13 @@ func (d *Daemon) Start(ctx context.Context) error {
 		}
 	}
 	if d.leases != nil {
+		listening := make(chan struct{})
+		d.goOwned(func() { d.relayLoop(listening) })
+		d.goOwned(d.relayPurgeLoop)
+		select { // relayed notifications reach this node before it takes calls
+		case <-listening:
+		case <-ctx.Done():
+		}
 		if d.leases.addr == "" {
 			d.leases.addr = d.SIPAddr("udp")
 		}

@@ -56,7 +56,7 @@ yna:
 lines:
   - msisdn: "` + cfLine1 + `"
     ring: ["201"]
-    outbound: ["201"]
+    outbound: ["201", "alice"]
   - msisdn: "` + cfLine2 + `"
     ring: ["202"]
     outbound: ["202"]
@@ -65,6 +65,8 @@ users:
     password: pw-201
   - username: "202"
     password: pw-202
+  - username: alice
+    password: alicepw
 timers:
   ring_timeout: 15s
   setup_timeout: 20s
@@ -236,25 +238,10 @@ func (c *cfCluster) inboundCall(ctx context.Context, line string, ph *demo.Phone
 	return call, id
 }
 
-// TestClusterFailover: two ynagw nodes on one PostgreSQL behind Kamailio, two lines.
-//  1. The nodes share the lines out (one lease each); phones register through
-//     Kamailio; an inbound call to each line rings its phone through the node that
-//     holds the line.
-//  2. SIGKILL of one node: within 10 s the other holds both leases and has the dead
-//     node's line's channel open (ynasim sees the new socket); the dead node's call
-//     is ended at the network and its CDR closed as orphaned; the survivor's call
-//     keeps its media; a new inbound call to the taken-over line rings its phone.
-//  3. The dead node restarts and gets a line back; SIGTERM of the survivor (a drain)
-//     moves its lines to the restarted node within one lease period while its
-//     established call keeps media and then ends normally; it exits 0.
-//  4. Every CDR is present and closed; ynasim has no call left up.
-func TestClusterFailover(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs PostgreSQL, Kamailio and two ynagw processes")
-	}
-	if _, err := kamailio.Available(); err != nil {
-		t.Skipf("kamailio not usable here: %v", err)
-	}
+// newCFCluster starts a private PostgreSQL (skipping without one), a simulator with
+// both accounts and links them into a fresh database; it builds the binary.
+func newCFCluster(t *testing.T) *cfCluster {
+	t.Helper()
 	if _, err := pgtest.BinDir(); err != nil {
 		t.Skip(err.Error())
 	}
@@ -265,7 +252,7 @@ func TestClusterFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Stop() })
-	dsn, err := srv.CreateDB(dpCtx(t, 20*time.Second), "failover")
+	dsn, err := srv.CreateDB(dpCtx(t, 20*time.Second), "cluster")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,6 +269,30 @@ func TestClusterFailover(t *testing.T) {
 			{ID: cfAcct1, Lines: []string{cfLine1}}, {ID: cfAcct2, Lines: []string{cfLine2}}}})}
 	c.sim.SetFarEndConfig(farend.Config{AllowLoopback: true})
 	c.seed()
+	return c
+}
+
+// TestClusterFailover: two ynagw nodes on one PostgreSQL behind Kamailio, two lines.
+//  1. The nodes share the lines out (one lease each); phones register through
+//     Kamailio; an inbound call to each line rings its phone through the node that
+//     holds the line; outbound calls of a line through Kamailio go out on both
+//     nodes, the one holding the line's lease and the other.
+//  2. SIGKILL of one node: within 10 s the other holds both leases and has the dead
+//     node's line's channel open (ynasim sees the new socket); the dead node's call
+//     is ended at the network and its CDR closed as orphaned; the survivor's call
+//     keeps its media; a new inbound call to the taken-over line rings its phone.
+//  3. The dead node restarts and gets a line back; SIGTERM of the survivor (a drain)
+//     moves its lines to the restarted node within one lease period while its
+//     established call keeps media and then ends normally; it exits 0.
+//  4. Every CDR is present and closed; ynasim has no call left up.
+func TestClusterFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PostgreSQL, Kamailio and two ynagw processes")
+	}
+	if _, err := kamailio.Available(); err != nil {
+		t.Skipf("kamailio not usable here: %v", err)
+	}
+	c := newCFCluster(t)
 	ctx := dpCtx(t, 150*time.Second)
 
 	// 1. Two nodes, one line each.
@@ -321,6 +332,43 @@ func TestClusterFailover(t *testing.T) {
 		phones[line] = ph
 	}
 
+	// Outbound calls through Kamailio on line 1 until each node has placed one: any
+	// node places a line's calls, whoever holds its lease (the dispatcher hashes the
+	// Call-ID, so which node gets a call is random).
+	outbound := map[string]string{} // network call id → node that placed it
+	placedBy := map[string]bool{}
+	for i := 0; i < 12 && len(placedBy) < 2; i++ {
+		oc, err := phones[cfLine1].Dial(ctx, dpFar, nil)
+		if err != nil || oc.Code != 200 {
+			t.Fatalf("outbound call through Kamailio: %v (code %d %s)", err, oc.Code, oc.Reason)
+		}
+		if err := oc.WaitReceived(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		id, err := c.sim.WaitCall(ctx, func(ci ynasim.CallInfo) bool {
+			return ci.Direction == ynasim.DirectionOutbound && ci.State == ynasim.CallConnected
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		node := a.id
+		if dispatchedTo(kam, oc.CallID) == b.p.sip.String() {
+			node = b.id
+		}
+		outbound[id], placedBy[node] = node, true
+		if err := oc.Hangup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.sim.WaitCallState(ctx, id, ynasim.CallTerminated); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(placedBy) < 2 {
+		t.Errorf("12 outbound calls all went to %v", placedBy)
+	}
+	t.Logf("%d outbound calls of line 1 through Kamailio, placed by %v (line 1 held by %v)", len(outbound), placedBy,
+		map[bool]string{true: a.id, false: b.id}[a.owned()[cfLine1]])
+
 	victim, survivor := a, b
 	vLine, sLine := cfLine1, cfLine2
 	if a.owned()[cfLine2] {
@@ -333,7 +381,6 @@ func TestClusterFailover(t *testing.T) {
 	vCall, vID := c.inboundCall(ctx, vLine, phones[vLine])
 	sCall, sID := c.inboundCall(ctx, sLine, phones[sLine])
 	t.Logf("node-a holds %s (call %s), node-b holds %s (call %s)", vLine, vID, sLine, sID)
-
 	// 2. SIGKILL the victim.
 	_, openedBefore := c.sockets(vAcct)
 	killed := time.Now()
@@ -430,6 +477,11 @@ func TestClusterFailover(t *testing.T) {
 			t.Errorf("CDR left open: %+v", r)
 		}
 		byYNA[r.YNACallID] = r
+	}
+	for id, node := range outbound {
+		if r := byYNA[id]; r.Result != "answered" || r.Node != node {
+			t.Errorf("outbound call %s: result %q node %q, want answered on %s", id, r.Result, r.Node, node)
+		}
 	}
 	for _, id := range []string{vID, sID, nID} {
 		if _, ok := byYNA[id]; !ok {
