@@ -1,7 +1,7 @@
 // Package kamailio is test support: it runs the repository's Kamailio
 // configuration (configs/kamailio/kamailio.cfg) in the foreground on a
 // loopback UDP port in front of the ynagw nodes a test names, and stops it on
-// cleanup. Tests that need it skip (t.Skip) when kamailio, its dispatcher
+// cleanup. Tests that need it skip (t.Skip, see Require) when kamailio, its dispatcher
 // module or kamcmd is missing (in CI, with CI set, they fail instead, as
 // testpeer.Require does). Only tests import it.
 //
@@ -96,6 +96,21 @@ func Available() (modDir string, err error) {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
+// Require skips the test when Available fails (in CI, with CI set, it fails
+// instead, as testpeer.Require does) and returns the module directory. Call it
+// first in tests that start other parts before Start.
+func Require(t testing.TB) (modDir string) {
+	t.Helper()
+	modDir, err := Available()
+	if err != nil {
+		if os.Getenv("CI") != "" { // a broken install never turns into a green run
+			t.Fatalf("kamailio not usable (the test command installs it: make test-deps): %v", err)
+		}
+		t.Skipf("kamailio not usable here: %v", err)
+	}
+	return modDir
+}
+
 // ConfigPath is the repository's configs/kamailio/kamailio.cfg.
 func ConfigPath() string {
 	_, file, _, _ := runtime.Caller(0)
@@ -108,13 +123,7 @@ func ConfigPath() string {
 // printed when the test failed).
 func Start(t testing.TB, o Options) *Proxy {
 	t.Helper()
-	modDir, err := Available()
-	if err != nil {
-		if os.Getenv("CI") != "" { // like testpeer.Require: a broken install never turns into a green run
-			t.Fatalf("kamailio not usable (the test command installs it: make test-deps): %v", err)
-		}
-		t.Skipf("kamailio not usable here: %v", err)
-	}
+	modDir := Require(t)
 	if len(o.Nodes) == 0 {
 		t.Fatal("kamailio.Start: no nodes")
 	}

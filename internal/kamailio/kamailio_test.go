@@ -3,6 +3,8 @@ package kamailio
 import (
 	"bytes"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -80,4 +82,24 @@ func TestProbingTakesNodesOutAndBack(t *testing.T) {
 	t.Logf("503 node out of rotation after %v", time.Since(start).Round(100*time.Millisecond))
 	silent.set(200)
 	p.WaitNode(t, silent.addr(), true, 10*time.Second)
+}
+
+// TestRequireSkipsWithoutKamailio: with no kamailio binary a test skips with
+// the reason instead of failing (outside CI).
+func TestRequireSkipsWithoutKamailio(t *testing.T) {
+	if os.Getenv("CI") != "" {
+		t.Skip("in CI a missing kamailio fails the test instead")
+	}
+	old := Binary
+	Binary = filepath.Join(t.TempDir(), "no-kamailio")
+	defer func() { Binary = old }()
+	skipped := false
+	t.Run("missing", func(t *testing.T) {
+		defer func() { skipped = t.Skipped() }()
+		Require(t)
+		t.Error("Require returned without a kamailio binary")
+	})
+	if !skipped {
+		t.Error("the test did not skip")
+	}
 }
