@@ -3,7 +3,9 @@
 # when something is missing. Needs root and apt-get; elsewhere it says what to install.
 set -euo pipefail
 
-# package:command pairs; the command tells whether the package is already there.
+# package:probe pairs; the probe tells whether the package is already there: a command
+# name (looked up with command -v) or, starting with /, a path (a glob is fine) that
+# must exist, for binaries outside PATH and for loadable modules.
 PKGS=(
   "sip-tester:sipp"
   "baresip-core:baresip"
@@ -12,12 +14,29 @@ PKGS=(
   "systemd:systemd-analyze"
   "util-linux:setpriv"
   "ca-certificates:update-ca-certificates"
+  # clustered mode (issue 13): PostgreSQL server binaries (internal/pgtest runs initdb and
+  # postgres from /usr/lib/postgresql/N/bin) and Kamailio with its dispatcher, path and
+  # rr modules (all three ship in the kamailio package on Debian 12) plus kamcmd.
+  "postgresql:/usr/lib/postgresql/*/bin/initdb"
+  "kamailio:/usr/sbin/kamailio"
+  "kamailio:/usr/lib/*/kamailio/modules/dispatcher.so"
 )
+
+present() {
+  local probe=$1
+  if [ "${probe#/}" != "$probe" ]; then
+    compgen -G "$probe" >/dev/null 2>&1
+  else
+    command -v "$probe" >/dev/null 2>&1
+  fi
+}
 
 missing=()
 for pc in "${PKGS[@]}"; do
-  pkg=${pc%%:*}; cmd=${pc#*:}
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  pkg=${pc%%:*}; probe=${pc#*:}
+  if ! present "$probe"; then
+    case " ${missing[*]:-} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
+  fi
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
