@@ -53,13 +53,7 @@ func secondNode(t *testing.T, e *dpEnv) *dpEnv {
 	}
 	e2.cfg.StoreKey = sk
 	e2.writeConfig()
-	cfg, err := os.ReadFile(e2.configPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(e2.configPath(), []byte(strings.Replace(string(cfg), `msisdn: "`+dpLine+`"`, `msisdn: "`+clLine2+`"`, 1)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	patchConfig(t, e2, `msisdn: "`+dpLine+`"`, `msisdn: "`+clLine2+`"`)
 	ctx := dpCtx(t, 20*time.Second)
 	tr := testenv.Link(t, testenv.NewClient(t, e.sim), clAccount2)
 	st := e2.openStore()
@@ -69,6 +63,29 @@ func secondNode(t *testing.T, e *dpEnv) *dpEnv {
 		t.Fatal(err)
 	}
 	return e2
+}
+
+// patchConfig replaces old by new in e's configuration file.
+func patchConfig(t *testing.T, e *dpEnv, old, new string) {
+	t.Helper()
+	cfg, err := os.ReadFile(e.configPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(cfg), old) {
+		t.Fatalf("%s has no %q", e.configPath(), old)
+	}
+	if err := os.WriteFile(e.configPath(), []byte(strings.Replace(string(cfg), old, new, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rtpRange gives node i its own RTP port range, away from the default one that
+// other ynagw processes on this machine may be using.
+func rtpRange(t *testing.T, e *dpEnv, i int) {
+	t.Helper()
+	lo := 23000 + 500*i
+	patchConfig(t, e, "rtp:\n  bind_ip: 127.0.0.1\n", fmt.Sprintf("rtp:\n  bind_ip: 127.0.0.1\n  port_min: %d\n  port_max: %d\n", lo, lo+499))
 }
 
 // startSecond runs e2 (secondNode) and waits until its line's channel is open.
@@ -108,6 +125,9 @@ func TestClusterKamailioDrain(t *testing.T) {
 	e1 := newDPEnv(t, bin)
 	e2 := secondNode(t, e1)
 	envs := []*dpEnv{e1, e2}
+	for i, e := range envs {
+		rtpRange(t, e, i)
+	}
 	procs := []*dpProc{e1.start(), startSecond(t, e2)}
 	nodes := []string{procs[0].sip.String(), procs[1].sip.String()}
 	kam := kamailio.Start(t, kamailio.Options{Nodes: nodes, PingInterval: time.Second, FailoverTimeout: time.Second})
