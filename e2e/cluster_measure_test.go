@@ -26,6 +26,22 @@ func procCPU(t *testing.T, pid int) time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ 100
 }
 
+// procRSS returns a process's resident memory in MiB (/proc/pid/status VmRSS).
+func procRSS(t *testing.T, pid int) float64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
 // pgXacts returns the committed transactions of the cluster database so far.
 func pgXacts(t *testing.T, dsn string) int64 {
 	t.Helper()
@@ -67,8 +83,8 @@ func TestClusterMeasure(t *testing.T) {
 	time.Sleep(idle) // measuring over a wall-clock window, not synchronising
 	cpu1, x1, t1 := procCPU(t, pid), pgXacts(t, c.dsn), time.Now()
 	el := t1.Sub(t0)
-	t.Logf("idle node, 2 lines: CPU %.2f%% of one core; PostgreSQL %.0f transactions/min (incl. the 2 pgXacts reads)",
-		100*float64(cpu1-cpu0)/float64(el), float64(x1-x0-1)/el.Minutes())
+	t.Logf("idle node, 2 lines: CPU %.2f%% of one core; PostgreSQL %.0f transactions/min (incl. the 2 pgXacts reads); RSS %.0f MiB",
+		100*float64(cpu1-cpu0)/float64(el), float64(x1-x0-1)/el.Minutes(), procRSS(t, pid))
 
 	run := startSipp(t, "uac_load.xml", node.p.sip, sippOpts{auth: true,
 		vars:  map[string]string{"TALK_MS": "20000"},
@@ -87,7 +103,7 @@ func TestClusterMeasure(t *testing.T) {
 	time.Sleep(window) // measuring window
 	cpu3, t3 := procCPU(t, pid), time.Now()
 	perCall := float64(cpu3-cpu2) / float64(t3.Sub(t2)) / float64(n)
-	t.Logf("%d concurrent calls: node CPU %.1f%% of one core, %.2f%% per call (≈ %d calls per core)",
-		n, 100*float64(cpu3-cpu2)/float64(t3.Sub(t2)), 100*perCall, int(1/perCall))
+	t.Logf("%d concurrent calls: node CPU %.1f%% of one core, %.2f%% per call (≈ %d calls per core); RSS %.0f MiB",
+		n, 100*float64(cpu3-cpu2)/float64(t3.Sub(t2)), 100*perCall, int(1/perCall), procRSS(t, pid))
 	run.mustPass(90 * time.Second)
 }
