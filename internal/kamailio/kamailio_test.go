@@ -18,6 +18,7 @@ type fakeNode struct {
 	mu   sync.Mutex
 	code int
 	done chan struct{}
+	reqs chan string // every request but OPTIONS, as received
 }
 
 func newFakeNode(t *testing.T, code int) *fakeNode {
@@ -26,7 +27,7 @@ func newFakeNode(t *testing.T, code int) *fakeNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &fakeNode{c: c, code: code, done: make(chan struct{})}
+	n := &fakeNode{c: c, code: code, done: make(chan struct{}), reqs: make(chan string, 16)}
 	go n.serve()
 	t.Cleanup(func() { _ = c.Close(); <-n.done })
 	return n
@@ -49,6 +50,12 @@ func (n *fakeNode) serve() {
 		n.mu.Unlock()
 		if code == 0 || bytes.HasPrefix(buf[:k], []byte("SIP/2.0")) {
 			continue
+		}
+		if !bytes.HasPrefix(buf[:k], []byte("OPTIONS ")) {
+			select {
+			case n.reqs <- string(buf[:k]):
+			default:
+			}
 		}
 		var res strings.Builder
 		res.WriteString("SIP/2.0 " + map[int]string{200: "200 OK", 503: "503 Not Ready"}[code] + "\r\n")
@@ -101,5 +108,36 @@ func TestRequireSkipsWithoutKamailio(t *testing.T) {
 	})
 	if !skipped {
 		t.Error("the test did not skip")
+	}
+}
+
+// TestPreloadedRouteRemoved: a phone that names Kamailio as its outbound proxy
+// in a preloaded Route reaches a node without that Route, Record-Routed.
+func TestPreloadedRouteRemoved(t *testing.T) {
+	node := newFakeNode(t, 200)
+	p := Start(t, Options{Nodes: []string{node.addr()}})
+	p.WaitNode(t, node.addr(), true, 10*time.Second)
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	inv := "INVITE sip:2000@ynagw SIP/2.0\r\nVia: SIP/2.0/UDP " + c.LocalAddr().String() + ";branch=z9hG4bK-preload;rport\r\n" +
+		"Route: <" + p.URI() + ";lr>\r\nFrom: <sip:alice@ynagw>;tag=a\r\nTo: <sip:2000@ynagw>\r\nCall-ID: preload@127.0.0.1\r\n" +
+		"CSeq: 1 INVITE\r\nContact: <sip:alice@" + c.LocalAddr().String() + ">\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+	if _, err := c.WriteToUDPAddrPort([]byte(inv), p.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-node.reqs:
+		lower := strings.ToLower(got)
+		if strings.Contains(lower, "\r\nroute:") {
+			t.Errorf("the node got the preloaded Route:\n%s", got)
+		}
+		if !strings.Contains(lower, "\r\nrecord-route: <"+strings.ToLower(p.URI())) {
+			t.Errorf("the node's INVITE is not Record-Routed by Kamailio:\n%s", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the INVITE did not reach the node")
 	}
 }
