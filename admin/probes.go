@@ -89,6 +89,9 @@ type ReadyLine struct {
 	// ChannelDownSince is when the line's channel was last lost (or first not up); zero
 	// while it is connected or never ran.
 	ChannelDownSince time.Time `json:"channelDownSince,omitzero"`
+	// Owner (clustered mode) is the node holding the line's lease, whose channel carries
+	// the line's inbound calls; "" when no node holds it or outside a cluster.
+	Owner string `json:"owner,omitempty"`
 }
 
 // ReadyDetailer is optionally implemented by a Backend: the notes and per-line health of

@@ -16,6 +16,7 @@ import (
 	"github.com/ynagw/ynagw/admin"
 	"github.com/ynagw/ynagw/config"
 	"github.com/ynagw/ynagw/metrics"
+	"github.com/ynagw/ynagw/store"
 	"github.com/ynagw/ynagw/yna"
 )
 
@@ -165,9 +166,13 @@ func (b *Backend) ReadyDetail(ctx context.Context, full bool) ([]string, []admin
 		}
 	}
 	names := d.opts.Metrics.lineLabels(d.lines()).Names
+	var owners map[string]store.Lease // clustered mode
+	if d.leases != nil {
+		owners = d.leases.Owners()
+	}
 	var lines []admin.ReadyLine
 	for _, v := range b.Lines(ctx) {
-		rl := admin.ReadyLine{Name: names[v.MSISDN], State: v.State, Channel: v.Channel}
+		rl := admin.ReadyLine{Name: names[v.MSISDN], State: v.State, Channel: v.Channel, Owner: owners[v.MSISDN].Holder}
 		if full {
 			rl.MSISDN, rl.Reason = v.MSISDN, v.Reason
 		}
@@ -177,7 +182,8 @@ func (b *Backend) ReadyDetail(ctx context.Context, full bool) ([]string, []admin
 		if !stored[v.MSISDN] {
 			rl.State, rl.Reason = admin.ReadyLineNeverLinked, ""
 		}
-		if rl.State != admin.ReadyLineNeverLinked && v.Channel != yna.ChannelConnected.String() && d.health != nil {
+		elsewhere := d.leases != nil && !d.leases.Owns(v.MSISDN) // its channel runs on another node
+		if rl.State != admin.ReadyLineNeverLinked && v.Channel != yna.ChannelConnected.String() && d.health != nil && !elsewhere {
 			rl.ChannelDownSince = d.health.downSince(v.MSISDN)
 		}
 		lines = append(lines, rl)
