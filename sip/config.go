@@ -88,6 +88,12 @@ type Config struct {
 	Registrations RegistrationStore
 	// NodeID names this node in the bindings it writes (Contact.Node); "" is fine for one node.
 	NodeID string
+	// Proxies are the SIP proxies in front of this node (Kamailio,
+	// configs/kamailio). Their requests name the client in X-Ynagw-Source
+	// (the proxy drops any copy a client sent); digest nonces and the auth
+	// guard key on that address, so a phone's failures do not block a username
+	// for every phone behind the proxy. Trunk allow-lists still see the proxy.
+	Proxies []netip.Prefix
 	// Ready, if set, decides how out-of-dialog OPTIONS are answered: nil error
 	// 200, else 503 with Retry-After (a proxy's health probe takes the node out
 	// of rotation). nil: always 200 while the server runs.

@@ -57,7 +57,7 @@ func (s *Server) digestAuth(req *sip.Request, tx sip.ServerTransaction, proxy bo
 	if proxy {
 		hdrName, chalName, code = "Proxy-Authorization", "Proxy-Authenticate", 407
 	}
-	src := sourceAddr(req)
+	src := s.clientAddr(req) // behind a proxy of Config.Proxies: the phone (proxysrc.go)
 	ip := src.Addr()
 	now := s.now()
 	stale := false
@@ -85,7 +85,7 @@ func (s *Server) digestAuth(req *sip.Request, tx sip.ServerTransaction, proxy bo
 		if !known {
 			gk.user = ""
 		}
-		allow := s.allowListed(ip)
+		allow := s.allowListed(sourceAddr(req).Addr()) // the real source: a client cannot claim a trunk's address
 		if !allow {
 			if until, blocked := s.guard.blockedUntil(gk, now); blocked {
 				s.authFailure(AuthFailBlocked)
