@@ -65,6 +65,11 @@ func (r *endRetrier) add(e PendingEnd, record bool) {
 	}
 }
 
+// RetryEnd stores e (EndRecorder) and retries its DELETE /end with backoff until the
+// network takes it or does not know the call, like a failed end of the gateway's own
+// calls (clustered mode: the orphaned calls of a node that stopped).
+func (g *Gateway) RetryEnd(e PendingEnd) { g.ends.add(e, true) }
+
 func (r *endRetrier) done(id string) {
 	r.mu.Lock()
 	delete(r.on, id)

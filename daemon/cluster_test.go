@@ -10,6 +10,7 @@ import (
 	"github.com/ynagw/ynagw/internal/testenv"
 	"github.com/ynagw/ynagw/sip"
 	"github.com/ynagw/ynagw/store"
+	"github.com/ynagw/ynagw/yna"
 	"github.com/ynagw/ynagw/yna/ynasim"
 )
 
@@ -101,4 +102,56 @@ func TestClusterDaemons(t *testing.T) {
 	if err != nil || len(cs) != 1 || cs[0].Node != "a" || len(cs[0].Path) != 1 {
 		t.Fatalf("b's lookup = %+v %v; want a's binding with its Path", cs, err)
 	}
+}
+
+// TestTakeoverOrphanEndRetried: the orphan of a dead node whose DELETE /end fails at
+// takeover time (here: no token in the cache yet) is retried by the running gateway
+// until the network takes it, not left in the store for the next start; its CDR is
+// closed as orphaned, reason node stopped.
+func TestTakeoverOrphanEndRetried(t *testing.T) {
+	sim := newSim(t, ynasim.Config{})
+	key := testKey(t)
+	o := testOptions(t, sim, t.TempDir(), key)
+	o.StoreDriver, o.StoreDSN = driverPostgres, pgtest.NewDB(t)
+	o.Cluster = ClusterOptions{NodeID: "a", LeaseTTL: 3 * time.Second}
+	d := startDaemon(t, o)
+	LinkForTest(t, d, sim)
+	ctx := ctxT(t, 30*time.Second)
+
+	const far = "12065550123"
+	if err := sim.SetNumberBehaviour(far, ynasim.Behaviour{Kind: ynasim.BehaviourManual}); err != nil {
+		t.Fatal(err)
+	}
+	leg, err := testenv.NewEngine(t).NewLeg(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.Close()
+	offer, err := leg.CreateOffer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := d.tokens.AccessToken(ctx, tLine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := testenv.NewClient(t, sim).Start(ctx, tok, yna.StartRequest{From: tLine, To: far, SDP: offer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The dead node's open call, and a cache without the line's token: the first
+	// DELETE /end fails.
+	if err := d.store.OpenCall(ctx, store.CDR{ID: "cdr-dead", Direction: store.Outbound, Line: tLine, YNACallID: res.CallID, Node: "dead"}); err != nil {
+		t.Fatal(err)
+	}
+	d.tokens.SetToken(tLine, "")
+	d.takeoverOrphans("dead", tLine)
+	if err := sim.WaitCallState(ctx, res.CallID, ynasim.CallTerminated); err != nil {
+		t.Fatalf("the orphan's DELETE /end was not retried: %v", err)
+	}
+	testenv.Eventually(t, 10*time.Second, "orphan CDR closed, pending end removed", func() bool {
+		c, err := d.store.GetCall(ctx, "cdr-dead")
+		es, err2 := d.pg.ListPendingEnds(ctx)
+		return err == nil && err2 == nil && !c.Open() && c.Result == ResultOrphaned && c.EndReason == ReasonNodeLost && len(es) == 0
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/ynagw/ynagw/bridge"
 	"github.com/ynagw/ynagw/store"
 	"github.com/ynagw/ynagw/yna"
 	"go.uber.org/zap"
@@ -55,6 +56,9 @@ func (d *Daemon) endOrphansOf(ctx context.Context, node, reason string) {
 			switch {
 			case err == nil, errors.Is(err, yna.ErrNotFound):
 				log.Info("orphaned call ended at YNA", zap.Bool("network_knew_the_call", err == nil))
+			case reason == ReasonNodeLost: // the gateway runs: it retries (and stores) it now
+				log.Warn("orphaned call: DELETE /end failed; retrying", zap.Error(err))
+				d.gw.RetryEnd(bridge.PendingEnd{YNACallID: c.YNACallID, Line: c.Line, CDRID: c.ID, Since: time.Now()})
 			default:
 				log.Warn("orphaned call: DELETE /end failed; the gateway retries it", zap.Error(err))
 				d.keepPendingEnd(ctx, store.PendingEnd{YNACallID: c.YNACallID, Line: c.Line, CDRID: c.ID})
