@@ -242,9 +242,7 @@ func (c *cfCluster) inboundCall(ctx context.Context, line string, ph *demo.Phone
 // both accounts and links them into a fresh database; it builds the binary.
 func newCFCluster(t *testing.T) *cfCluster {
 	t.Helper()
-	if _, err := pgtest.BinDir(); err != nil {
-		t.Skip(err.Error())
-	}
+	pgtest.Require(t) // skips, or fails in CI
 	startCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	srv, err := pgtest.Start(startCtx)
 	cancel()
@@ -289,9 +287,7 @@ func TestClusterFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs PostgreSQL, Kamailio and two ynagw processes")
 	}
-	if _, err := kamailio.Available(); err != nil {
-		t.Skipf("kamailio not usable here: %v", err)
-	}
+	kamailio.Require(t) // skips, or fails in CI
 	c := newCFCluster(t)
 	ctx := dpCtx(t, 150*time.Second)
 

@@ -5,7 +5,8 @@
 // as root), the data directory chowned to it. One server per test binary is the
 // intended use (Shared + StopShared from TestMain); each test gets its own
 // database (NewDB), dropped on cleanup. Tests skip when the Debian postgresql
-// binaries (/usr/lib/postgresql/*/bin/initdb) are missing. Only tests import it.
+// binaries (/usr/lib/postgresql/*/bin/initdb) are missing (in CI, with CI set, they
+// fail). Only tests import it.
 package pgtest
 
 import (
@@ -37,7 +38,10 @@ var ErrNoPostgres = errors.New("pgtest: PostgreSQL server binaries not found (ap
 // postgres (or $YNAGW_PG_BINDIR), ErrNoPostgres if there is none.
 func BinDir() (string, error) {
 	if d := os.Getenv("YNAGW_PG_BINDIR"); d != "" {
-		return d, nil
+		if isExec(filepath.Join(d, "initdb")) && isExec(filepath.Join(d, "postgres")) {
+			return d, nil
+		}
+		return "", fmt.Errorf("%w in YNAGW_PG_BINDIR=%s", ErrNoPostgres, d)
 	}
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	sort.Slice(dirs, func(i, j int) bool { return verOf(dirs[i]) > verOf(dirs[j]) })
@@ -57,6 +61,18 @@ func verOf(binDir string) int {
 func isExec(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+}
+
+// Require skips t when the PostgreSQL server binaries are missing; in CI (CI set) it
+// fails instead, like internal/testpeer: a broken install never turns into a green run.
+func Require(t testing.TB) {
+	t.Helper()
+	if _, err := BinDir(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%v (the test command installs it: make test-deps)", err)
+		}
+		t.Skip(err.Error())
+	}
 }
 
 // Server is one running postgres.
@@ -292,7 +308,7 @@ func Shared(t testing.TB) *Server {
 		cancel()
 	}
 	if errors.Is(sharedErr, ErrNoPostgres) {
-		t.Skip(sharedErr.Error())
+		Require(t) // skips, or fails in CI
 	}
 	if sharedErr != nil {
 		t.Fatal(sharedErr)
