@@ -48,6 +48,11 @@ func (c *Config) SIP() sip.Config {
 			Network: l.Transport, Addr: l.Bind, Advertise: l.Advertise, CertFile: l.CertFile, KeyFile: l.KeyFile,
 		})
 	}
+	for _, a := range s.Proxies {
+		if pf, err := parsePrefix(a); err == nil {
+			out.Proxies = append(out.Proxies, pf)
+		}
+	}
 	out.Users = c.SIPUsers()
 	for _, t := range c.Trunks {
 		st := sip.Trunk{

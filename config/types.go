@@ -40,6 +40,10 @@ type SIPSection struct {
 	NonceTTL           time.Duration `yaml:"nonce_ttl"`
 	DigestAlgorithms   []string      `yaml:"digest_algorithms"`
 	CAFile             string        `yaml:"ca_file"` // PEM CAs for TLS connections we open (trunks, phones); "" = system roots
+	// Proxies are the SIP proxies in front of this node (CIDR or IP, e.g. the
+	// Kamailio of configs/kamailio): digest nonces and the auth guard key on
+	// the client they name in X-Ynagw-Source instead of the proxy's address.
+	Proxies []string `yaml:"proxies"`
 }
 
 // Listener is one SIP listener.

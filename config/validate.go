@@ -175,6 +175,11 @@ func (c *Config) validateSIP(p *problems) {
 			p.add(fmt.Sprintf("sip.digest_algorithms[%d]", i), "%q is not MD5 or SHA-256", a)
 		}
 	}
+	for i, a := range s.Proxies {
+		if _, err := parsePrefix(a); err != nil {
+			p.add(fmt.Sprintf("sip.proxies[%d]", i), "%q is not a CIDR or IP address", a)
+		}
+	}
 }
 
 // portRange checks an RTP/UDP port range; even requires an even min (RTP/RTCP pairs).
