@@ -33,7 +33,9 @@
 // (RFC 3327) is kept with its binding (Contact.Path) and requests to it carry it as
 // Route (Target.Route), reaching the phone through the proxy. Config.Ready decides
 // out-of-dialog OPTIONS: 200 when ready, 503 + Retry-After otherwise, which takes a
-// draining node out of the proxy's rotation. In-dialog routing follows
+// draining node out of the proxy's rotation. Requests from Config.Proxies name
+// their client in X-Ynagw-Source, which digest nonces and the auth guard use
+// (proxysrc.go). In-dialog routing follows
 // Record-Route (sipgo's dialog sessions build the route set).
 //
 // Offers are never answered from a cached SDP (the livekit/sip#779 and diago#125
