@@ -76,6 +76,7 @@ type leaseManager struct {
 	mu       sync.Mutex
 	owned    map[string]time.Time // line → local deadline of its lease
 	owners   map[string]store.Lease
+	reported map[string]bool // lines whose ynagw_line_owned series exists
 	nodes    int
 	draining bool
 }
@@ -86,7 +87,7 @@ func newLeaseManager(st leaseStore, gate channelGate, o ClusterOptions, log *zap
 		ttl = DefaultLeaseTTL
 	}
 	return &leaseManager{st: st, gate: gate, node: o.NodeID, addr: o.SIPAddress, ttl: ttl, every: ttl / 3,
-		log: log, now: time.Now, owned: map[string]time.Time{}, owners: map[string]store.Lease{}}
+		log: log, now: time.Now, owned: map[string]time.Time{}, owners: map[string]store.Lease{}, reported: map[string]bool{}}
 }
 
 // run ticks every TTL/3 until ctx ends.
@@ -172,6 +173,21 @@ func (m *leaseManager) tick(parent context.Context) {
 	for _, l := range ls {
 		if l.State == store.LineLinked {
 			linked[l.MSISDN] = true
+		}
+	}
+
+	// Every linked line gets its ynagw_line_owned series on every node (0 where another
+	// node holds it), so alerts can tell "held elsewhere" from "held nowhere".
+	if m.onOwned != nil {
+		for line := range linked {
+			m.mu.Lock()
+			_, mine := m.owned[line]
+			first := !m.reported[line]
+			m.reported[line] = true
+			m.mu.Unlock()
+			if first && !mine {
+				m.onOwned(line, false)
+			}
 		}
 	}
 

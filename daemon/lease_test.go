@@ -149,12 +149,20 @@ func TestLeaseShareTakeoverDrain(t *testing.T) {
 	const ttl = 3 * time.Second
 	a, ga, _ := newTestManager(t, pg, "a", ttl)
 	b, gb, bTakeovers := newTestManager(t, pg, "b", ttl)
+	var omu sync.Mutex
+	bOwned := map[string]bool{} // b's ynagw_line_owned series
+	b.onOwned = func(line string, owned bool) { omu.Lock(); bOwned[line] = owned; omu.Unlock() }
 
 	a.tick(context.Background())
 	if ga.count() != 2 {
 		t.Fatalf("a alone opened %v, want both lines", ga.open)
 	}
 	tickUntil(t, 5*ttl, "one line each", func() bool { return ga.count() == 1 && gb.count() == 1 }, a, b)
+	omu.Lock()
+	if len(bOwned) != 2 {
+		t.Errorf("b's line_owned series = %v, want one per linked line (0 for a's)", bOwned)
+	}
+	omu.Unlock()
 	for _, l := range []string{clLine1, clLine2} {
 		if ga.isOpen(l) == gb.isOpen(l) {
 			t.Fatalf("line %s open on a: %v, on b: %v; want exactly one", l, ga.isOpen(l), gb.isOpen(l))
