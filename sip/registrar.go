@@ -104,6 +104,9 @@ func (r *registrar) count() int {
 }
 
 func (r *registrar) purge(now time.Time) {
+	if m, ok := r.store.(*MemoryRegistrations); ok {
+		m.purgeExpired(now)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for k, bs := range r.bindings {

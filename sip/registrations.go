@@ -111,6 +111,26 @@ func (m *MemoryRegistrations) Lookup(ctx context.Context, user string) ([]Contac
 	return out, nil
 }
 
+// purgeExpired drops every expired binding (the registrar's housekeeping calls
+// it, so users that never register again do not stay in memory).
+func (m *MemoryRegistrations) purgeExpired(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for u, bs := range m.m {
+		keep := bs[:0]
+		for _, b := range bs {
+			if b.Expires.After(now) {
+				keep = append(keep, b)
+			}
+		}
+		if len(keep) == 0 {
+			delete(m.m, u)
+		} else {
+			m.m[u] = keep
+		}
+	}
+}
+
 // pathValues returns the URIs' name-addr values of every Path header of a
 // REGISTER, top first, each as sent (e.g. "<sip:127.0.0.1:5060;lr>").
 func pathValues(hs []string) []string {

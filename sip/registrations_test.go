@@ -270,3 +270,20 @@ func TestRegisterNotSerialisedAcrossUsers(t *testing.T) {
 	close(st.release)
 	ua.expect(200)
 }
+
+// TestMemoryRegistrationsPurged: the housekeeping drops expired bindings from the
+// in-memory store, also of users that never register again.
+func TestMemoryRegistrationsPurged(t *testing.T) {
+	m := NewMemoryRegistrations()
+	s := newTestServer(t, func(c *Config) { c.Registrations = m })
+	if err := m.Put(context.Background(), Contact{User: "ghost", URI: "sip:ghost@10.0.0.1", Expires: time.Now().Add(-time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	s.reg.purge(time.Now())
+	m.mu.Lock()
+	n := len(m.m)
+	m.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d users left in the store after the purge, want 0", n)
+	}
+}
