@@ -22,6 +22,10 @@ import (
 // closes a line's channel once the next attempt would come after the lease's
 // end (by its own clock, started before the request, so never after the
 // database's expiry): two nodes never hold one line's channel at once. A line
+// left free for a whole round (no node under its share took it, e.g. the one under
+// its share cannot open channels) goes to a node beyond its share, which keeps it
+// until the set of live nodes changes; a node that takes a line but cannot open its
+// channel hands it on at once. A line
 // taken from a holder that did not release it (it stopped renewing: it died)
 // has its old holder's open calls ended (orphans). A draining node releases
 // its leases at once so the others take its lines within one period.
@@ -77,8 +81,13 @@ type leaseManager struct {
 	owned    map[string]time.Time // line → local deadline of its lease
 	owners   map[string]store.Lease
 	reported map[string]bool // lines whose ynagw_line_owned series exists
-	nodes    int
-	draining bool
+	// freeBefore: free lines the last round left for nodes under their share; sticky:
+	// lines taken beyond the share because they stayed free (kept while the same nodes
+	// live, or they would bounce between a node that cannot use them and this one).
+	freeBefore map[string]bool
+	sticky     map[string]bool
+	nodes      int
+	draining   bool
 }
 
 func newLeaseManager(st leaseStore, gate channelGate, o ClusterOptions, log *zap.Logger) *leaseManager {
@@ -87,7 +96,7 @@ func newLeaseManager(st leaseStore, gate channelGate, o ClusterOptions, log *zap
 		ttl = DefaultLeaseTTL
 	}
 	return &leaseManager{st: st, gate: gate, node: o.NodeID, addr: o.SIPAddress, ttl: ttl, every: ttl / 3,
-		log: log, now: time.Now, owned: map[string]time.Time{}, owners: map[string]store.Lease{}, reported: map[string]bool{}}
+		log: log, now: time.Now, owned: map[string]time.Time{}, owners: map[string]store.Lease{}, reported: map[string]bool{}, sticky: map[string]bool{}}
 }
 
 // run ticks every TTL/3 until ctx ends.
@@ -197,6 +206,9 @@ func (m *leaseManager) tick(parent context.Context) {
 		held = append(held, l)
 	}
 	if len(nodes) > 0 {
+		if len(nodes) != m.nodes {
+			m.sticky = map[string]bool{} // a node came or went: share out afresh
+		}
 		m.nodes = len(nodes)
 	}
 	live := max(m.nodes, 1)
@@ -234,12 +246,19 @@ func (m *leaseManager) tick(parent context.Context) {
 		return
 	}
 
-	// Take free lines up to our share.
+	// Take free lines up to our share, and beyond it those that stayed free for a whole
+	// round (no node under its share wanted them, e.g. one that cannot open channels).
 	share := (len(linked) + live - 1) / live
 	free := m.freeLines(ctx, linked)
+	stillFree := map[string]bool{}
 	for _, line := range free {
-		if len(m.OwnedLines()) >= share {
-			break
+		m.mu.Lock()
+		stale := m.freeBefore[line]
+		m.mu.Unlock()
+		beyond := len(m.OwnedLines()) >= share
+		if beyond && !stale {
+			stillFree[line] = true
+			continue
 		}
 		l, ok, err := m.st.AcquireLease(ctx, line, m.node, m.addr, m.ttl)
 		if err != nil {
@@ -250,11 +269,30 @@ func (m *leaseManager) tick(parent context.Context) {
 			continue
 		}
 		m.take(ctx, line, l, start)
+		if beyond {
+			m.mu.Lock()
+			if _, ok := m.owned[line]; ok {
+				m.sticky[line] = true // not rebalanced away while the same nodes live
+			}
+			m.mu.Unlock()
+		}
 	}
+	m.mu.Lock()
+	m.freeBefore = stillFree
+	m.mu.Unlock()
 	// More than our share while others are live (a node joined): hand one
 	// line over per round.
-	if owned := m.OwnedLines(); live > 1 && len(owned) > share {
-		m.release(ctx, owned[len(owned)-1], "rebalancing over live nodes")
+	var movable []string
+	m.mu.Lock()
+	for l := range m.owned {
+		if !m.sticky[l] {
+			movable = append(movable, l)
+		}
+	}
+	m.mu.Unlock()
+	sort.Strings(movable)
+	if live > 1 && len(movable) > share { // sticky lines do not count against the share
+		m.release(ctx, movable[len(movable)-1], "rebalancing over live nodes")
 	}
 }
 
@@ -304,7 +342,10 @@ func (m *leaseManager) take(ctx context.Context, line string, l store.Lease, sta
 	}
 	m.log.Info("line taken", zap.String("line", line), zap.Int64("epoch", l.Epoch), zap.String("previous_holder", l.Prev))
 	if err := m.gate.OpenChannel(ctx, line); err != nil {
+		// A lease without a channel would leave the line deaf: hand it on.
 		m.log.Warn("cluster: cannot open the channel of a taken line", zap.String("line", line), zap.Error(err))
+		m.release(ctx, line, "channel could not be opened")
+		return
 	}
 	if m.onTransition != nil {
 		m.onTransition(line, true)
@@ -319,6 +360,7 @@ func (m *leaseManager) drop(line, why string) {
 	m.gate.CloseChannel(line)
 	m.mu.Lock()
 	delete(m.owned, line)
+	delete(m.sticky, line)
 	m.mu.Unlock()
 	if m.onOwned != nil {
 		m.onOwned(line, false)
@@ -334,6 +376,7 @@ func (m *leaseManager) release(ctx context.Context, line, why string) {
 	m.gate.CloseChannel(line)
 	m.mu.Lock()
 	delete(m.owned, line)
+	delete(m.sticky, line)
 	m.mu.Unlock()
 	if err := m.st.ReleaseLease(ctx, line, m.node); err != nil {
 		m.fail("cluster: lease release failed (it expires by itself)", err, zap.String("line", line))

@@ -236,3 +236,33 @@ func TestLeaseLostWhileStoreDown(t *testing.T) {
 		t.Error("no lease error counted")
 	}
 }
+
+// refusingGate cannot open channels (the line is unknown to this node's gateway).
+type refusingGate struct{ fakeGate }
+
+func (g *refusingGate) OpenChannel(context.Context, string) error {
+	return errors.New("line not known")
+}
+
+// TestLeaseReleasedWhenChannelFails: a node that takes a line but cannot open its
+// channel releases the lease at once (as a handover, no orphans); a line left free
+// for a whole round goes to a node beyond its share, so it does not stay deaf.
+func TestLeaseReleasedWhenChannelFails(t *testing.T) {
+	pg := clusterStore(t)
+	g := &refusingGate{}
+	a := newLeaseManager(pg, g, ClusterOptions{NodeID: "a", LeaseTTL: time.Minute}, zaptest.NewLogger(t))
+	a.tick(context.Background())
+	if got := a.OwnedLines(); len(got) != 0 {
+		t.Fatalf("a holds %v without channels", got)
+	}
+	b, gb, takeovers := newTestManager(t, pg, "b", time.Minute)
+	b.tick(context.Background()) // its share (a counts as live): one line
+	if gb.count() != 1 {
+		t.Fatalf("b's first round opened %v, want its share, one line", gb.open)
+	}
+	a.tick(context.Background()) // a takes the other and hands it on again
+	b.tick(context.Background()) // the line stayed free a whole round: b takes it too
+	if gb.count() != 2 || len(*takeovers) != 0 {
+		t.Fatalf("b opened %v (takeovers %v), want both lines as a handover", gb.open, *takeovers)
+	}
+}
