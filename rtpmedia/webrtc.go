@@ -213,10 +213,23 @@ func (e *WebRTCEngine) Close() error {
 	return nil
 }
 
+// isLoopbackInterface is pion's interface filter with AllowLoopback. pion
+// calls it for every interface at every gathering (each call set-up); the
+// answer is cached per name, as net.InterfaceByName dumps the routing
+// netlink tables each time (about 100 KiB of allocations per call).
 func isLoopbackInterface(name string) bool {
+	if v, ok := loopbackIfaces.Load(name); ok {
+		return v.(bool)
+	}
 	ifc, err := net.InterfaceByName(name)
-	return err == nil && ifc.Flags&net.FlagLoopback != 0
+	lo := err == nil && ifc.Flags&net.FlagLoopback != 0
+	if err == nil {
+		loopbackIfaces.Store(name, lo)
+	}
+	return lo
 }
+
+var loopbackIfaces sync.Map // interface name → bool
 
 // legState is the offer/answer state of a WebRTCLeg.
 type legState int
