@@ -8,6 +8,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -134,6 +135,15 @@ func (c *cfCluster) start(id, bind string) *cfNode {
 	}
 	n.p.sip = ap
 	return n
+}
+
+// admin is the node's admin listener address (from its log).
+func (n *cfNode) admin() string {
+	m := n.p.findLog("admin listening")
+	if m == nil {
+		return ""
+	}
+	return fmt.Sprint(m["addr"])
 }
 
 // owned is the set of lines n holds by its log: the last "line taken" / "line
@@ -392,6 +402,37 @@ func TestClusterFailover(t *testing.T) {
 	t.Logf("takeover of %s: channel open on the survivor %s after SIGKILL (target %s)", vLine, takeover.Round(10*time.Millisecond), cfTakeoverTarget)
 	if takeover > cfTakeoverTarget {
 		t.Errorf("takeover took %s, target %s", takeover, cfTakeoverTarget)
+	}
+	// The survivor's /readyz JSON says ready and names it as the owner of both lines,
+	// their channels connected (read until so, within 5 s: the channel state follows
+	// the socket).
+	type readyz struct {
+		Ready bool `json:"ready"`
+		Lines []struct {
+			Name, Owner, Channel string
+		} `json:"lines"`
+	}
+	rzDeadline := time.Now().Add(5 * time.Second)
+	for {
+		var rz readyz
+		if err := json.Unmarshal([]byte(httpGet(t, "http://"+survivor.admin()+"/readyz?format=json")), &rz); err != nil {
+			t.Fatal(err)
+		}
+		good := rz.Ready && len(rz.Lines) == 2
+		for _, l := range rz.Lines {
+			good = good && l.Owner == survivor.id && l.Channel == "connected"
+		}
+		if good {
+			break
+		}
+		if time.Now().After(rzDeadline) {
+			t.Errorf("survivor /readyz = %+v, want ready, both lines owned by %s and connected", rz, survivor.id)
+			break
+		}
+		select { // the survivor's log moves with its channels
+		case <-survivor.p.wake:
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	if err := c.sim.WaitCallState(ctx, vID, ynasim.CallTerminated); err != nil {
 		t.Errorf("the dead node's network call %s was not ended: %v", vID, err)
