@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -457,4 +458,46 @@ func TestKamailioKeepAliveThroughPath(t *testing.T) {
 	if n := k.nodes[0].Registrations() + k.nodes[1].Registrations(); n != 1 {
 		t.Errorf("%d bindings after answered keep-alives, want 1", n)
 	}
+}
+
+// TestKamailioSippLoad: 200 sipp calls (50 per second, at most 100 at once)
+// through Kamailio to two nodes: every call is set up and ended (ACK and BYE
+// along the Record-Route), and the Call-ID hash spreads them over both nodes.
+func TestKamailioSippLoad(t *testing.T) {
+	k := newKamCluster(t, kamailio.Options{}, func(_ int, c *Config) { trunkLoopback(c) })
+	apps := []*testApp{newTestApp(t, "", false), newTestApp(t, "", false)}
+	for i, n := range k.nodes {
+		n.SetHandler(apps[i])
+	}
+	const calls = 200
+	start := time.Now()
+	if err := runSipp(t, "uac_via_proxy.xml", k.p.Addr(), sippOpts{noMsgLog: true, extra: []string{"-r", "50", "-m", strconv.Itoa(calls), "-l", "100",
+		"-default_behaviors", "all,-abortunexp"}}); err != nil {
+		t.Fatalf("sipp through Kamailio: %v", err)
+	}
+	took := time.Since(start)
+	// a node reports a call once its dialog has ended, maybe just after sipp saw the 200 to BYE
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	per := []int{len(apps[0].results), len(apps[1].results)}
+	for per[0]+per[1] < calls && time.Now().Before(deadline) {
+		<-tick.C
+		per = []int{len(apps[0].results), len(apps[1].results)}
+	}
+	if per[0]+per[1] != calls {
+		t.Fatalf("nodes handled %d+%d calls, want %d", per[0], per[1], calls)
+	}
+	for i, app := range apps {
+		for j := 0; j < per[i]; j++ {
+			if r := app.next(t, 10*time.Second); r.answerErr != nil || !r.byeSeen {
+				t.Fatalf("node %d call %d: %v", i, j, r)
+			}
+		}
+		app.wg.Wait()
+		if per[i] < calls/4 {
+			t.Errorf("node %d handled %d of %d calls: the hash should spread them", i, per[i], calls)
+		}
+	}
+	t.Logf("%d calls through Kamailio in %v: %d on node a, %d on node b", calls, took.Round(10*time.Millisecond), per[0], per[1])
 }
