@@ -2,10 +2,16 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ynagw/ynagw/bridge"
+	"github.com/ynagw/ynagw/config"
 	"github.com/ynagw/ynagw/internal/pgtest"
 	"github.com/ynagw/ynagw/internal/testenv"
 	"github.com/ynagw/ynagw/sip"
@@ -153,5 +159,67 @@ func TestTakeoverOrphanEndRetried(t *testing.T) {
 		c, err := d.store.GetCall(ctx, "cdr-dead")
 		es, err2 := d.pg.ListPendingEnds(ctx)
 		return err == nil && err2 == nil && !c.Open() && c.Result == ResultOrphaned && c.EndReason == ReasonNodeLost && len(es) == 0
+	})
+}
+
+// TestPreflightPostgres: check-config's store stage for driver postgres: a reachable
+// database with this key passes; one created with another key names store.key; an
+// unreachable server names the DSN option (dsn_env here); nothing is written.
+func TestPreflightPostgres(t *testing.T) {
+	dsn := pgtest.NewDB(t)
+	load := func(t *testing.T, dsnLine string) error {
+		dir := t.TempDir()
+		y := validYAML(t, dir)
+		if !strings.Contains(y, "  path: ynagw.db\n") {
+			t.Fatal("validYAML has no store path line")
+		}
+		y = strings.Replace(y, "  path: ynagw.db\n", "  driver: postgres\n  "+dsnLine+"\n", 1)
+		y = strings.Replace(y, "store:\n", "cluster:\n  node_id: pf\nstore:\n", 1)
+		p := filepath.Join(dir, "ynagw.yaml")
+		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(p)
+		if err != nil {
+			return err
+		}
+		_, err = Preflight(ctxT(t, 20*time.Second), cfg)
+		return err
+	}
+	fieldErr := func(t *testing.T, err error, path, words string) {
+		t.Helper()
+		var fe *config.FieldError
+		if !errors.As(err, &fe) || fe.Path != path || !strings.Contains(fe.Msg, words) {
+			t.Fatalf("err = %v; want a FieldError at %s with %q", err, path, words)
+		}
+	}
+	t.Run("valid", func(t *testing.T) {
+		if err := load(t, "dsn: "+dsn); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("another key", func(t *testing.T) {
+		other := make([]byte, 32)
+		other[0] = 7
+		pg, err := store.OpenPostgres(ctxT(t, 10*time.Second), dsn, other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = pg.Close()
+		fieldErr(t, load(t, "dsn: "+dsn), "store.key", "another key")
+	})
+	t.Run("unreachable", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := l.Addr().String()
+		_ = l.Close()
+		t.Setenv("YNAGW_TEST_PF_DSN", "postgres://u:pw@"+closed+"/x?sslmode=disable&connect_timeout=2")
+		err = load(t, "dsn_env: YNAGW_TEST_PF_DSN")
+		fieldErr(t, err, "store.dsn_env", "cannot use the postgres database")
+		if strings.Contains(err.Error(), ":pw@") {
+			t.Errorf("the error shows the DSN's password: %v", err)
+		}
 	})
 }
