@@ -2,6 +2,9 @@ package rtpmedia
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -90,6 +93,34 @@ type WebRTCEngine struct {
 	muxConn *net.UDPConn
 	mux     ice.UDPMux
 	fast    *fastEngine // nil: no fast path
+
+	certMu sync.Mutex
+	cert   *webrtc.Certificate // the DTLS certificate all legs share (certificate)
+}
+
+// certRenewBefore: a shared certificate this close to its expiry (pion makes
+// them valid for a month) is replaced for new legs.
+const certRenewBefore = 24 * time.Hour
+
+// certificate returns the DTLS certificate of new legs: one ECDSA P-256
+// self-signed certificate for all of them (what browsers do per origin),
+// instead of pion generating a key pair and certificate per PeerConnection
+// at every call set-up.
+func (e *WebRTCEngine) certificate() (webrtc.Certificate, error) {
+	e.certMu.Lock()
+	defer e.certMu.Unlock()
+	if e.cert == nil || time.Until(e.cert.Expires()) < certRenewBefore {
+		sk, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return webrtc.Certificate{}, fmt.Errorf("rtpmedia: DTLS key: %w", err)
+		}
+		c, err := webrtc.GenerateCertificate(sk)
+		if err != nil {
+			return webrtc.Certificate{}, fmt.Errorf("rtpmedia: DTLS certificate: %w", err)
+		}
+		e.cert = c
+	}
+	return *e.cert, nil
 }
 
 // NewWebRTCEngine validates cfg and prepares the shared settings.
@@ -415,9 +446,14 @@ func (l *WebRTCLeg) newPCLocked(formats []Codec) error {
 			return fmt.Errorf("rtpmedia: RTCP reports: %w", err)
 		}
 	}
+	cert, err := l.e.certificate()
+	if err != nil {
+		return err
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(l.e.se), webrtc.WithInterceptorRegistry(reg))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{
-		ICEServers: l.e.ice,
+		Certificates: []webrtc.Certificate{cert},
+		ICEServers:   l.e.ice,
 		// Neither the browser SDK nor the network use RFC 9335 cryptex.
 		RTPHeaderEncryptionPolicy: webrtc.RTPHeaderEncryptionPolicyDisable,
 	})
