@@ -61,7 +61,7 @@ func aorUser(aor string) string {
 // (with the account's current AOR). If the store fails, this node's own.
 func (r *registrar) contacts(aor string) []Contact {
 	key := aorUser(aor)
-	ctx, cancel := context.WithTimeout(r.s.ctx, storeTimeout)
+	ctx, cancel := context.WithTimeout(r.s.ctx, lookupTimeout)
 	defer cancel()
 	stored, err := r.store.Lookup(ctx, key)
 	now := time.Now()

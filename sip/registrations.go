@@ -37,6 +37,11 @@ type RegistrationStore interface {
 // storeTimeout bounds one RegistrationStore call made by the registrar.
 const storeTimeout = 3 * time.Second
 
+// lookupTimeout bounds the Lookup of Server.Contacts: ringing a line asks once
+// per ring user while the caller waits, and falls back to this node's own
+// bindings when the store does not answer in time.
+const lookupTimeout = time.Second
+
 // MemoryRegistrations is the in-memory RegistrationStore. One value may be
 // shared by several Servers of one process (tests of the shared mode).
 type MemoryRegistrations struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -285,5 +286,40 @@ func TestMemoryRegistrationsPurged(t *testing.T) {
 	m.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d users left in the store after the purge, want 0", n)
+	}
+}
+
+// hangingStore's Lookup hangs until its context ends while hang is set (a
+// database that stopped answering).
+type hangingStore struct {
+	*MemoryRegistrations
+	hang atomic.Bool
+}
+
+func (h *hangingStore) Lookup(ctx context.Context, user string) ([]Contact, error) {
+	if h.hang.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return h.MemoryRegistrations.Lookup(ctx, user)
+}
+
+// TestContactsWhenStoreHangs: ringing asks the store for a user's bindings; when
+// it stops answering, Contacts gives up within lookupTimeout (an inbound call
+// cannot wait long for each ring user) and returns this node's own bindings.
+func TestContactsWhenStoreHangs(t *testing.T) {
+	st := &hangingStore{MemoryRegistrations: NewMemoryRegistrations()}
+	s := newTestServer(t, func(c *Config) { c.Registrations = st })
+	u := newRawUA(t, s.Addr("udp"))
+	registerRaw(t, u, "600")
+	st.hang.Store(true)
+	start := time.Now()
+	cs := s.Contacts("alice")
+	took := time.Since(start)
+	if len(cs) != 1 || cs[0].Source.String() != u.local() {
+		t.Fatalf("Contacts with the store hanging = %+v, want this node's binding of alice", cs)
+	}
+	if took > lookupTimeout+500*time.Millisecond {
+		t.Errorf("Contacts took %v with the store hanging, want about lookupTimeout (%v)", took, lookupTimeout)
 	}
 }
