@@ -223,3 +223,35 @@ func TestPreflightPostgres(t *testing.T) {
 		}
 	})
 }
+
+// TestClusterNodeIDInUse: a second daemon started with the node id of a running one
+// is refused at Start (after waiting a lease TTL for the id's heartbeat to lapse, as a
+// crashed predecessor's would) with an error naming the option (both would hold the
+// same leases and open every line's channel twice); the running one keeps its lines.
+func TestClusterNodeIDInUse(t *testing.T) {
+	dsn := pgtest.NewDB(t)
+	sim := newSim(t, ynasim.Config{})
+	key := testKey(t)
+	opts := func() Options {
+		o := testOptions(t, sim, t.TempDir(), key)
+		o.StoreDriver, o.StoreDSN = driverPostgres, dsn
+		o.Cluster = ClusterOptions{NodeID: "same", LeaseTTL: 3 * time.Second}
+		return o
+	}
+	a := startDaemon(t, opts())
+	LinkForTest(t, a, sim)
+	ctx := ctxT(t, 20*time.Second)
+	b, err := New(ctx, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Close(context.Background()) }()
+	err = b.Start(ctx)
+	if !errors.Is(err, store.ErrNodeInUse) || !strings.Contains(err.Error(), "cluster.node_id") {
+		t.Fatalf("second daemon with the same node id: Start = %v, want ErrNodeInUse naming cluster.node_id", err)
+	}
+	if got := b.leases.OwnedLines(); len(got) != 0 {
+		t.Fatalf("refused daemon holds %v", got)
+	}
+	testenv.Eventually(t, 10*time.Second, "the running node holds the line", func() bool { return a.leases.Owns(tLine) })
+}

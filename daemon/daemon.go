@@ -177,6 +177,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 		if d.leases.addr == "" {
 			d.leases.addr = d.SIPAddr("udp")
 		}
+		if err := d.leases.join(ctx); errors.Is(err, store.ErrNodeInUse) {
+			return fmt.Errorf("daemon: cluster.node_id %q is in use by another running ynagw: give each node its own id: %w", d.opts.Cluster.NodeID, err)
+		} else if err != nil {
+			return fmt.Errorf("daemon: cluster heartbeat: %w", err)
+		}
 		d.leases.tick(ctx) // take this node's share of the lines before saying ready
 		d.goOwned(func() { d.leases.run(d.ctx) })
 	}

@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/ynagw/ynagw/store"
 	"go.uber.org/zap"
 )
@@ -50,8 +52,8 @@ type leaseStore interface {
 	ReleaseLease(ctx context.Context, msisdn, holder string) error
 	Leases(ctx context.Context) ([]store.Lease, error)
 	DBNow(ctx context.Context) (time.Time, error)
-	Heartbeat(ctx context.Context, node, addr string, ttl time.Duration) ([]store.Node, error)
-	Leave(ctx context.Context, node string) error
+	Heartbeat(ctx context.Context, node, instance, addr string, ttl time.Duration) ([]store.Node, error)
+	Leave(ctx context.Context, node, instance string) error
 	Lines(ctx context.Context) ([]store.Line, error)
 }
 
@@ -65,6 +67,7 @@ type leaseManager struct {
 	st         leaseStore
 	gate       channelGate
 	node, addr string
+	instance   string // this process (a random id): the node id is refused to a second process
 	ttl, every time.Duration
 	log        *zap.Logger
 	now        func() time.Time
@@ -95,7 +98,7 @@ func newLeaseManager(st leaseStore, gate channelGate, o ClusterOptions, log *zap
 	if ttl <= 0 {
 		ttl = DefaultLeaseTTL
 	}
-	return &leaseManager{st: st, gate: gate, node: o.NodeID, addr: o.SIPAddress, ttl: ttl, every: ttl / 3,
+	return &leaseManager{st: st, gate: gate, node: o.NodeID, addr: o.SIPAddress, instance: uuid.NewString(), ttl: ttl, every: ttl / 3,
 		log: log, now: time.Now, owned: map[string]time.Time{}, owners: map[string]store.Lease{}, reported: map[string]bool{}, sticky: map[string]bool{}}
 }
 
@@ -168,7 +171,16 @@ func (m *leaseManager) tick(parent context.Context) {
 	// The heartbeat lives a little shorter than the leases, so a dead node no
 	// longer counts when its leases end and the survivors take all its lines
 	// in one round.
-	nodes, err := m.st.Heartbeat(ctx, m.node, m.addr, m.ttl-m.every/2)
+	nodes, err := m.st.Heartbeat(ctx, m.node, m.instance, m.addr, m.ttl-m.every/2)
+	if errors.Is(err, store.ErrNodeInUse) {
+		// Another process runs with our node id (misconfiguration, or it took the id
+		// over while we could not renew): it would hold "our" leases too. Give all up.
+		m.fail("cluster: node id in use by another process; giving up every line", err, zap.String("node", m.node))
+		for _, line := range m.OwnedLines() {
+			m.drop(line, "node id in use by another process")
+		}
+		return
+	}
 	if err != nil {
 		m.fail("cluster heartbeat failed", err)
 	}
@@ -401,7 +413,28 @@ func (m *leaseManager) drain(ctx context.Context) {
 	for _, line := range m.OwnedLines() {
 		m.release(ctx, line, "draining")
 	}
-	if err := m.st.Leave(ctx, m.node); err != nil {
+	if err := m.st.Leave(ctx, m.node, m.instance); err != nil {
 		m.fail("cluster: leave failed", err)
+	}
+}
+
+// join is the first heartbeat at start. A node id whose heartbeat belongs to another
+// process is tried again until that heartbeat could have expired (a crashed
+// predecessor with this id stops renewing; systemd restarts quicker than that), then
+// ErrNodeInUse: another running process has this node id.
+func (m *leaseManager) join(ctx context.Context) error {
+	deadline := m.now().Add(m.ttl)
+	for {
+		_, err := m.st.Heartbeat(ctx, m.node, m.instance, m.addr, m.ttl-m.every/2)
+		if !errors.Is(err, store.ErrNodeInUse) || !m.now().Before(deadline) {
+			return err
+		}
+		t := time.NewTimer(m.every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
 	}
 }

@@ -67,11 +67,11 @@ func (f *failingStore) AcquireLease(ctx context.Context, m, h, a string, ttl tim
 	return f.Postgres.AcquireLease(ctx, m, h, a, ttl)
 }
 
-func (f *failingStore) Heartbeat(ctx context.Context, n, a string, ttl time.Duration) ([]store.Node, error) {
+func (f *failingStore) Heartbeat(ctx context.Context, n, i, a string, ttl time.Duration) ([]store.Node, error) {
 	if f.down() {
 		return nil, errDown
 	}
-	return f.Postgres.Heartbeat(ctx, n, a, ttl)
+	return f.Postgres.Heartbeat(ctx, n, i, a, ttl)
 }
 
 func (f *failingStore) Lines(ctx context.Context) ([]store.Line, error) {

@@ -151,21 +151,28 @@ type Node struct {
 	ExpiresAt time.Time
 }
 
-// Heartbeat records that node is alive for ttl (database clock) and returns
-// the live nodes, node itself included, by id. Nodes use the count to take
-// only their share of the free lines.
-func (p *Postgres) Heartbeat(ctx context.Context, node, addr string, ttl time.Duration) ([]Node, error) {
-	if node == "" || ttl <= 0 {
-		return nil, fmt.Errorf("%w: heartbeat needs a node and a positive TTL", ErrInvalid)
+// Heartbeat records that node (the process instance, a value unique per process
+// start) is alive for ttl (database clock) and returns the live nodes, node itself
+// included, by id. Nodes use the count to take only their share of the free lines.
+// A node id whose live heartbeat belongs to another instance is refused with
+// ErrNodeInUse: two processes with one node id would both hold its leases.
+func (p *Postgres) Heartbeat(ctx context.Context, node, instance, addr string, ttl time.Duration) ([]Node, error) {
+	if node == "" || instance == "" || ttl <= 0 {
+		return nil, fmt.Errorf("%w: heartbeat needs a node, an instance and a positive TTL", ErrInvalid)
 	}
 	if err := p.check(); err != nil {
 		return nil, err
 	}
-	if _, err := p.write().ExecContext(ctx, `INSERT INTO cluster_nodes(node_id, sip_addr, expires_at)
-		VALUES (?1, ?2, now() + CAST(?3 AS BIGINT) * interval '1 microsecond')
-		ON CONFLICT (node_id) DO UPDATE SET sip_addr = excluded.sip_addr, expires_at = excluded.expires_at`,
-		node, addr, ttl.Microseconds()); err != nil {
+	res, err := p.write().ExecContext(ctx, `INSERT INTO cluster_nodes AS n (node_id, instance, sip_addr, expires_at)
+		VALUES (?1, ?2, ?3, now() + CAST(?4 AS BIGINT) * interval '1 microsecond')
+		ON CONFLICT (node_id) DO UPDATE SET instance = excluded.instance, sip_addr = excluded.sip_addr, expires_at = excluded.expires_at
+		WHERE n.instance = excluded.instance OR n.expires_at <= now()`,
+		node, instance, addr, ttl.Microseconds())
+	if err != nil {
 		return nil, fmt.Errorf("store: heartbeat: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNodeInUse, node)
 	}
 	rows, err := p.read().QueryContext(ctx, "SELECT node_id, sip_addr, expires_at FROM cluster_nodes WHERE expires_at > now() ORDER BY node_id")
 	if err != nil {
@@ -187,12 +194,13 @@ func (p *Postgres) Heartbeat(ctx context.Context, node, addr string, ttl time.Du
 	return out, nil
 }
 
-// Leave removes node's heartbeat (a clean stop), so the others stop counting it.
-func (p *Postgres) Leave(ctx context.Context, node string) error {
+// Leave removes node's heartbeat if instance sent it (a clean stop), so the others
+// stop counting it.
+func (p *Postgres) Leave(ctx context.Context, node, instance string) error {
 	if err := p.check(); err != nil {
 		return err
 	}
-	if _, err := p.write().ExecContext(ctx, "DELETE FROM cluster_nodes WHERE node_id = ?", node); err != nil {
+	if _, err := p.write().ExecContext(ctx, "DELETE FROM cluster_nodes WHERE node_id = ? AND instance = ?", node, instance); err != nil {
 		return fmt.Errorf("store: leave: %w", err)
 	}
 	return nil

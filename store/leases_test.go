@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -136,25 +137,35 @@ func TestRegistrations(t *testing.T) {
 }
 
 // TestHeartbeat: live nodes are those whose heartbeat has not expired (by the
-// database clock); Leave removes a node at once.
+// database clock); a second process with a live node's id is refused (ErrNodeInUse),
+// one whose heartbeat expired may take the id over; Leave removes a node at once.
 func TestHeartbeat(t *testing.T) {
 	ctx := context.Background()
 	s := newPG(t)
-	if _, err := s.Heartbeat(ctx, "a", "127.0.0.1:5060", time.Minute); err != nil {
+	if _, err := s.Heartbeat(ctx, "a", "ia", "127.0.0.1:5060", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	ns, err := s.Heartbeat(ctx, "b", "127.0.0.1:5070", time.Minute)
+	ns, err := s.Heartbeat(ctx, "b", "ib", "127.0.0.1:5070", time.Minute)
 	if err != nil || len(ns) != 2 || ns[0].ID != "a" || ns[1].SIPAddr != "127.0.0.1:5070" {
 		t.Fatalf("nodes = %+v %v; want a and b", ns, err)
 	}
-	if _, err := s.Heartbeat(ctx, "c", "", time.Microsecond); err != nil {
+	if _, err := s.Heartbeat(ctx, "c", "ic", "", time.Microsecond); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Leave(ctx, "a"); err != nil {
+	if _, err := s.Heartbeat(ctx, "a", "other-process", "127.0.0.1:5061", time.Minute); !errors.Is(err, ErrNodeInUse) {
+		t.Fatalf("second process with node id a: %v, want ErrNodeInUse", err)
+	}
+	if _, err := s.Heartbeat(ctx, "c", "c-restarted", "", time.Minute); err != nil {
+		t.Fatalf("restart of c after its heartbeat expired: %v", err)
+	}
+	if err := s.Leave(ctx, "a", "other-process"); err != nil {
 		t.Fatal(err)
 	}
-	ns, err = s.Heartbeat(ctx, "b", "127.0.0.1:5070", time.Minute)
-	if err != nil || len(ns) != 1 || ns[0].ID != "b" {
-		t.Fatalf("nodes after a left and c expired = %+v %v; want only b", ns, err)
+	if err := s.Leave(ctx, "a", "ia"); err != nil {
+		t.Fatal(err)
+	}
+	ns, err = s.Heartbeat(ctx, "b", "ib", "127.0.0.1:5070", time.Minute)
+	if err != nil || len(ns) != 2 || ns[0].ID != "b" || ns[1].ID != "c" {
+		t.Fatalf("nodes after a left = %+v %v; want b and the restarted c", ns, err)
 	}
 }

@@ -151,7 +151,9 @@ var pgMigrations = []string{
 		payload BYTEA NOT NULL,
 		at      TIMESTAMPTZ NOT NULL DEFAULT now()
 	);
-	CREATE INDEX relayed_status_at ON relayed_status(at);`,
+	CREATE INDEX relayed_status_at ON relayed_status(at);
+	-- the process behind a node id: a second process with the same id is refused
+	ALTER TABLE cluster_nodes ADD COLUMN instance TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrations returns the dialect's steps; both lists have the same length

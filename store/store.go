@@ -25,6 +25,8 @@ var (
 	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrNodeInUse: Heartbeat for a node id another live process sends heartbeats for.
+	ErrNodeInUse = errors.New("store: cluster node id in use by another running process")
 )
 
 // Line states.
