@@ -37,16 +37,35 @@ func (d *Daemon) relayStatus(st *yna.SessionStatus) {
 }
 
 // relayLoop listens for relayed notifications until the daemon closes, listening
-// again a second after a lost connection; ready is closed once it first listens.
+// again a second after a lost connection and then delivering what it missed (rows
+// after the last id it saw); ready is closed once it first listens.
 func (d *Daemon) relayLoop(ready chan<- struct{}) {
 	first := true
+	var last int64 // the newest relayed id seen
+	deliver := func(id int64) {
+		if id > last {
+			last = id
+		}
+		d.deliverRelayed(id)
+	}
 	for d.ctx.Err() == nil {
 		err := d.pg.ListenRelayed(d.ctx, func() {
 			if first {
 				first = false
 				close(ready)
+				return
 			}
-		}, d.deliverRelayed)
+			// Listening again: deliver what was relayed while the connection was down.
+			ctx, cancel := context.WithTimeout(d.ctx, relayTimeout)
+			ids, err := d.pg.RelayedSince(ctx, last)
+			cancel()
+			if err != nil {
+				d.log.Warn("cluster: cannot read the notifications relayed while not listening", zap.Error(err))
+			}
+			for _, id := range ids {
+				deliver(id)
+			}
+		}, deliver)
 		if d.ctx.Err() != nil {
 			break
 		}

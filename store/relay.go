@@ -63,6 +63,31 @@ func (p *Postgres) GetRelayed(ctx context.Context, id int64) (Relayed, error) {
 	return r, nil
 }
 
+// RelayedSince returns the ids of the relayed rows after id, in order: what a
+// listener missed while its connection was being re-established.
+func (p *Postgres) RelayedSince(ctx context.Context, id int64) ([]int64, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	rows, err := p.read().QueryContext(ctx, "SELECT id FROM relayed_status WHERE id > ? ORDER BY id", id)
+	if err != nil {
+		return nil, fmt.Errorf("store: relayed since: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("store: relayed since: %w", err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: relayed since: %w", err)
+	}
+	return out, nil
+}
+
 // PurgeRelayed deletes relayed rows older than a minute.
 func (p *Postgres) PurgeRelayed(ctx context.Context) error {
 	if err := p.check(); err != nil {

@@ -53,6 +53,14 @@ func TestRelayed(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("ListenRelayed after cancel: %v", err)
 	}
+	// Published while nobody listens: RelayedSince finds it after the last seen id.
+	if err := s.PublishRelayed(ctx, "node-b", []byte("missed")); err != nil {
+		t.Fatal(err)
+	}
+	missed, err := s.RelayedSince(ctx, got[1].ID)
+	if err != nil || len(missed) != 1 || missed[0] <= got[1].ID {
+		t.Fatalf("RelayedSince(%d) = %v %v; want the one missed row", got[1].ID, missed, err)
+	}
 	if _, err := s.w.ExecContext(ctx, "UPDATE relayed_status SET at = now() - interval '2 minutes'"); err != nil {
 		t.Fatal(err)
 	}
