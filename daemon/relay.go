@@ -50,8 +50,13 @@ func (d *Daemon) relayLoop(ready chan<- struct{}) {
 	}
 	for d.ctx.Err() == nil {
 		err := d.pg.ListenRelayed(d.ctx, func() {
-			if first {
+			if first { // start after what is relayed already: those calls are not ours
 				first = false
+				ctx, cancel := context.WithTimeout(d.ctx, relayTimeout)
+				if ids, err := d.pg.RelayedSince(ctx, 0); err == nil && len(ids) > 0 {
+					last = ids[len(ids)-1]
+				}
+				cancel()
 				close(ready)
 				return
 			}
