@@ -22,7 +22,8 @@ func (g *Gateway) Hangup(ctx context.Context, id string) error {
 	var target *call
 	g.mu.Lock()
 	for c := range g.live {
-		if s := c.snap.Load(); s != nil && (s.ID == id || s.SIPCallID == id || s.YNACallID == id) {
+		// Like Calls: a call whose end already told both sides is no longer there.
+		if s := c.snap.Load(); s != nil && c.helperCtx.Err() == nil && (s.ID == id || s.SIPCallID == id || s.YNACallID == id) {
 			target = c
 			break
 		}

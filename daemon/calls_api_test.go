@@ -95,7 +95,8 @@ func TestAdminAPICallsHangupCDRs(t *testing.T) {
 	}
 
 	var calls []admin.CallView
-	testenv.Eventually(t, 10*time.Second, "the call listed with its YNA id", func() bool {
+	// The call goroutine publishes "connected" just after it sent the 200 OK: wait for it.
+	testenv.Eventually(t, 10*time.Second, "the call listed connected with its YNA id", func() bool {
 		code, b := apiDo(t, d, http.MethodGet, "/api/v1/calls", apiToken)
 		if code != http.StatusOK {
 			t.Fatalf("GET /api/v1/calls: %d %s", code, b)
@@ -103,7 +104,7 @@ func TestAdminAPICallsHangupCDRs(t *testing.T) {
 		if err := json.Unmarshal(b, &calls); err != nil {
 			t.Fatal(err)
 		}
-		return len(calls) == 1 && calls[0].YNACallID != ""
+		return len(calls) == 1 && calls[0].YNACallID != "" && calls[0].State == "connected"
 	})
 	cv := calls[0]
 	if cv.SIPCallID != c.CallID || cv.YNACallID != simID || cv.Direction != "outbound" || cv.Line != daemon.LineForTest ||
