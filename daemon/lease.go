@@ -168,6 +168,38 @@ func (m *leaseManager) tick(parent context.Context) {
 	defer cancel()
 	start := m.now()
 
+	// Renew what we hold first, at the start of the round: the next attempt then comes
+	// at most one period later, which the deadline check below relies on.
+	m.mu.Lock()
+	held := make([]string, 0, len(m.owned))
+	for l := range m.owned {
+		held = append(held, l)
+	}
+	m.mu.Unlock()
+	sort.Strings(held)
+	for _, line := range held {
+		l, ok, err := m.st.AcquireLease(ctx, line, m.node, m.addr, m.ttl)
+		switch {
+		case err != nil:
+			m.fail("cluster: lease renewal failed", err, zap.String("line", line))
+			m.mu.Lock()
+			deadline := m.owned[line]
+			m.mu.Unlock()
+			if !m.now().Add(m.every).Before(deadline) {
+				// The next attempt would come after the lease ends: stop
+				// before another node can start.
+				m.drop(line, "lease about to expire without renewal")
+			}
+		case !ok:
+			m.drop(line, "lease taken by "+l.Holder)
+		default:
+			m.mu.Lock()
+			m.owned[line] = start.Add(m.ttl)
+			m.owners[line] = l
+			m.mu.Unlock()
+		}
+	}
+
 	// The heartbeat lives a little shorter than the leases, so a dead node no
 	// longer counts when its leases end and the survivors take all its lines
 	// in one round.
@@ -184,9 +216,9 @@ func (m *leaseManager) tick(parent context.Context) {
 	if err != nil {
 		m.fail("cluster heartbeat failed", err)
 	}
-	ls, err := m.st.Lines(ctx)
-	if err != nil {
-		m.fail("cluster: cannot list lines", err)
+	ls, listErr := m.st.Lines(ctx)
+	if listErr != nil {
+		m.fail("cluster: cannot list lines", listErr)
 	} else if m.onLines != nil {
 		m.onLines(ctx, ls)
 	}
@@ -213,10 +245,6 @@ func (m *leaseManager) tick(parent context.Context) {
 	}
 
 	m.mu.Lock()
-	held := make([]string, 0, len(m.owned))
-	for l := range m.owned {
-		held = append(held, l)
-	}
 	if len(nodes) > 0 {
 		if len(nodes) != m.nodes {
 			m.sticky = map[string]bool{} // a node came or went: share out afresh
@@ -225,37 +253,13 @@ func (m *leaseManager) tick(parent context.Context) {
 	}
 	live := max(m.nodes, 1)
 	m.mu.Unlock()
-	sort.Strings(held)
-
-	// Renew what we hold (or give up lines no longer linked).
-	for _, line := range held {
-		if ls != nil && !linked[line] {
-			m.release(ctx, line, "line no longer linked")
-			continue
-		}
-		l, ok, err := m.st.AcquireLease(ctx, line, m.node, m.addr, m.ttl)
-		switch {
-		case err != nil:
-			m.fail("cluster: lease renewal failed", err, zap.String("line", line))
-			m.mu.Lock()
-			deadline := m.owned[line]
-			m.mu.Unlock()
-			if !m.now().Add(m.every).Before(deadline) {
-				// The next attempt would come after the lease ends: stop
-				// before another node can start.
-				m.drop(line, "lease about to expire without renewal")
-			}
-		case !ok:
-			m.drop(line, "lease taken by "+l.Holder)
-		default:
-			m.mu.Lock()
-			m.owned[line] = start.Add(m.ttl)
-			m.owners[line] = l
-			m.mu.Unlock()
-		}
+	if listErr != nil {
+		return // keep what we hold (renewed above), take nothing blind
 	}
-	if ls == nil {
-		return
+	for _, line := range m.OwnedLines() { // give up lines no longer linked
+		if !linked[line] {
+			m.release(ctx, line, "line no longer linked")
+		}
 	}
 
 	// Take free lines up to our share, and beyond it those that stayed free for a whole

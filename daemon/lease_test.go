@@ -266,3 +266,31 @@ func TestLeaseReleasedWhenChannelFails(t *testing.T) {
 		t.Fatalf("b opened %v (takeovers %v), want both lines as a handover", gb.open, *takeovers)
 	}
 }
+
+// TestLeaseReleasedWhenUnlinked: a line that is no longer linked (needs a relink,
+// unlinked on another node) is given up by its holder: channel closed, lease free.
+func TestLeaseReleasedWhenUnlinked(t *testing.T) {
+	pg := clusterStore(t)
+	a, ga, _ := newTestManager(t, pg, "a", time.Minute)
+	ctx := context.Background()
+	a.tick(ctx)
+	if ga.count() != 2 {
+		t.Fatalf("a opened %v, want both", ga.open)
+	}
+	if err := pg.MarkNeedsRelink(ctx, clLine2, "test"); err != nil {
+		t.Fatal(err)
+	}
+	a.tick(ctx)
+	if ga.isOpen(clLine2) || !ga.isOpen(clLine1) || a.Owns(clLine2) {
+		t.Fatalf("after the relink mark: open %v, owns %v; want only %s", ga.open, a.OwnedLines(), clLine1)
+	}
+	ls, err := pg.Leases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		if l.MSISDN == clLine2 && l.Holder != "" {
+			t.Errorf("lease of the unlinked line still held by %q", l.Holder)
+		}
+	}
+}
