@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,6 +46,8 @@ var cfTemplate = template.Must(template.New("cfg").Parse(`sip:
   digest_algorithms: [MD5]
 rtp:
   bind_ip: 127.0.0.1
+  port_min: {{.PortMin}}
+  port_max: {{.PortMax}}
 webrtc:
   allow_loopback: true
   ice_gather_timeout: 2s
@@ -104,9 +107,16 @@ type cfNode struct {
 	p   *dpProc
 }
 
-// start runs node id with its SIP listener on bind ("127.0.0.1:0": any port).
+// start runs node id with its SIP listener on bind ("127.0.0.1:0": any port); node-a
+// relays RTP on 25000-25499, any other id on 25500-25999.
 func (c *cfCluster) start(id, bind string) *cfNode {
 	c.t.Helper()
+	// Each node id its own RTP port range (the default one is shared by every ynagw on
+	// the host: the two nodes, and other tests running at the same time, ran out of it).
+	lo := 25000
+	if id != "node-a" {
+		lo = 25500
+	}
 	n := &cfNode{id: id, dir: c.t.TempDir()}
 	if err := os.MkdirAll(n.dir, 0o700); err != nil {
 		c.t.Fatal(err)
@@ -119,7 +129,8 @@ func (c *cfCluster) start(id, bind string) *cfNode {
 		c.t.Fatal(err)
 	}
 	var b strings.Builder
-	if err := cfTemplate.Execute(&b, map[string]string{"SimURL": c.sim.URL(), "StoreKey": c.sk, "Node": id, "Bind": bind}); err != nil {
+	if err := cfTemplate.Execute(&b, map[string]string{"SimURL": c.sim.URL(), "StoreKey": c.sk, "Node": id, "Bind": bind,
+		"PortMin": strconv.Itoa(lo), "PortMax": strconv.Itoa(lo + 499)}); err != nil {
 		c.t.Fatal(err)
 	}
 	cfg := filepath.Join(n.dir, "ynagw.yaml")
