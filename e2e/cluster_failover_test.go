@@ -240,6 +240,8 @@ func (c *cfCluster) sockets(acct string) (open, opened int) {
 // it, media flowing; it returns the phone's call and the simulator's call id.
 func (c *cfCluster) inboundCall(ctx context.Context, line string, ph *demo.Phone) (*demo.Call, string) {
 	c.t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second) // a call rings in well under a second
+	defer cancel()
 	id, err := c.sim.InjectCall(ctx, line, dpFar)
 	if err != nil {
 		c.t.Fatal(err)
@@ -310,7 +312,7 @@ func TestClusterFailover(t *testing.T) {
 	}
 	kamailio.Require(t) // skips, or fails in CI
 	c := newCFCluster(t)
-	ctx := dpCtx(t, 150*time.Second)
+	ctx := dpCtx(t, 120*time.Second)
 
 	// 1. Two nodes, one line each.
 	a := c.start("node-a", "127.0.0.1:0")
