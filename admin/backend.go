@@ -57,6 +57,9 @@ type LineView struct {
 	Phones int `json:"phones"`
 	// ActiveCalls is the number of active calls on this line.
 	ActiveCalls int `json:"activeCalls"`
+	// Owner (clustered mode) is the node holding the line's lease, whose notification
+	// channel carries the line's inbound calls; empty in one-process mode or while free.
+	Owner string `json:"owner,omitempty"`
 }
 
 // PhoneView is one registered desk phone (a SIP registration binding).

@@ -62,6 +62,17 @@ type indexData struct {
 	Draining bool
 }
 
+// Clustered reports whether a node holds any line's lease (clustered mode): the lines
+// table then shows which node runs each line's channel.
+func (d indexData) Clustered() bool {
+	for _, l := range d.Lines {
+		if l.Owner != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // errorData feeds error.html.
 type errorData struct {
 	Title   string

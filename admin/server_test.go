@@ -702,3 +702,23 @@ func TestStartServeClose(t *testing.T) {
 		t.Fatal("still serving after Close")
 	}
 }
+
+// TestPageLineOwner: in clustered mode the lines table has a Node column naming the
+// node whose channel carries each line (— for a free line); in one-process mode (no
+// owners) there is no such column.
+func TestPageLineOwner(t *testing.T) {
+	h := newHarness(t, nil)
+	h.b.lines = []LineView{{MSISDN: "14255550100", State: LineLinked}}
+	if body := h.do(req{path: "/"}).Body.String(); strings.Contains(body, "<th>Node</th>") || strings.Contains(body, `class="owner"`) {
+		t.Fatal("one-process mode shows a Node column")
+	}
+	h.b.mu.Lock()
+	h.b.lines = []LineView{{MSISDN: "14255550100", State: LineLinked, Owner: "gw-<1>"}, {MSISDN: "14255550101", State: LineLinked}}
+	h.b.mu.Unlock()
+	body := h.do(req{path: "/"}).Body.String()
+	for _, want := range []string{"<th>Node</th>", `<td class="owner">gw-&lt;1&gt;</td>`, `<td class="owner">—</td>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("clustered page lacks %q", want)
+		}
+	}
+}

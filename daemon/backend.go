@@ -54,8 +54,13 @@ func (b *Backend) Lines(ctx context.Context) []admin.LineView {
 		}
 		views[lc.MSISDN].Phones = n
 	}
+	var owners map[string]store.Lease
+	if d.leases != nil {
+		owners = d.leases.Owners()
+	}
 	out := make([]admin.LineView, 0, len(views))
 	for _, v := range views {
+		v.Owner = owners[v.MSISDN].Holder
 		// A line without tokens has no channel, whatever its runner reports while it waits.
 		if st, ok := d.gw.ChannelState(v.MSISDN); ok && running[v.MSISDN] && v.State != admin.LineUnlinked {
 			v.Channel = st.String()

@@ -99,6 +99,12 @@ func TestClusterDaemons(t *testing.T) {
 		}
 		<-tk.C
 	}
+	// The lines list (admin API, page, ynagw lines) names the same owners.
+	for _, l := range a.Backend().Lines(ctx) {
+		if want := map[bool]string{true: "a", false: "b"}[l.MSISDN == aLine]; l.Owner != want {
+			t.Errorf("Lines() on a: line %s owner %q, want %q", l.MSISDN, l.Owner, want)
+		}
+	}
 	// Shared registrations: a binding written through a is found through b's store.
 	if err := (sipRegistrations{a.pg}).Put(ctx, sip.Contact{User: "201", URI: "sip:201@127.0.0.1:5999", Node: "a",
 		Expires: time.Now().Add(time.Minute), Path: []string{"<sip:127.0.0.1:5060;lr>"}}); err != nil {

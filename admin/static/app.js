@@ -77,6 +77,9 @@
       ch.className = "channel channel-" + (l.channel || "");
       tr.querySelector(".phones").textContent = String(l.phones);
       tr.querySelector(".calls").textContent = String(l.activeCalls);
+      var owner = tr.querySelector(".owner"); // clustered mode: the node holding the line
+      if (owner) owner.textContent = l.owner || "\u2014";
+      else if (l.owner) reload = true;        // the page had no Node column yet
     });
     if (reload || seen !== Object.keys(lineRows).length) location.reload();
   }

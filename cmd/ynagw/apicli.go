@@ -310,10 +310,10 @@ func lineHealth(l admin.LineView) string {
 
 func (c *apiClient) printLines(ctx context.Context, w io.Writer, asJSON bool) error {
 	return printList(ctx, c, w, "/api/v1/lines", asJSON, "no lines configured or linked",
-		[]string{"LINE", "HEALTH", "CHANNEL", "PHONES", "CALLS", "TOKEN EXPIRES", "LINKED"},
+		[]string{"LINE", "HEALTH", "CHANNEL", "PHONES", "CALLS", "TOKEN EXPIRES", "LINKED", "NODE"},
 		func(l admin.LineView) []string {
 			return []string{l.MSISDN, lineHealth(l), orDash(l.Channel), fmt.Sprint(l.Phones), fmt.Sprint(l.ActiveCalls),
-				fmtLocal(l.TokenExpiresAt), fmtLocal(l.LinkedAt)}
+				fmtLocal(l.TokenExpiresAt), fmtLocal(l.LinkedAt), orDash(l.Owner)}
 		})
 }
 
