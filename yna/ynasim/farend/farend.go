@@ -73,8 +73,11 @@ type FarEnd struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	track  *rawTrack
-	rx     *rxStats
+	// statsMu keeps pion's GetStats and PeerConnection close apart: GetStats reads
+	// the PeerConnection's stats getter without pion's lock while close clears it.
+	statsMu sync.Mutex
+	track   *rawTrack
+	rx      *rxStats
 
 	connected chan struct{} // closed on PeerConnectionStateConnected
 	failed    chan struct{} // closed on Failed/Closed
@@ -517,7 +520,9 @@ func (f *FarEnd) Close() error {
 	f.mu.Unlock()
 	var err error
 	if pc != nil {
+		f.statsMu.Lock() // a readSRTPProfile in flight finishes first; later ones see closed
 		err = pc.GracefulClose()
+		f.statsMu.Unlock()
 	}
 	f.wg.Wait()
 	return err

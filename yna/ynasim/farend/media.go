@@ -59,12 +59,15 @@ func (f *FarEnd) sendLoop() {
 
 // readSRTPProfile stores the negotiated SRTP profile for Stats. It runs once,
 // right after connecting: pion's GetStats races with pion closing the
-// PeerConnection on its own (remote DTLS close), so it is not called later.
+// PeerConnection on its own (remote DTLS close), so it is not called later, and
+// it holds statsMu so that Close does not close the PeerConnection meanwhile.
 func (f *FarEnd) readSRTPProfile() {
+	f.statsMu.Lock()
+	defer f.statsMu.Unlock()
 	f.mu.Lock()
-	pc := f.pc
+	pc, closed := f.pc, f.closed
 	f.mu.Unlock()
-	if pc == nil {
+	if pc == nil || closed {
 		return
 	}
 	for _, s := range pc.GetStats() {
