@@ -200,14 +200,7 @@ func (g *Gateway) RemoveLine(msisdn string) {
 	if err != nil {
 		return
 	}
-	g.mu.Lock()
-	r := g.lines[n]
-	delete(g.lines, n)
-	delete(g.confs, n)
-	g.mu.Unlock()
-	if r != nil {
-		r.stop()
-	}
+	g.stopLine(n, true)
 	if ts, ok := g.tokens.(TokenSetter); ok {
 		ts.SetToken(n, "")
 	}
@@ -241,9 +234,18 @@ func (g *Gateway) CloseChannel(msisdn string) {
 	if err != nil {
 		return
 	}
+	g.stopLine(n, false)
+}
+
+// stopLine stops line n's channel runner, if one runs, and waits for it to end;
+// forget also drops the line's configuration (RemoveLine).
+func (g *Gateway) stopLine(n string, forget bool) {
 	g.mu.Lock()
 	r := g.lines[n]
 	delete(g.lines, n)
+	if forget {
+		delete(g.confs, n)
+	}
 	g.mu.Unlock()
 	if r != nil {
 		r.stop()
