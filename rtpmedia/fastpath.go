@@ -557,6 +557,7 @@ func (l *WebRTCLeg) activateFastPath() {
 		return
 	}
 	l.fast.Store(fl)
+	l.wakeReader() // the relay's reader can stop (errPushing)
 	l.log.Debug("SRTP fast path on", zap.Stringer("remote", remote))
 }
 
@@ -584,13 +585,43 @@ func (l *WebRTCLeg) onPairChange(pair *webrtc.ICECandidatePair) {
 
 // setPush registers (nil: removes) the function the fast path hands received
 // packets to, from the socket's reader goroutine; p is only valid during the
-// call. Without one, received packets take pion's path to ReadRTP.
-func (l *WebRTCLeg) setPush(fn func(p *rtp.Packet)) {
+// call. Without one, received packets take pion's path to ReadRTP. needRead
+// is called when ReadRTP, after returning errPushing, may have packets again
+// (the leg left the fast path) or the leg ended.
+func (l *WebRTCLeg) setPush(fn func(p *rtp.Packet), needRead func()) {
 	if fn == nil {
 		l.push.Store(nil)
+		l.needRead.Store(nil)
+		l.wakeReader()
 		return
 	}
+	l.needRead.Store(&needRead)
 	l.push.Store(&fn)
+	l.wakeReader()
+}
+
+// pushesAll reports whether every received packet goes to the registered
+// push function (ReadRTP has nothing to return).
+func (l *WebRTCLeg) pushesAll() bool {
+	fl := l.fast.Load()
+	return fl != nil && fl.fails.Load() < maxFastFails && l.push.Load() != nil
+}
+
+// wakeReader makes a ReadRTP blocked waiting for the track, or in the
+// track's read, re-check pushesAll.
+func (l *WebRTCLeg) wakeReader() {
+	ch := make(chan struct{})
+	close(*l.wake.Swap(&ch))
+	if t := l.remote.Load(); t != nil {
+		_ = t.SetReadDeadline(time.Now())
+	}
+}
+
+// wantReader tells the relay that ReadRTP may have packets or an error again.
+func (l *WebRTCLeg) wantReader() {
+	if fn := l.needRead.Load(); fn != nil {
+		(*fn)()
+	}
 }
 
 // writeFast encrypts p (with our track's SSRC) in place and sends it to the

@@ -22,10 +22,17 @@ type Endpoint interface {
 // pushSource is an Endpoint that can also hand received packets to the relay
 // itself, from a goroutine of its own (the WebRTC leg's SRTP fast path): the
 // relay forwards them in that goroutine, without a hand-off. Packets it does
-// not push still arrive through ReadRTP.
+// not push still arrive through ReadRTP. While it pushes all of them, ReadRTP
+// returns errPushing and the relay's reader goroutine for it stops; the
+// source calls needRead (from any goroutine, possibly more than once) when
+// ReadRTP may return packets or an error again, and the relay restarts it.
 type pushSource interface {
-	setPush(fn func(p *rtp.Packet))
+	setPush(fn func(p *rtp.Packet), needRead func())
 }
+
+// errPushing: the source pushes every packet itself (pushSource); ReadRTP has
+// nothing to return until it calls needRead.
+var errPushing = errors.New("rtpmedia: the source pushes its packets")
 
 // RelayConfig is what the relay needs to know about the negotiated media of
 // both sides. SIPCodec/SIPDTMF carry the payload types of the SIP side,
@@ -196,6 +203,7 @@ type Relay struct {
 
 	startOnce sync.Once
 	closeOnce sync.Once
+	isClosed  atomic.Bool   // set by Close before done is closed (closed() per packet, no select)
 	done      chan struct{} // closed by Close
 	failed    chan struct{} // closed when a direction stops on a read error
 	failOnce  sync.Once
@@ -236,12 +244,11 @@ func (r *Relay) Start() {
 		}
 		for _, d := range []*relayDir{r.s2n, r.n2s} {
 			if ps, ok := d.src.(pushSource); ok {
-				ps.setPush(d.push)
+				ps.setPush(d.push, d.startReader)
 			}
-			r.wg.Add(1)
-			go d.readLoop()
 			d.dmu.Lock()
 			d.started = true
+			d.startReaderLocked()
 			d.startDTMFLocked()
 			d.dmu.Unlock()
 		}
@@ -309,12 +316,13 @@ func (r *Relay) Stats() RelayStats {
 // both endpoints before or concurrently with Close. Idempotent.
 func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
+		r.isClosed.Store(true)
 		close(r.done)
 		for _, d := range []*relayDir{r.s2n, r.n2s} {
 			d.dmu.Lock() // no DTMF sender starts after this (see startDTMFLocked)
 			d.dmu.Unlock()
 			if ps, ok := d.src.(pushSource); ok {
-				ps.setPush(nil)
+				ps.setPush(nil, nil)
 			}
 			d.fwdMu.Lock() // a push in progress ends
 			d.fwdMu.Unlock()
@@ -333,14 +341,7 @@ func (r *Relay) fail(err error) {
 	r.failOnce.Do(func() { close(r.failed) })
 }
 
-func (r *Relay) closed() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
-}
+func (r *Relay) closed() bool { return r.isClosed.Load() }
 
 // pushDigit reports a digit without blocking, dropping the oldest when full.
 func (r *Relay) pushDigit(d DTMFDigit) {
@@ -421,6 +422,8 @@ type relayDir struct {
 	dmu         sync.Mutex
 	started     bool // Relay.Start ran
 	dtmfRunning bool
+	reading     bool // readLoop runs
+	readAgain   bool // startReader was called while it ran: read once more before stopping on errPushing
 
 	// fwdMu serialises forward between readLoop and push; it guards det.
 	fwdMu sync.Mutex
@@ -469,11 +472,46 @@ func (d *relayDir) stats() RelayDirStats {
 	}
 }
 
-// readLoop reads from src and forwards until src fails or the relay closes.
+// startReader starts readLoop unless it runs (pushSource's needRead).
+func (d *relayDir) startReader() {
+	d.dmu.Lock()
+	d.startReaderLocked()
+	d.dmu.Unlock()
+}
+
+// startReaderLocked starts readLoop once the relay started and until it is
+// closed (Close takes d.dmu after closing r.done, so no reader is added to
+// r.wg after it). Called with d.dmu held.
+func (d *relayDir) startReaderLocked() {
+	if !d.started || d.r.closed() {
+		return
+	}
+	if d.reading {
+		d.readAgain = true
+		return
+	}
+	d.reading = true
+	d.r.wg.Add(1)
+	go d.readLoop()
+}
+
+// readLoop reads from src and forwards until src fails, the relay closes, or
+// src pushes its packets itself (errPushing: startReader restarts it).
 func (d *relayDir) readLoop() {
 	defer d.r.wg.Done()
 	for {
 		if _, err := d.src.ReadRTP(&d.rp, d.rbuf[:]); err != nil {
+			if errors.Is(err, errPushing) {
+				d.dmu.Lock()
+				again := d.readAgain && !d.r.closed()
+				d.readAgain = false
+				d.reading = again
+				d.dmu.Unlock()
+				if again {
+					continue
+				}
+				return
+			}
 			if !d.r.closed() {
 				d.r.log.Info("relay direction stopped", zap.String("dir", d.name), zap.Error(err))
 				d.r.fail(err)

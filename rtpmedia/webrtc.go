@@ -342,6 +342,12 @@ type WebRTCLeg struct {
 	fast       atomic.Pointer[fastLeg]
 	push       atomic.Pointer[func(*rtp.Packet)]
 	remoteSSRC atomic.Uint32
+	// While the fast path pushes every packet, ReadRTP returns errPushing
+	// and the relay's reader goroutine stops; needRead (the relay's) is
+	// called when ReadRTP may have packets again or the leg ended. wake is
+	// closed (and replaced) when a blocked ReadRTP must re-check.
+	needRead atomic.Pointer[func()]
+	wake     atomic.Pointer[chan struct{}]
 
 	// pion's RTCP readers (sender, receiver) and whether they are drained.
 	rtcpReaders []func([]byte) (int, interceptor.Attributes, error) // set under mu before Connected
@@ -397,6 +403,8 @@ func (e *WebRTCEngine) NewLeg(codecs []Codec) (*WebRTCLeg, error) {
 		e: e, log: e.log, codecs: list, track: &legTrack{},
 		trackReady: make(chan struct{}), done: make(chan struct{}), connected: make(chan struct{}),
 	}
+	wake := make(chan struct{})
+	l.wake.Store(&wake)
 	l.rtcpSt.epoch, l.rtcpSt.clock = time.Now(), DefaultClockRate
 	return l, nil
 }
@@ -505,6 +513,8 @@ func (l *WebRTCLeg) startDrains() {
 		l.wg.Add(1)
 		go l.drainRTCP(read)
 	}
+	// Off the fast path: received packets take pion's path to ReadRTP.
+	defer l.wantReader()
 }
 
 // drainRTCP reads incoming RTCP so the report interceptors see it, until the
@@ -579,6 +589,7 @@ func (l *WebRTCLeg) finish(err error) {
 	}
 	l.errMu.Unlock()
 	l.doneOnce.Do(func() { close(l.done) })
+	l.wantReader() // ReadRTP reports the end
 }
 
 // Connected is closed once ICE and DTLS are up (media can flow).
@@ -901,17 +912,27 @@ func (l *WebRTCLeg) LocalDescription() string {
 // our direction does not receive are dropped. After Close or a failure it
 // returns an error (ErrWebRTCClosed / ErrWebRTCFailed). It does not allocate.
 func (l *WebRTCLeg) ReadRTP(p *rtp.Packet, buf []byte) (int, error) {
-	select {
-	case <-l.trackReady:
-	case <-l.done:
-		return 0, l.Err()
-	}
 	for {
+		wake := *l.wake.Load()
+		if l.pushesAll() {
+			return 0, errPushing
+		}
+		select {
+		case <-l.trackReady:
+		case <-l.done:
+			return 0, l.Err()
+		case <-wake:
+			continue
+		}
 		t := l.remote.Load()
 		n, _, err := t.Read(buf)
 		if err != nil && (n == 0 || !errors.Is(err, webrtc.ErrCodecNotFound)) {
 			if errors.Is(err, io.EOF) && l.remote.Load() != t {
 				continue // a newer track replaced this one
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				_ = t.SetReadDeadline(time.Time{}) // woken (wakeReader): re-check
+				continue
 			}
 			select {
 			case <-l.done:
